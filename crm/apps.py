@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class CrmConfig(AppConfig):
+    name = "crm"
+    verbose_name = "CRM"
+
+    def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
+        from crm.schedules import sync_after_migrate
+
+        autodiscover_modules("jobs")
+        post_migrate.connect(sync_after_migrate, sender=self)

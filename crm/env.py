@@ -1,0 +1,99 @@
+"""Reading settings from environment variables.
+
+Each reader returns a safe default when the variable is unset and raises ImproperlyConfigured,
+naming the variable, when it is set to something unusable: a typo must stop start-up, not
+silently fall back to a default.
+"""
+
+import os
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    return None if value is None else value.strip()
+
+
+def env_str(name: str, default: str = "") -> str:
+    value = _raw(name)
+    return default if value is None or value == "" else value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use 1/0, true/false, yes/no).")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} must be at least {minimum}.")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_time_zone(name: str, default: str = "UTC") -> str:
+    value = env_str(name, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not an IANA time zone (e.g. Europe/Madrid)."
+        ) from None
+    return value
+
+
+def env_database(name: str, default: str) -> dict[str, Any]:
+    value = env_str(name, default)
+    try:
+        config = dict(dj_database_url.parse(value, conn_max_age=60, conn_health_checks=True))
+    except (ValueError, KeyError) as exc:
+        reason = str(exc).split(". ")[0]
+        raise ImproperlyConfigured(f"{name} is not a usable database URL: {reason}.") from None
+    if not config.get("ENGINE"):
+        raise ImproperlyConfigured(f"{name} has an unsupported scheme.")
+    return config
+
+
+def env_secret_key(name: str, fallback_file) -> str:
+    """The SECRET_KEY from the environment, or one kept in a private file for the embedded
+    default, made once so sessions survive restarts without anyone setting a variable."""
+    value = env_str(name)
+    if value:
+        if len(value) < 32:
+            raise ImproperlyConfigured(f"{name} must be at least 32 characters long.")
+        return value
+    if fallback_file.exists():
+        return fallback_file.read_text().strip()
+    from django.utils.crypto import get_random_string
+
+    key = get_random_string(64)
+    fallback_file.parent.mkdir(parents=True, exist_ok=True)
+    fallback_file.touch(mode=0o600)
+    fallback_file.write_text(key)
+    return key

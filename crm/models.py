@@ -1,0 +1,293 @@
+"""Core sales objects, and the two tables of the job engine (JobRun, JobLock)."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+
+class Team(models.Model):
+    class Kind(models.TextChoices):
+        SALES = "sales", "Sales team"
+        VISITING = "visiting", "Visiting / inspection team"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SALES)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        REP = "rep", "Sales rep"
+        MANAGER = "manager", "Manager / account manager"
+        ADMIN = "admin", "Administrator"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    manager = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+        help_text="Who this user answers to; receives escalations about their work.",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["role"]), models.Index(fields=["team", "role"])]
+
+
+class Account(models.Model):
+    """An advertiser or client."""
+
+    name = models.CharField(max_length=200)
+    account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_accounts",
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        BOUNCED = "bounced", "Bounced"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        REJECTED = "rejected", "Rejected"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["email"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RPH(models.Model):
+    """A lead record, worked through a status workflow until converted or closed."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONTACTED = "contacted", "Contacted"
+        NURTURE_P2 = "nurture_p2", "Nurture P2"
+        CONVERTED = "converted", "Converted"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    company = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    status_changed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "RPH lead"
+        indexes = [models.Index(fields=["status", "status_changed_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Opportunity(models.Model):
+    class Stage(models.TextChoices):
+        PROSPECTING = "prospecting", "Prospecting"
+        QUALIFICATION = "qualification", "Qualification"
+        PROPOSAL = "proposal", "Proposal"
+        NEGOTIATION = "negotiation", "Negotiation"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    OPEN_STAGES = [Stage.PROSPECTING, Stage.QUALIFICATION, Stage.PROPOSAL, Stage.NEGOTIATION]
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="opportunities")
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.PROSPECTING)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    expected_close = models.DateField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "opportunities"
+        indexes = [
+            models.Index(fields=["stage", "expected_close"]),
+            models.Index(fields=["owner", "stage"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(models.Model):
+    class Kind(models.TextChoices):
+        ACTION = "action", "Action"
+        INSPECTION = "inspection", "Inspection"
+        FOLLOW_UP = "follow_up", "Follow-up"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACTION)
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE)
+    opportunity = models.ForeignKey(Opportunity, null=True, blank=True, on_delete=models.CASCADE)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["owner", "status", "due_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Event(models.Model):
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE)
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["start_at"]), models.Index(fields=["owner", "start_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_at__gte=models.F("start_at")), name="event_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Dispatch(models.Model):
+    """A job sent to a team (typically a visiting team), with a time it is due by."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN_STATUSES = [Status.SCHEDULED, Status.IN_PROGRESS]
+
+    title = models.CharField(max_length=200)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="dispatches")
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    scheduled_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+
+    class Meta:
+        verbose_name_plural = "dispatches"
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["team", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+# --- The job engine ------------------------------------------------------------------------------
+
+
+class JobRun(models.Model):
+    """One run of a job: the ledger behind `manage.py jobs`, the admin and the bug detector."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        CATCHUP = "catchup", "Catch-up"
+        MANUAL = "manual", "Manual (runjob)"
+        ADMIN = "admin", "Admin (Run now)"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    SCHEDULED_TRIGGERS = [Trigger.SCHEDULE, Trigger.CATCHUP]
+
+    job = models.CharField(max_length=64)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    slot = models.DateTimeField(
+        null=True, blank=True, help_text="The scheduled time this run stands for."
+    )
+    as_of = models.DateTimeField()
+    dry_run = models.BooleanField(default=False)
+    missed_slots = models.PositiveIntegerField(
+        default=0, help_text="Earlier slots missed while down, covered by this run."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    host = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # A scheduled slot runs at most once, however many Beats or workers race for it.
+            models.UniqueConstraint(
+                fields=["job", "slot"],
+                condition=Q(trigger__in=["schedule", "catchup"]),
+                name="jobrun_one_run_per_slot",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["job", "-started_at"]),
+            models.Index(fields=["status", "-started_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} @ {self.as_of:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+
+class JobLock(models.Model):
+    """A lease per job: whoever holds an unexpired lease is the only one running the job.
+    The holder renews it while running; a killed holder's lease simply runs out."""
+
+    job = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=200, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.job}: {self.holder or 'free'}"

@@ -1,0 +1,161 @@
+"""The one job engine. Every entry point (Celery task, `manage.py runjob`, admin "Run now",
+catch-up) ends in `run_job`, which takes the job's lease, writes the JobRun ledger row, calls
+the job's plain function and records what it returned or how it failed."""
+
+import logging
+import os
+import socket
+import traceback
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+from crm import locks, registry, signals, slots
+from crm.models import JobRun
+
+log = logging.getLogger(__name__)
+
+
+class SlotTaken(Exception):
+    """Another runner already ran this scheduled slot."""
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def run_job(
+    name: str,
+    as_of: datetime,
+    *,
+    dry_run: bool = False,
+    trigger: str = JobRun.Trigger.MANUAL,
+    slot: datetime | None = None,
+    missed_slots: int = 0,
+) -> JobRun:
+    """Run one job now for `as_of`. Raises UnknownJob, JobLocked or SlotTaken; a failure of
+    the job itself is recorded on the returned JobRun, never raised."""
+    job = registry.get(name)
+    if timezone.is_naive(as_of):
+        raise ValueError("as_of must be an aware datetime")
+    holder = _holder()
+    with locks.held(name, holder):
+        started = timezone.now()
+        # We hold the lease, so any run still marked running lost its holder (killed).
+        JobRun.objects.filter(job=name, status=JobRun.Status.RUNNING).update(
+            status=JobRun.Status.FAILED,
+            finished_at=started,
+            error="Abandoned: its runner stopped without finishing (killed or crashed).",
+        )
+        try:
+            run = JobRun.objects.create(
+                job=name,
+                trigger=trigger,
+                slot=slot,
+                as_of=as_of,
+                dry_run=dry_run,
+                missed_slots=missed_slots,
+                started_at=started,
+                host=holder,
+            )
+        except IntegrityError:
+            raise SlotTaken(f"{name} already ran for {slot}") from None
+        _execute(job, run)
+    if run.status == JobRun.Status.FAILED and not dry_run:
+        disable_after_repeated_failures(name)
+    return run
+
+
+def _execute(job: registry.Job, run: JobRun) -> None:
+    try:
+        if run.dry_run:
+            # A dry run does all its work, then rolls every write back.
+            with transaction.atomic():
+                counts = job(run.as_of, dry_run=True)
+                transaction.set_rollback(True)
+        else:
+            counts = job(run.as_of, dry_run=False)
+    except Exception:
+        log.exception("job %s failed (run %s)", job.name, run.pk)
+        run.status = JobRun.Status.FAILED
+        run.error = traceback.format_exc()
+    else:
+        run.status = JobRun.Status.SUCCEEDED
+        run.counts = {key: int(value) for key, value in (counts or {}).items()}
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "counts", "finished_at"])
+
+
+def schedule_of(name: str) -> tuple[str, str, bool]:
+    """(crontab expression, time zone, enabled) as the administrator has it in Beat's tables,
+    or the job's default when it was never synced."""
+    task = PeriodicTask.objects.select_related("crontab").filter(name=name).first()
+    if task is None or task.crontab is None:
+        return registry.get(name).schedule, settings.TIME_ZONE, task is None or task.enabled
+    c = task.crontab
+    expression = f"{c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week}"
+    return expression, str(c.timezone), task.enabled
+
+
+def run_scheduled(
+    name: str, now: datetime, *, trigger: str = JobRun.Trigger.SCHEDULE
+) -> JobRun | None:
+    """Run the latest slot due at `now` unless it already ran. Slots missed since the last
+    scheduled run are not run one by one: this run covers them (jobs catch up by as_of) and
+    records how many it stands for. Returns None when there was nothing to do."""
+    registry.get(name)
+    expression, tz, enabled = schedule_of(name)
+    if not enabled:
+        return None
+    slot = slots.latest_slot(expression, tz, now)
+    last = (
+        JobRun.objects.filter(job=name, trigger__in=JobRun.SCHEDULED_TRIGGERS)
+        .order_by("-slot")
+        .values_list("slot", flat=True)
+        .first()
+    )
+    if last is not None and last >= slot:
+        return None
+    missed = slots.slots_between(expression, tz, last, slot) if last else 0
+    try:
+        return run_job(name, slot, trigger=trigger, slot=slot, missed_slots=missed)
+    except SlotTaken:
+        return None
+
+
+def catch_up(now: datetime) -> list[JobRun]:
+    """Run, once each, every enabled job whose latest slot has not run yet."""
+    runs = []
+    for job in registry.all_jobs():
+        try:
+            run = run_scheduled(job.name, now, trigger=JobRun.Trigger.CATCHUP)
+        except locks.JobLocked as exc:
+            log.info("catch-up skipped: %s", exc)
+            continue
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def disable_after_repeated_failures(name: str) -> bool:
+    """After VIGIL_JOB_MAX_FAILURES failed runs in a row, stop scheduling the job and tell
+    the administrators (once: only the run that flips `enabled` sends the signal)."""
+    limit = settings.VIGIL_JOB_MAX_FAILURES
+    recent = list(
+        JobRun.objects.filter(job=name, dry_run=False)
+        .exclude(status=JobRun.Status.RUNNING)
+        .order_by("-started_at", "-pk")
+        .values_list("status", flat=True)[:limit]
+    )
+    if len(recent) < limit or any(s != JobRun.Status.FAILED for s in recent):
+        return False
+    if PeriodicTask.objects.filter(name=name, enabled=True).update(enabled=False) != 1:
+        return False
+    PeriodicTasks.update_changed()
+    last = JobRun.objects.filter(job=name).order_by("-started_at", "-pk").first()
+    signals.job_disabled.send(sender=JobRun, job=name, failures=limit, last_run=last)
+    return True

@@ -1,0 +1,56 @@
+"""Writing the jobs' default schedules into django-celery-beat.
+
+Idempotent, and respectful of administrators: a job's PeriodicTask is created with its default
+crontab the first time; after that the sync only keeps the task pointing at the engine. The time,
+days and enabled flag an administrator set in the admin are never overwritten, and nothing is
+ever deleted.
+"""
+
+import json
+
+from django.conf import settings
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from crm import registry
+
+TASK = "crm.run_scheduled_job"
+
+
+def _crontab(expression: str, tz: str) -> CrontabSchedule:
+    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
+    fields = dict(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone=tz,
+    )
+    return CrontabSchedule.objects.filter(**fields).first() or CrontabSchedule.objects.create(
+        **fields
+    )
+
+
+def sync_schedules() -> dict[str, int]:
+    created = repointed = 0
+    for job in registry.all_jobs():
+        owned = {"task": TASK, "args": json.dumps([job.name]), "kwargs": "{}"}
+        task = PeriodicTask.objects.filter(name=job.name).first()
+        if task is None:
+            PeriodicTask.objects.create(
+                name=job.name,
+                crontab=_crontab(job.schedule, settings.TIME_ZONE),
+                description=job.description,
+                **owned,
+            )
+            created += 1
+        elif any(getattr(task, field) != value for field, value in owned.items()):
+            for field, value in owned.items():
+                setattr(task, field, value)
+            task.save(update_fields=list(owned))
+            repointed += 1
+    return {"created": created, "repointed": repointed}
+
+
+def sync_after_migrate(sender, **kwargs) -> None:
+    sync_schedules()

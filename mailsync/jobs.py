@@ -1,0 +1,19 @@
+from datetime import datetime
+
+from crm.registry import Counts, job
+from mailsync import outbox
+from mailsync.models import OutboxMessage
+
+BATCH = 100
+
+
+@job("outbox_send", schedule="* * * * *")
+def send_outbox(as_of: datetime, *, dry_run: bool = False) -> Counts:
+    """Deliver every outbox email due at as_of, retrying transient failures with backoff."""
+    if dry_run:
+        return {"due": OutboxMessage.objects.filter(outbox.due(as_of)).count()}
+    totals = {"sent": 0, "retrying": 0, "failed": 0}
+    while batch := outbox.claim(as_of, BATCH):
+        for key, value in outbox.deliver(batch, as_of).items():
+            totals[key] += value
+    return totals

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class MonitoringConfig(AppConfig):
+    name = "monitoring"
+
+    def ready(self) -> None:
+        from monitoring import receivers  # noqa: F401 - connects signal receivers

@@ -1,0 +1,1 @@
+# Models arrive with this process (see the README architecture table).

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class ParcConfig(AppConfig):
+    name = "parc"

@@ -1,0 +1,94 @@
+"""Running Vigil's own commands in child processes, as an operator or a server would."""
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def manage(*args, env=None, input=None):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=input,
+        cwd=ROOT,
+        timeout=180,
+    )
+
+
+@contextmanager
+def celery_worker_with_beat(env, workdir):
+    """A real `celery worker --beat`, stopped (and its children) when the block ends."""
+    proc = subprocess.Popen(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "crm",
+            "worker",
+            "--beat",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            f"--schedule={workdir}/celerybeat-schedule",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield Output(proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class Output:
+    """Collects a child process's output lines on a thread, so a test can wait for a line."""
+
+    def __init__(self, proc):
+        self.lines = []
+        self._queue = queue.Queue()
+        threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True).start()
+
+    def _pump(self, stream):
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, pattern, timeout):
+        """Return the first new line matching `pattern`; fail with the output so far when
+        `timeout` seconds pass first or the process ends."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            if regex.search(line):
+                return line
+        tail = "".join(self.lines[-80:])
+        raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n{tail}")
