@@ -1,5 +1,6 @@
 from datetime import datetime
 
+from crm.progress import progress
 from crm.registry import Counts, job
 from mailsync import outbox
 from mailsync.models import OutboxMessage
@@ -13,7 +14,8 @@ def send_outbox(as_of: datetime, *, dry_run: bool = False) -> Counts:
     if dry_run:
         return {"due": OutboxMessage.objects.filter(outbox.due(as_of)).count()}
     totals = {"sent": 0, "retrying": 0, "failed": 0}
-    while batch := outbox.claim(as_of, BATCH):
+    batches = iter(lambda: outbox.claim(as_of, BATCH), [])
+    for batch in progress(batches, desc="outbox_send"):
         for key, value in outbox.deliver(batch, as_of).items():
             totals[key] += value
     return totals
