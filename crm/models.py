@@ -36,9 +36,21 @@ class User(AbstractUser):
         related_name="reports",
         help_text="Who this user answers to; receives escalations about their work.",
     )
+    session_epoch = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Raised to end every session of this user at once."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["role"]), models.Index(fields=["team", "role"])]
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.is_superuser or self.role == self.Role.ADMIN
+
+    def get_session_auth_hash(self) -> str:
+        # Every session stores this hash and is dropped when it no longer matches, so raising
+        # session_epoch logs the user out of every browser and device at once.
+        return f"{super().get_session_auth_hash()}.{self.session_epoch}"
 
 
 class Account(models.Model):

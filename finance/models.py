@@ -1,5 +1,7 @@
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+
+from crm.sql import AddDays
 
 
 class Invoice(models.Model):
@@ -12,6 +14,12 @@ class Invoice(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     debt = models.DecimalField(
         max_digits=14, decimal_places=2, help_text="Outstanding balance still owed."
+    )
+    due_date = models.GeneratedField(
+        expression=AddDays(F("voucher_date"), F("payment_terms_days")),
+        output_field=models.DateField(),
+        db_persist=True,
+        help_text="Voucher date plus payment terms; kept by the database.",
     )
 
     class Meta:

@@ -1,1 +1,191 @@
-# Models arrive with this process (see the README architecture table).
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ObjectKind(models.TextChoices):
+    TASK = "task", "Task"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    EVENT = "event", "Event"
+    INVOICE = "invoice", "Invoice"
+    DISPATCH = "dispatch", "Dispatch"
+
+
+class ReminderRule(models.Model):
+    """A rule the daily job applies: which objects, which date, how early, to whom, and
+    whether the notification blocks the user until it is dealt with."""
+
+    class Trigger(models.TextChoices):
+        DUE = "due", "Its date is near or past"
+        UNTOUCHED = "untouched", "Untouched for a number of days (opportunities)"
+
+    name = models.CharField(max_length=120, unique=True)
+    object_kind = models.CharField(
+        max_length=16,
+        choices=[c for c in ObjectKind.choices if c[0] != ObjectKind.DISPATCH],
+        help_text="Tasks count their due time, opportunities their expected close, events "
+        "their start, invoices their due date (voucher date + payment terms).",
+    )
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.DUE)
+    statuses = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Only objects in these statuses/stages, e.g. ["open"] or ["proposal", '
+        '"negotiation"]. Empty: every open one.',
+    )
+    lead_time = models.DurationField(
+        default=timedelta(days=1),
+        help_text="How long before the date it fires (0 = only once the date has passed).",
+    )
+    untouched_days = models.PositiveSmallIntegerField(
+        default=14, help_text="For 'untouched' rules: days without any change."
+    )
+    notify_owner = models.BooleanField(default=True)
+    notify_manager = models.BooleanField(default=False, help_text="The owner's manager.")
+    notify_account_manager = models.BooleanField(
+        default=False, help_text="The account manager of the object's account."
+    )
+    blocking = models.BooleanField(
+        default=False,
+        help_text="Sales-process compliance: while open, the user can only resolve it; past "
+        "its grace period, their sessions end and login is refused until unlocked.",
+    )
+    grace_period = models.DurationField(
+        default=timedelta(hours=24),
+        help_text="Blocking only: time to resolve before the user is locked out.",
+    )
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Notification(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        CLOSED = "closed", "Closed (object done)"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    source = models.CharField(
+        max_length=64, help_text="rule:<id>, reminder:<id> or overdue: what created it."
+    )
+    rule = models.ForeignKey(ReminderRule, null=True, blank=True, on_delete=models.SET_NULL)
+    object_kind = models.CharField(max_length=16, choices=ObjectKind.choices)
+    object_id = models.BigIntegerField()
+    title = models.CharField(max_length=300)
+    note = models.TextField(blank=True)
+    expires_at = models.DateTimeField(help_text="The object's date this notification is about.")
+    blocking = models.BooleanField(default=False)
+    grace_deadline = models.DateTimeField(null=True, blank=True)
+    visible_from = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One notification per source, object, user and date: re-running a day is a no-op,
+            # a new date (the task was rescheduled) is a new episode.
+            models.UniqueConstraint(
+                fields=["source", "object_kind", "object_id", "user", "expires_at"],
+                name="notification_once_per_episode",
+            ),
+            models.CheckConstraint(
+                condition=Q(blocking=False) | Q(grace_deadline__isnull=False),
+                name="blocking_has_grace_deadline",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "object_kind", "object_id"],
+                condition=Q(status="open", blocking=True),
+                name="notification_open_blocking",
+            ),
+            models.Index(fields=["user", "status", "visible_from"]),
+            models.Index(
+                fields=["object_kind", "object_id"],
+                condition=Q(status="open"),
+                name="notification_open_by_object",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AuditEvent(models.Model):
+    """Every block, unlock, extension and resolution of a blocking notification."""
+
+    class Action(models.TextChoices):
+        BLOCKED = "blocked", "Locked out"
+        UNLOCKED = "unlocked", "Unlocked"
+        RESOLVED = "resolved", "Resolved"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who did it; empty when the system did.",
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    notification = models.ForeignKey(Notification, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField()
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-at"])]
+
+
+class AlertSettings(models.Model):
+    """Settings of the expired-jobs alert, edited in the admin (one row)."""
+
+    threshold = models.DurationField(
+        default=timedelta(hours=3),
+        help_text="How far past its due time a dispatch or task must be to raise an alert.",
+    )
+    recipients = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        help_text="The designated list: alerted about every overdue job, besides its owner "
+        "and the owner's manager.",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "expired-job alert settings"
+
+    def __str__(self) -> str:
+        return "Expired-job alert settings"
+
+    @classmethod
+    def current(cls) -> "AlertSettings":
+        return cls.objects.first() or cls.objects.create()
+
+
+class OverdueAlert(models.Model):
+    """One row per overdue episode of a dispatch or task: the run 30 minutes later finds it
+    and stays quiet; a new due time is a new episode."""
+
+    object_kind = models.CharField(max_length=16, choices=ObjectKind.choices)
+    object_id = models.BigIntegerField()
+    due_at = models.DateTimeField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    title = models.CharField(max_length=300)
+    alerted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_kind", "object_id", "due_at"], name="overdue_alert_once"
+            )
+        ]
+        indexes = [models.Index(fields=["alerted_at"])]

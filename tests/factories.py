@@ -4,8 +4,9 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from crm.models import Account, Task, Team, User
+from crm.models import Account, Dispatch, Event, Opportunity, Task, Team, User
 from finance.models import Invoice
+from notifications.models import ReminderRule
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -52,3 +53,42 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     voucher_date = factory.LazyFunction(lambda: timezone.localdate())
     amount = Decimal("100.00")
     debt = Decimal("100.00")
+
+
+class OpportunityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Opportunity
+
+    account = factory.SubFactory(AccountFactory)
+    name = factory.Sequence(lambda n: f"Deal {n}")
+    owner = factory.SubFactory(UserFactory)
+    expected_close = factory.LazyFunction(lambda: timezone.localdate() + timedelta(days=30))
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    title = factory.Sequence(lambda n: f"Meeting {n}")
+    owner = factory.SubFactory(UserFactory)
+    start_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    end_at = factory.LazyAttribute(lambda e: e.start_at + timedelta(hours=1))
+
+
+class DispatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dispatch
+
+    title = factory.Sequence(lambda n: f"Inspection {n}")
+    team = factory.SubFactory(TeamFactory, kind="visiting")
+    owner = factory.SubFactory(UserFactory)
+    scheduled_at = factory.LazyFunction(timezone.now)
+    due_at = factory.LazyAttribute(lambda d: d.scheduled_at + timedelta(hours=4))
+
+
+class ReminderRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReminderRule
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    object_kind = "task"

@@ -1,0 +1,44 @@
+"""Set-based writes the ORM does not spell: INSERT … SELECT … ON CONFLICT DO NOTHING."""
+
+from django.db import connection
+from django.db.models import DateField, Expression, F, Func, Model, QuerySet
+
+
+def insert_from_select(
+    model: type[Model], columns: dict[str, Expression | str], source: QuerySet
+) -> int:
+    """Insert one row into `model` per row of `source`, filling each named field from its
+    expression (a string names a field of `source`), and skip rows that would break a unique
+    constraint. Returns rows inserted. Works on PostgreSQL and SQLite (3.24+). A NULL needs a
+    type: Cast(Value(None), SomeField())."""
+    expressions = {f"v_{n}": F(e) if isinstance(e, str) else e for n, e in columns.items()}
+    select = source.order_by().values(**expressions)
+    sql, params = select.query.sql_with_params()
+    quote = connection.ops.quote_name
+    column_of = {f.name: str(f.column) for f in model._meta.concrete_fields}
+    targets = ", ".join(quote(column_of[name]) for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} ({targets}) {sql} ON CONFLICT DO NOTHING",  # noqa: S608 - names are quoted identifiers, values are parameters
+            params,
+        )
+        return max(cursor.rowcount, 0)
+
+
+class AddDays(Func):
+    """date + a whole number of days, as a date, on PostgreSQL and SQLite. Immutable, so it
+    can back a GeneratedField and an index."""
+
+    output_field = DateField()
+    arity = 2
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" + ")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="date(%(expressions)s || ' days')",
+            arg_joiner=", '+' || ",
+        )

@@ -1,0 +1,39 @@
+"""Who may see which records. A rep or manager sees their own team's records, an administrator
+everyone's; nobody sees another team's records, in a list or by URL."""
+
+from django.db.models import Q, QuerySet
+
+from crm.models import RPH, Account, Contact, Dispatch, Event, Opportunity, Task, User
+
+# The path from each model to the team its records belong to.
+TEAM_PATHS: dict[type, tuple[str, ...]] = {
+    Task: ("owner__team",),
+    Opportunity: ("owner__team",),
+    Event: ("owner__team",),
+    Dispatch: ("team", "account__team"),
+    Account: ("team",),
+    Contact: ("account__team",),
+    RPH: ("owner__team",),
+}
+
+
+def visible_to(user: User, queryset: QuerySet, team_paths: tuple[str, ...] | None = None):
+    """`queryset` narrowed to what `user` may see."""
+    if user.is_administrator:
+        return queryset
+    paths = team_paths or TEAM_PATHS[queryset.model]
+    if user.team_id is None:
+        return queryset.none()
+    allowed = Q()
+    for path in paths:
+        allowed |= Q(**{f"{path}_id": user.team_id})
+    return queryset.filter(allowed)
+
+
+def mine(user: User, queryset: QuerySet, owner: str = "owner") -> QuerySet:
+    """A rep's own records; a manager's team's; an administrator's everything."""
+    if user.is_administrator:
+        return queryset
+    if user.role == User.Role.MANAGER:
+        return visible_to(user, queryset)
+    return queryset.filter(**{owner: user})

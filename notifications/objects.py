@@ -1,0 +1,128 @@
+"""The objects notifications can be about, described once: which are still open, what date
+counts, whose they are, what they are called and where their page is. The daily job, the
+closing sweep, the blocking gate and the dashboard all read these descriptions."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    Exists,
+    Expression,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Cast, Concat
+
+from crm.models import Dispatch, Event, Opportunity, Task
+from finance import selectors as invoices
+from notifications.models import ObjectKind
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    kind: str
+    label: str
+    open: Callable[[datetime], QuerySet]  # the objects still needing attention at a moment
+    date_field: str  # the field whose date counts
+    date_only: bool  # a calendar date rather than a moment
+    expires_at: Expression  # that date as a datetime
+    title: Expression
+    owner: str  # path to the owning user's id
+    manager: str
+    account_manager: str
+    status_field: str | None  # what a rule's `statuses` filter on
+    url_name: str
+
+
+def _as_datetime(field: str) -> Expression:
+    return Cast(F(field), output_field=DateTimeField())
+
+
+TYPES: dict[str, ObjectType] = {
+    ObjectKind.TASK: ObjectType(
+        kind=ObjectKind.TASK,
+        label="Task",
+        open=lambda now: Task.objects.filter(status=Task.Status.OPEN),
+        date_field="due_at",
+        date_only=False,
+        expires_at=F("due_at"),
+        title=Concat(Value("Task due: "), F("title"), output_field=CharField()),
+        owner="owner_id",
+        manager="owner__manager_id",
+        account_manager="account__account_manager_id",
+        status_field="status",
+        url_name="task_detail",
+    ),
+    ObjectKind.OPPORTUNITY: ObjectType(
+        kind=ObjectKind.OPPORTUNITY,
+        label="Opportunity",
+        open=lambda now: Opportunity.objects.filter(stage__in=Opportunity.OPEN_STAGES),
+        date_field="expected_close",
+        date_only=True,
+        expires_at=_as_datetime("expected_close"),
+        title=Concat(Value("Opportunity closing: "), F("name"), output_field=CharField()),
+        owner="owner_id",
+        manager="owner__manager_id",
+        account_manager="account__account_manager_id",
+        status_field="stage",
+        url_name="opportunity_detail",
+    ),
+    ObjectKind.EVENT: ObjectType(
+        kind=ObjectKind.EVENT,
+        label="Event",
+        open=lambda now: Event.objects.filter(end_at__gte=now),
+        date_field="start_at",
+        date_only=False,
+        expires_at=F("start_at"),
+        title=Concat(Value("Event: "), F("title"), output_field=CharField()),
+        owner="owner_id",
+        manager="owner__manager_id",
+        account_manager="account__account_manager_id",
+        status_field=None,
+        url_name="event_detail",
+    ),
+    ObjectKind.INVOICE: ObjectType(
+        kind=ObjectKind.INVOICE,
+        label="Invoice",
+        open=lambda now: invoices.unpaid(),
+        date_field="due_date",
+        date_only=True,
+        expires_at=_as_datetime("due_date"),
+        title=Concat(Value("Invoice due: "), F("number"), output_field=CharField()),
+        owner="account__account_manager_id",
+        manager="account__account_manager__manager_id",
+        account_manager="account__account_manager_id",
+        status_field=None,
+        url_name="invoice_detail",
+    ),
+    ObjectKind.DISPATCH: ObjectType(
+        kind=ObjectKind.DISPATCH,
+        label="Dispatch",
+        open=lambda now: Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES),
+        date_field="due_at",
+        date_only=False,
+        expires_at=F("due_at"),
+        title=Concat(Value("Dispatch due: "), F("title"), output_field=CharField()),
+        owner="owner_id",
+        manager="owner__manager_id",
+        account_manager="account__account_manager_id",
+        status_field="status",
+        url_name="dispatch_detail",
+    ),
+}
+
+
+def still_open(now: datetime) -> Q:
+    """Matches notifications whose object exists and still needs attention: only those may
+    block anyone, so a bug or a stale row can never lock a user out."""
+    condition = Q()
+    for kind, object_type in TYPES.items():
+        exists = Exists(object_type.open(now).filter(pk=OuterRef("object_id")))
+        condition |= Q(object_kind=kind) & exists
+    return condition

@@ -1,0 +1,185 @@
+"""Writes about notifications: closing them when their object is dealt with, user reminders,
+dismissing, and the blocking gate's lock and unlock."""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import BigIntegerField, DateTimeField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast
+from django.dispatch import receiver
+
+from crm.models import User
+from crm.services import end_all_sessions
+from crm.signals import object_changed
+from crm.sql import insert_from_select
+from notifications.models import AuditEvent, Notification
+from notifications.objects import TYPES, still_open
+from notifications.rules import matching
+
+OPEN = Notification.Status.OPEN
+
+
+def _audit_resolved(notifications: QuerySet, actor: User | None, at: datetime) -> int:
+    """One 'resolved' audit row per blocking notification in `notifications`."""
+    return insert_from_select(
+        AuditEvent,
+        {
+            "user": "user_id",
+            "actor": Cast(Value(actor.pk if actor else None), BigIntegerField()),
+            "action": Value(AuditEvent.Action.RESOLVED),
+            "notification": "pk",
+            "at": Value(at, output_field=DateTimeField()),
+            "detail": Value("object dealt with" if actor else "object done (daily sweep)"),
+        },
+        notifications.filter(blocking=True),
+    )
+
+
+def close_done(as_of: datetime) -> int:
+    """Close every open notification whose object is gone or no longer needs attention."""
+    stale = Notification.objects.filter(status=OPEN).exclude(still_open(as_of))
+    _audit_resolved(stale, None, as_of)
+    return stale.update(status=Notification.Status.CLOSED, resolved_at=as_of)
+
+
+@receiver(object_changed)
+def recheck_object(sender, kind: str, object_id: int, actor: User, at: datetime, **kwargs) -> int:
+    """After a user changed an object, resolve what was said about it that is no longer true:
+    its rule no longer fires for it, or not for the same date, or the object is done."""
+    if kind not in TYPES:
+        return 0
+    outdated = []
+    about = Notification.objects.filter(object_kind=kind, object_id=object_id, status=OPEN)
+    for notification in about.select_related("rule"):
+        if notification.rule is None:  # a user reminder or alert: resolved when object is done
+            done = not TYPES[kind].open(at).filter(pk=object_id).exists()
+            if done:
+                outdated.append(notification.pk)
+            continue
+        objects, expires_at = matching(notification.rule, at)
+        still = objects.filter(pk=object_id).alias(e=expires_at).filter(e=notification.expires_at)
+        if not still.exists():
+            outdated.append(notification.pk)
+    resolved = Notification.objects.filter(pk__in=outdated)
+    _audit_resolved(resolved, actor, at)
+    return resolved.update(status=Notification.Status.RESOLVED, resolved_at=at)
+
+
+def add_reminder(
+    user: User, kind: str, object_id: int, remind_at: datetime, note: str, now: datetime
+) -> Notification:
+    """A user's own reminder: it appears on their dashboard from `remind_at`."""
+    object_type = TYPES[kind]
+    title = (
+        object_type.open(now)
+        .model.objects.filter(pk=object_id)
+        .annotate(t=object_type.title)
+        .values_list("t", flat=True)
+        .first()
+        or object_type.label
+    )
+    return Notification.objects.create(
+        user=user,
+        source=f"reminder:{user.pk}:{now.timestamp()}",
+        object_kind=kind,
+        object_id=object_id,
+        title=f"Reminder — {title}",
+        note=note,
+        expires_at=remind_at,
+        visible_from=remind_at,
+        created_at=now,
+    )
+
+
+def dismiss(notification: Notification, user: User, now: datetime) -> bool:
+    """A user may dismiss their own non-blocking notifications; blocking ones resolve only by
+    dealing with their object."""
+    if notification.user_id != user.pk or notification.blocking:
+        return False
+    return (
+        Notification.objects.filter(pk=notification.pk, status=OPEN).update(
+            status=Notification.Status.RESOLVED, resolved_at=now
+        )
+        == 1
+    )
+
+
+# --- The blocking gate -----------------------------------------------------------------------
+
+
+def blocking_for(user: User, now: datetime) -> list[tuple[str, int, datetime, int]]:
+    """(kind, object id, grace deadline, notification id) of each open blocking notification
+    of the user whose object still needs attention. One query: the gate's whole cost."""
+    return list(
+        Notification.objects.filter(user=user, blocking=True, status=OPEN, visible_from__lte=now)
+        .filter(still_open(now))
+        .order_by("grace_deadline")
+        .values_list("object_kind", "object_id", "grace_deadline", "pk")
+    )
+
+
+def overdue_blocking(user: User, now: datetime) -> QuerySet:
+    return Notification.objects.filter(
+        user=user, blocking=True, status=OPEN, grace_deadline__lt=now
+    ).filter(still_open(now))
+
+
+def is_locked(user: User, now: datetime) -> bool:
+    return not user.is_administrator and overdue_blocking(user, now).exists()
+
+
+@transaction.atomic
+def lock_out(user: User, notification_ids: list[int], now: datetime) -> None:
+    """A grace deadline passed: end every session of the user and record why."""
+    end_all_sessions(user)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            user=user,
+            action=AuditEvent.Action.BLOCKED,
+            notification_id=pk,
+            at=now,
+            detail="grace deadline passed; all sessions ended",
+        )
+        for pk in notification_ids
+    )
+
+
+def can_unlock(actor: User, user: User) -> bool:
+    if actor.is_administrator:
+        return True
+    return actor.role == User.Role.MANAGER and (
+        user.manager_id == actor.pk or (user.team_id is not None and user.team_id == actor.team_id)
+    )
+
+
+def unlockers(user: User) -> list[str]:
+    """Who can unlock the user, for the message they see at login."""
+    names = [user.manager.get_full_name() or user.manager.username] if user.manager else []
+    return [*names, "an administrator"]
+
+
+@transaction.atomic
+def unlock(user: User, actor: User, now: datetime, extend_by: timedelta) -> int:
+    """Give the user more time: every overdue blocking notification gets a new deadline."""
+    overdue = overdue_blocking(user, now)
+    ids = list(overdue.values_list("pk", flat=True))
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            user=user,
+            actor=actor,
+            action=AuditEvent.Action.UNLOCKED,
+            notification_id=pk,
+            at=now,
+            detail=f"deadline extended by {extend_by}",
+        )
+        for pk in ids
+    )
+    return Notification.objects.filter(pk__in=ids).update(grace_deadline=now + extend_by)
+
+
+def locked_users(actor: User, now: datetime) -> QuerySet:
+    """The users this actor may unlock who are locked out now."""
+    users = User.objects.filter(Exists(overdue_blocking(OuterRef("pk"), now)))
+    if not actor.is_administrator:
+        users = users.filter(Q(manager=actor) | Q(team_id=actor.team_id))
+    return users.exclude(Q(is_superuser=True) | Q(role=User.Role.ADMIN))

@@ -1,0 +1,191 @@
+"""The daily job: rules configured by administrators turn objects about to expire into
+notifications, once per object, user and date; done objects close theirs."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from crm import runner
+from crm.models import Opportunity, Task
+from notifications.jobs import notify_expiring
+from notifications.models import Notification
+from tests.factories import (
+    AccountFactory,
+    EventFactory,
+    InvoiceFactory,
+    OpportunityFactory,
+    ReminderRuleFactory,
+    TaskFactory,
+    UserFactory,
+)
+
+AS_OF = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def boss(db):
+    return UserFactory(username="boss", role="manager")
+
+
+@pytest.fixture
+def rita(boss):
+    return UserFactory(username="rita", manager=boss)
+
+
+def notified(**filters):
+    return sorted(
+        Notification.objects.filter(**filters).values_list("user__username", "title", "blocking")
+    )
+
+
+@pytest.mark.django_db
+def test_tasks_due_within_the_lead_time_or_overdue_notify_their_owner(rita):
+    ReminderRuleFactory(object_kind="task", lead_time=timedelta(hours=12))
+    TaskFactory(owner=rita, title="Call Acme", due_at=AS_OF + timedelta(hours=11))
+    TaskFactory(owner=rita, title="Old call", due_at=AS_OF - timedelta(days=3))
+    TaskFactory(owner=rita, title="Next week", due_at=AS_OF + timedelta(days=7))
+    TaskFactory(owner=rita, title="Done", due_at=AS_OF, status=Task.Status.DONE)
+
+    counts = notify_expiring(AS_OF)
+
+    assert counts == {"rules": 1, "created": 2, "closed": 0}
+    assert notified() == [
+        ("rita", "Task due: Call Acme", False),
+        ("rita", "Task due: Old call", False),
+    ]
+    note = Notification.objects.get(title="Task due: Call Acme")
+    assert note.expires_at == AS_OF + timedelta(hours=11) and note.visible_from == AS_OF
+
+
+@pytest.mark.django_db
+def test_re_running_a_day_creates_nothing(rita, django_assert_max_num_queries):
+    ReminderRuleFactory(object_kind="task", notify_manager=True)
+    TaskFactory(owner=rita, due_at=AS_OF)
+    first = runner.run_job("notifications_daily", AS_OF)
+
+    with django_assert_max_num_queries(12):
+        again = runner.run_job("notifications_daily", AS_OF)
+
+    assert first.counts["created"] == 2 and again.counts["created"] == 0
+    assert Notification.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_recipients_owner_manager_and_account_manager(rita, boss):
+    am = UserFactory(username="alma")
+    ReminderRuleFactory(object_kind="task", notify_manager=True, notify_account_manager=True)
+    TaskFactory(owner=rita, title="T", account=AccountFactory(account_manager=am), due_at=AS_OF)
+    TaskFactory(owner=boss, title="No manager", due_at=AS_OF)  # boss has no manager
+
+    notify_expiring(AS_OF)
+
+    assert [u for u, _, _ in notified(title="Task due: T")] == ["alma", "boss", "rita"]
+    assert [u for u, _, _ in notified(title="Task due: No manager")] == ["boss"]
+
+
+@pytest.mark.django_db
+def test_rule_status_filters_and_opportunity_close_dates(rita):
+    ReminderRuleFactory(
+        object_kind="opportunity", statuses=["negotiation"], lead_time=timedelta(days=7)
+    )
+    OpportunityFactory(
+        owner=rita, name="Hot", stage="negotiation", expected_close=date(2026, 12, 4)
+    )
+    OpportunityFactory(
+        owner=rita, name="Cold", stage="prospecting", expected_close=date(2026, 12, 1)
+    )
+    OpportunityFactory(
+        owner=rita, name="Later", stage="negotiation", expected_close=date(2026, 12, 6)
+    )
+
+    notify_expiring(AS_OF)
+
+    assert notified() == [("rita", "Opportunity closing: Hot", False)]
+
+
+@pytest.mark.django_db
+def test_untouched_opportunities_raise_a_blocking_notification_with_a_grace_deadline(rita):
+    ReminderRuleFactory(
+        object_kind="opportunity",
+        trigger="untouched",
+        untouched_days=10,
+        lead_time=timedelta(0),
+        blocking=True,
+        grace_period=timedelta(hours=24),
+    )
+    stale = OpportunityFactory(owner=rita, name="Stale")
+    fresh = OpportunityFactory(owner=rita, name="Fresh")
+    Opportunity.objects.filter(pk=stale.pk).update(updated_at=AS_OF - timedelta(days=11))
+    Opportunity.objects.filter(pk=fresh.pk).update(updated_at=AS_OF - timedelta(days=2))
+
+    notify_expiring(AS_OF)
+
+    note = Notification.objects.get()
+    assert (note.object_id, note.blocking) == (stale.pk, True)
+    assert note.grace_deadline == AS_OF + timedelta(hours=24)
+    assert note.expires_at == AS_OF - timedelta(days=1)
+
+
+@pytest.mark.django_db
+def test_events_and_invoices(rita):
+    am = UserFactory(username="alma")
+    ReminderRuleFactory(object_kind="event", lead_time=timedelta(days=1))
+    ReminderRuleFactory(object_kind="invoice", lead_time=timedelta(days=3))
+    EventFactory(
+        owner=rita,
+        title="Demo",
+        start_at=AS_OF + timedelta(hours=20),
+        end_at=AS_OF + timedelta(hours=21),
+    )
+    EventFactory(
+        owner=rita,
+        title="Past",
+        start_at=AS_OF - timedelta(days=2),
+        end_at=AS_OF - timedelta(days=2) + timedelta(hours=1),
+    )
+    account = AccountFactory(account_manager=am)
+    InvoiceFactory(
+        account=account, number="F-1", voucher_date=date(2026, 11, 1), payment_terms_days=30
+    )  # due Dec 1: within 3 days
+    InvoiceFactory(
+        account=account,
+        number="F-2",
+        voucher_date=date(2026, 11, 1),
+        payment_terms_days=30,
+        debt=Decimal(0),
+    )  # paid
+
+    notify_expiring(AS_OF)
+
+    assert notified() == [("alma", "Invoice due: F-1", False), ("rita", "Event: Demo", False)]
+
+
+@pytest.mark.django_db
+def test_a_done_object_closes_its_notifications_and_a_new_due_date_is_a_new_episode(rita):
+    ReminderRuleFactory(object_kind="task")
+    task = TaskFactory(owner=rita, due_at=AS_OF)
+    notify_expiring(AS_OF)
+
+    Task.objects.filter(pk=task.pk).update(due_at=AS_OF + timedelta(hours=20))
+    notify_expiring(AS_OF + timedelta(days=1))  # rescheduled: a new episode
+    assert Notification.objects.filter(status="open").count() == 2
+
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.DONE)
+    counts = notify_expiring(AS_OF + timedelta(days=2))
+
+    assert counts["closed"] == 2 and counts["created"] == 0
+    assert set(Notification.objects.values_list("status", flat=True)) == {"closed"}
+
+
+@pytest.mark.django_db
+def test_inactive_rules_do_nothing_and_dry_run_writes_nothing(rita):
+    ReminderRuleFactory(object_kind="task", active=False)
+    active = ReminderRuleFactory(object_kind="task", name="active")
+    TaskFactory(owner=rita, due_at=AS_OF)
+
+    run = runner.run_job("notifications_daily", AS_OF, dry_run=True)
+
+    assert run.counts == {"rules": 1, "created": 1, "closed": 0}
+    assert not Notification.objects.exists()
+    assert active.pk
