@@ -1,5 +1,6 @@
 """Set-based writes the ORM does not spell: INSERT … SELECT … ON CONFLICT DO NOTHING."""
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import DateField, Expression, F, Func, Model, QuerySet
 
@@ -13,7 +14,10 @@ def insert_from_select(
     type: Cast(Value(None), SomeField())."""
     expressions = {f"v_{n}": F(e) if isinstance(e, str) else e for n, e in columns.items()}
     select = source.order_by().values(**expressions)
-    sql, params = select.query.sql_with_params()
+    try:
+        sql, params = select.query.sql_with_params()
+    except EmptyResultSet:  # e.g. pk__in=[]: nothing to insert
+        return 0
     quote = connection.ops.quote_name
     column_of = {f.name: str(f.column) for f in model._meta.concrete_fields}
     targets = ", ".join(quote(column_of[name]) for name in columns)

@@ -1,12 +1,20 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from crm import views
 
 admin.site.site_header = "Vigil"
 admin.site.site_title = "Vigil"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("tasks/<int:pk>/", views.task_detail, name="task_detail"),
+    path("tasks/<int:pk>/complete", views.task_complete, name="task_complete"),
+    path("opportunities/<int:pk>/", views.opportunity_detail, name="opportunity_detail"),
+    path("opportunities/<int:pk>/update", views.opportunity_update, name="opportunity_update"),
+    path("events/<int:pk>/", views.event_detail, name="event_detail"),
+    path("dispatches/<int:pk>/", views.dispatch_detail, name="dispatch_detail"),
+    path("", include("finance.urls")),
+    path("", include("notifications.urls")),
     path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),
 ]

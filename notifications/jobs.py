@@ -1,7 +1,7 @@
 from datetime import datetime
 
-from django.db.models import BooleanField, DateTimeField, Value
-from django.db.models.functions import Cast
+from django.db.models import BooleanField, CharField, DateTimeField, Value
+from django.db.models.functions import Cast, Concat
 
 from crm.registry import Counts, job
 from crm.sql import insert_from_select
@@ -31,11 +31,9 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
         "rule": Value(rule.pk),
         "object_kind": Value(rule.object_kind),
         "object_id": "pk",
-        "title": object_type.title,
+        "title": Concat(Value(f"{rule.name}: "), object_type.name, output_field=CharField()),
         "note": Value(""),
         "expires_at": expires_at,
-        "blocking": Value(rule.blocking, output_field=BooleanField()),
-        "grace_deadline": Cast(Value(deadline, output_field=DateTimeField()), DateTimeField()),
         "visible_from": Value(as_of, output_field=DateTimeField()),
         "status": Value(Notification.Status.OPEN),
         "created_at": Value(as_of, output_field=DateTimeField()),
@@ -51,9 +49,19 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
     ]
     created = 0
     for path in dict.fromkeys(recipients):
+        # Only the owner is blocked; managers and account managers get a plain copy.
+        blocks = rule.blocking and path == object_type.owner
         created += insert_from_select(
             Notification,
-            {"user": path, **columns},
+            {
+                "user": path,
+                "blocking": Value(blocks, output_field=BooleanField()),
+                "grace_deadline": Cast(
+                    Value(deadline if blocks else None, output_field=DateTimeField()),
+                    DateTimeField(),
+                ),
+                **columns,
+            },
             objects.filter(**{f"{path}__isnull": False}),
         )
     return created

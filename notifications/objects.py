@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import (
-    CharField,
     DateTimeField,
     Exists,
     Expression,
@@ -15,9 +14,8 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Value,
 )
-from django.db.models.functions import Cast, Concat
+from django.db.models.functions import Cast
 
 from crm.models import Dispatch, Event, Opportunity, Task
 from finance import selectors as invoices
@@ -32,12 +30,13 @@ class ObjectType:
     date_field: str  # the field whose date counts
     date_only: bool  # a calendar date rather than a moment
     expires_at: Expression  # that date as a datetime
-    title: Expression
+    name: Expression  # what the object is called
     owner: str  # path to the owning user's id
     manager: str
     account_manager: str
     status_field: str | None  # what a rule's `statuses` filter on
-    url_name: str
+    url_names: tuple[str, ...]  # its page first, then the actions that deal with it
+    team_paths: tuple[str, ...]  # paths to the team(s) whose members may see it
 
 
 def _as_datetime(field: str) -> Expression:
@@ -52,12 +51,13 @@ TYPES: dict[str, ObjectType] = {
         date_field="due_at",
         date_only=False,
         expires_at=F("due_at"),
-        title=Concat(Value("Task due: "), F("title"), output_field=CharField()),
+        name=F("title"),
         owner="owner_id",
         manager="owner__manager_id",
         account_manager="account__account_manager_id",
         status_field="status",
-        url_name="task_detail",
+        url_names=("task_detail", "task_complete"),
+        team_paths=("owner__team",),
     ),
     ObjectKind.OPPORTUNITY: ObjectType(
         kind=ObjectKind.OPPORTUNITY,
@@ -66,12 +66,13 @@ TYPES: dict[str, ObjectType] = {
         date_field="expected_close",
         date_only=True,
         expires_at=_as_datetime("expected_close"),
-        title=Concat(Value("Opportunity closing: "), F("name"), output_field=CharField()),
+        name=F("name"),
         owner="owner_id",
         manager="owner__manager_id",
         account_manager="account__account_manager_id",
         status_field="stage",
-        url_name="opportunity_detail",
+        url_names=("opportunity_detail", "opportunity_update"),
+        team_paths=("owner__team",),
     ),
     ObjectKind.EVENT: ObjectType(
         kind=ObjectKind.EVENT,
@@ -80,12 +81,13 @@ TYPES: dict[str, ObjectType] = {
         date_field="start_at",
         date_only=False,
         expires_at=F("start_at"),
-        title=Concat(Value("Event: "), F("title"), output_field=CharField()),
+        name=F("title"),
         owner="owner_id",
         manager="owner__manager_id",
         account_manager="account__account_manager_id",
         status_field=None,
-        url_name="event_detail",
+        url_names=("event_detail",),
+        team_paths=("owner__team",),
     ),
     ObjectKind.INVOICE: ObjectType(
         kind=ObjectKind.INVOICE,
@@ -94,12 +96,13 @@ TYPES: dict[str, ObjectType] = {
         date_field="due_date",
         date_only=True,
         expires_at=_as_datetime("due_date"),
-        title=Concat(Value("Invoice due: "), F("number"), output_field=CharField()),
+        name=F("number"),
         owner="account__account_manager_id",
         manager="account__account_manager__manager_id",
         account_manager="account__account_manager_id",
         status_field=None,
-        url_name="invoice_detail",
+        url_names=("invoice_detail",),
+        team_paths=("account__team",),
     ),
     ObjectKind.DISPATCH: ObjectType(
         kind=ObjectKind.DISPATCH,
@@ -108,12 +111,13 @@ TYPES: dict[str, ObjectType] = {
         date_field="due_at",
         date_only=False,
         expires_at=F("due_at"),
-        title=Concat(Value("Dispatch due: "), F("title"), output_field=CharField()),
+        name=F("title"),
         owner="owner_id",
         manager="owner__manager_id",
         account_manager="account__account_manager_id",
         status_field="status",
-        url_name="dispatch_detail",
+        url_names=("dispatch_detail",),
+        team_paths=("team", "account__team"),
     ),
 }
 

@@ -70,20 +70,14 @@ def add_reminder(
 ) -> Notification:
     """A user's own reminder: it appears on their dashboard from `remind_at`."""
     object_type = TYPES[kind]
-    title = (
-        object_type.open(now)
-        .model.objects.filter(pk=object_id)
-        .annotate(t=object_type.title)
-        .values_list("t", flat=True)
-        .first()
-        or object_type.label
-    )
+    model = object_type.open(now).model
+    name = model.objects.filter(pk=object_id).values_list(object_type.name, flat=True).first()
     return Notification.objects.create(
         user=user,
         source=f"reminder:{user.pk}:{now.timestamp()}",
         object_kind=kind,
         object_id=object_id,
-        title=f"Reminder — {title}",
+        title=f"Reminder: {name or object_type.label}",
         note=note,
         expires_at=remind_at,
         visible_from=remind_at,

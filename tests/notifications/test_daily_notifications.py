@@ -41,7 +41,7 @@ def notified(**filters):
 
 @pytest.mark.django_db
 def test_tasks_due_within_the_lead_time_or_overdue_notify_their_owner(rita):
-    ReminderRuleFactory(object_kind="task", lead_time=timedelta(hours=12))
+    ReminderRuleFactory(name="Task due", object_kind="task", lead_time=timedelta(hours=12))
     TaskFactory(owner=rita, title="Call Acme", due_at=AS_OF + timedelta(hours=11))
     TaskFactory(owner=rita, title="Old call", due_at=AS_OF - timedelta(days=3))
     TaskFactory(owner=rita, title="Next week", due_at=AS_OF + timedelta(days=7))
@@ -60,7 +60,7 @@ def test_tasks_due_within_the_lead_time_or_overdue_notify_their_owner(rita):
 
 @pytest.mark.django_db
 def test_re_running_a_day_creates_nothing(rita, django_assert_max_num_queries):
-    ReminderRuleFactory(object_kind="task", notify_manager=True)
+    ReminderRuleFactory(name="Task due", object_kind="task", notify_manager=True)
     TaskFactory(owner=rita, due_at=AS_OF)
     first = runner.run_job("notifications_daily", AS_OF)
 
@@ -74,7 +74,9 @@ def test_re_running_a_day_creates_nothing(rita, django_assert_max_num_queries):
 @pytest.mark.django_db
 def test_recipients_owner_manager_and_account_manager(rita, boss):
     am = UserFactory(username="alma")
-    ReminderRuleFactory(object_kind="task", notify_manager=True, notify_account_manager=True)
+    ReminderRuleFactory(
+        name="Task due", object_kind="task", notify_manager=True, notify_account_manager=True
+    )
     TaskFactory(owner=rita, title="T", account=AccountFactory(account_manager=am), due_at=AS_OF)
     TaskFactory(owner=boss, title="No manager", due_at=AS_OF)  # boss has no manager
 
@@ -87,7 +89,10 @@ def test_recipients_owner_manager_and_account_manager(rita, boss):
 @pytest.mark.django_db
 def test_rule_status_filters_and_opportunity_close_dates(rita):
     ReminderRuleFactory(
-        object_kind="opportunity", statuses=["negotiation"], lead_time=timedelta(days=7)
+        name="Opportunity closing",
+        object_kind="opportunity",
+        statuses=["negotiation"],
+        lead_time=timedelta(days=7),
     )
     OpportunityFactory(
         owner=rita, name="Hot", stage="negotiation", expected_close=date(2026, 12, 4)
@@ -107,6 +112,7 @@ def test_rule_status_filters_and_opportunity_close_dates(rita):
 @pytest.mark.django_db
 def test_untouched_opportunities_raise_a_blocking_notification_with_a_grace_deadline(rita):
     ReminderRuleFactory(
+        name="Opportunity closing",
         object_kind="opportunity",
         trigger="untouched",
         untouched_days=10,
@@ -130,8 +136,8 @@ def test_untouched_opportunities_raise_a_blocking_notification_with_a_grace_dead
 @pytest.mark.django_db
 def test_events_and_invoices(rita):
     am = UserFactory(username="alma")
-    ReminderRuleFactory(object_kind="event", lead_time=timedelta(days=1))
-    ReminderRuleFactory(object_kind="invoice", lead_time=timedelta(days=3))
+    ReminderRuleFactory(name="Event", object_kind="event", lead_time=timedelta(days=1))
+    ReminderRuleFactory(name="Invoice due", object_kind="invoice", lead_time=timedelta(days=3))
     EventFactory(
         owner=rita,
         title="Demo",
@@ -163,7 +169,7 @@ def test_events_and_invoices(rita):
 
 @pytest.mark.django_db
 def test_a_done_object_closes_its_notifications_and_a_new_due_date_is_a_new_episode(rita):
-    ReminderRuleFactory(object_kind="task")
+    ReminderRuleFactory(name="Task due", object_kind="task")
     task = TaskFactory(owner=rita, due_at=AS_OF)
     notify_expiring(AS_OF)
 
@@ -180,7 +186,7 @@ def test_a_done_object_closes_its_notifications_and_a_new_due_date_is_a_new_epis
 
 @pytest.mark.django_db
 def test_inactive_rules_do_nothing_and_dry_run_writes_nothing(rita):
-    ReminderRuleFactory(object_kind="task", active=False)
+    ReminderRuleFactory(name="Off", object_kind="task", active=False)
     active = ReminderRuleFactory(object_kind="task", name="active")
     TaskFactory(owner=rita, due_at=AS_OF)
 

@@ -1,0 +1,121 @@
+"""Pages for the core sales objects. Thin: fetch within what the user may see, call a
+service, render or redirect."""
+
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from crm import services
+from crm.models import Dispatch, Event, Opportunity, Task, User
+from crm.visibility import visible_to
+
+
+def _get(user: User, queryset, pk: int):
+    return get_object_or_404(visible_to(user, queryset), pk=pk)
+
+
+def _may_change(user: User, owner_id: int) -> bool:
+    return user.pk == owner_id or user.is_administrator or user.role == User.Role.MANAGER
+
+
+def _page(request, kind: str, obj, fields, actions="", **extra):
+    context = {"kind": kind, "object": obj, "fields": fields, "actions": actions, **extra}
+    return render(request, "crm/object_detail.html", context)
+
+
+@login_required
+def task_detail(request, pk: int):
+    task = _get(request.user, Task.objects.select_related("owner", "account", "opportunity"), pk)
+    fields = [
+        ("Kind", task.get_kind_display()),
+        ("Owner", task.owner),
+        ("Account", task.account or "—"),
+        ("Due", timezone.localtime(task.due_at)),
+        ("Status", task.get_status_display()),
+    ]
+    return _page(request, "task", task, fields, "crm/task_actions.html")
+
+
+@login_required
+@require_POST
+def task_complete(request, pk: int):
+    task = _get(request.user, Task.objects.all(), pk)
+    if not _may_change(request.user, task.owner_id):
+        raise PermissionDenied
+    services.complete_task(task, request.user, timezone.now())
+    messages.success(request, f"Task “{task.title}” completed.")
+    return redirect("task_detail", pk=task.pk)
+
+
+@login_required
+def opportunity_detail(request, pk: int):
+    opportunity = _get(request.user, Opportunity.objects.select_related("owner", "account"), pk)
+    fields = [
+        ("Account", opportunity.account),
+        ("Owner", opportunity.owner),
+        ("Stage", opportunity.get_stage_display()),
+        ("Amount", opportunity.amount),
+        ("Expected close", opportunity.expected_close),
+        ("Last touched", timezone.localtime(opportunity.updated_at)),
+    ]
+    return _page(
+        request,
+        "opportunity",
+        opportunity,
+        fields,
+        "crm/opportunity_actions.html",
+        stages=Opportunity.Stage.choices,
+    )
+
+
+@login_required
+@require_POST
+def opportunity_update(request, pk: int):
+    opportunity = _get(request.user, Opportunity.objects.all(), pk)
+    if not _may_change(request.user, opportunity.owner_id):
+        raise PermissionDenied
+    try:
+        close = request.POST.get("expected_close")
+        services.update_opportunity(
+            opportunity,
+            request.user,
+            timezone.now(),
+            stage=request.POST.get("stage") or None,
+            expected_close=date.fromisoformat(close) if close else None,
+        )
+    except (ValueError, services.NotAllowed) as exc:
+        messages.error(request, f"Not saved: {exc}.")
+    else:
+        messages.success(request, f"Opportunity “{opportunity.name}” updated.")
+    return redirect("opportunity_detail", pk=opportunity.pk)
+
+
+@login_required
+def event_detail(request, pk: int):
+    event = _get(request.user, Event.objects.select_related("owner", "account"), pk)
+    fields = [
+        ("Owner", event.owner),
+        ("Account", event.account or "—"),
+        ("Starts", timezone.localtime(event.start_at)),
+        ("Ends", timezone.localtime(event.end_at)),
+    ]
+    return _page(request, "event", event, fields)
+
+
+@login_required
+def dispatch_detail(request, pk: int):
+    dispatch = _get(request.user, Dispatch.objects.select_related("team", "owner", "account"), pk)
+    fields = [
+        ("Team", dispatch.team),
+        ("Owner", dispatch.owner),
+        ("Account", dispatch.account or "—"),
+        ("Scheduled", timezone.localtime(dispatch.scheduled_at)),
+        ("Due", timezone.localtime(dispatch.due_at)),
+        ("Status", dispatch.get_status_display()),
+    ]
+    return _page(request, "dispatch", dispatch, fields)

@@ -1,0 +1,25 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from crm.visibility import visible_to
+from finance.models import Invoice
+
+
+@login_required
+@require_GET
+def invoice_detail(request, pk: int):
+    invoices = visible_to(
+        request.user, Invoice.objects.select_related("account"), ("account__team",)
+    )
+    invoice = get_object_or_404(invoices, pk=pk)
+    fields = [
+        ("Account", invoice.account),
+        ("Voucher date", invoice.voucher_date),
+        ("Payment terms", f"{invoice.payment_terms_days} days"),
+        ("Due", invoice.due_date),
+        ("Amount", invoice.amount),
+        ("Outstanding", invoice.debt),
+    ]
+    context = {"kind": "invoice", "object": invoice, "fields": fields, "actions": ""}
+    return render(request, "crm/object_detail.html", context)

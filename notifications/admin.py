@@ -1,0 +1,84 @@
+from django.contrib import admin
+
+from notifications.models import AlertSettings, AuditEvent, Notification, OverdueAlert, ReminderRule
+
+
+@admin.register(ReminderRule)
+class ReminderRuleAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "object_kind",
+        "trigger",
+        "statuses",
+        "lead_time",
+        "blocking",
+        "grace_period",
+        "active",
+    )
+    list_filter = ("object_kind", "trigger", "blocking", "active")
+    search_fields = ("name",)
+    fieldsets = (
+        (None, {"fields": ("name", "active", "object_kind", "trigger", "statuses")}),
+        ("When", {"fields": ("lead_time", "untouched_days")}),
+        ("Who", {"fields": ("notify_owner", "notify_manager", "notify_account_manager")}),
+        ("Compliance", {"fields": ("blocking", "grace_period")}),
+    )
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "user",
+        "object_kind",
+        "object_id",
+        "blocking",
+        "status",
+        "expires_at",
+        "grace_deadline",
+        "created_at",
+    )
+    list_filter = ("status", "blocking", "object_kind", "rule")
+    list_select_related = ("user",)
+    search_fields = ("title", "user__username")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("user", "rule")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "user", "action", "actor", "notification", "detail")
+    list_filter = ("action",)
+    list_select_related = ("user", "actor", "notification")
+    search_fields = ("user__username", "actor__username", "detail")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AlertSettings)
+class AlertSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "threshold")
+    filter_horizontal = ("recipients",)
+
+    def has_add_permission(self, request):
+        return not AlertSettings.objects.exists()
+
+
+@admin.register(OverdueAlert)
+class OverdueAlertAdmin(admin.ModelAdmin):
+    list_display = ("title", "object_kind", "object_id", "owner", "due_at", "alerted_at")
+    list_filter = ("object_kind",)
+    list_select_related = ("owner",)
+    search_fields = ("title",)
+    date_hierarchy = "alerted_at"
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,86 @@
+"""The blocking gate. While a user has an open blocking notification about an object that still
+needs attention, every page and API endpoint sends them to the resolution list (HTML) or answers
+423 (API, htmx), except what they need to resolve it. Once a grace deadline passes, every
+session of theirs ends. Costs one query per request, none for anonymous users."""
+
+from django.contrib.auth import logout
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
+
+from notifications import services
+from notifications.objects import TYPES
+
+# Always reachable: signing in or out, and the health check.
+OPEN_URL_NAMES = {"login", "logout", "health"}
+# Reachable while blocked: the resolution list and the notification actions.
+RESOLUTION_URL_NAMES = {"notifications:list", "notifications:dismiss", "notifications:api"}
+
+
+class BlockingGate:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if not user.is_authenticated:
+            return self.get_response(request)
+        url_name, object_id = _route(request)
+        if url_name in OPEN_URL_NAMES:
+            return self.get_response(request)
+        if user.is_administrator and request.path.startswith(reverse("admin:index")):
+            return self.get_response(request)  # break-glass: the admin never locks out
+        now = timezone.now()
+        blocking = services.blocking_for(user, now)
+        if not blocking:
+            return self.get_response(request)
+        overdue = [pk for _, _, deadline, pk in blocking if deadline < now]
+        if overdue and not user.is_administrator:
+            services.lock_out(user, overdue, now)
+            logout(request)
+            return _refuse(
+                request,
+                "locked",
+                "Your sessions were ended: a blocking notification passed its deadline.",
+                f"{reverse('login')}?locked=1",
+            )
+        if url_name in RESOLUTION_URL_NAMES or _resolves(url_name, object_id, blocking):
+            return self.get_response(request)
+        return _refuse(
+            request,
+            "blocked",
+            "Resolve your blocking notifications first.",
+            f"{reverse('notifications:list')}?blocked=1",
+        )
+
+
+def _route(request) -> tuple[str | None, int | None]:
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None, None
+    pk = match.kwargs.get("pk")
+    return match.view_name, pk if isinstance(pk, int) else None
+
+
+def _resolves(url_name, object_id, blocking) -> bool:
+    """Is this the page (or an action) of an object a blocking notification is about?"""
+    return any(
+        url_name in TYPES[kind].url_names and object_id == blocked_id
+        for kind, blocked_id, _, _ in blocking
+    )
+
+
+def _wants_json(request) -> bool:
+    return (
+        request.path.startswith("/api/")
+        or request.headers.get("HX-Request") == "true"
+        or request.headers.get("Accept", "").startswith("application/json")
+    )
+
+
+def _refuse(request, error: str, message: str, location: str):
+    if _wants_json(request):
+        return JsonResponse({"error": error, "detail": message, "resolve_at": location}, status=423)
+    return redirect(location)

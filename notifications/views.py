@@ -1,0 +1,190 @@
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.models import Dispatch, Event, Opportunity, Task, User
+from crm.visibility import mine, visible_to
+from notifications import charts, services
+from notifications.forms import LoginForm, ReminderForm, UnlockForm
+from notifications.models import Notification
+from notifications.objects import TYPES
+
+OPEN = Notification.Status.OPEN
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+
+def _open_notifications(user: User, now, limit: int = 50) -> list[Notification]:
+    return list(
+        Notification.objects.filter(user=user, status=OPEN, visible_from__lte=now).order_by(
+            "-blocking", "grace_deadline", "expires_at"
+        )[:limit]
+    )
+
+
+def _link(notification: Notification) -> str:
+    return reverse(TYPES[notification.object_kind].url_names[0], args=[notification.object_id])
+
+
+@login_required
+@require_GET
+def dashboard(request):
+    user, now = request.user, timezone.now()
+    today = timezone.localdate(now)
+    end_of_today = timezone.make_aware(
+        timezone.datetime.combine(today + timedelta(days=1), timezone.datetime.min.time())
+    )
+    notifications = _open_notifications(user, now)
+    for n in notifications:
+        n.link = _link(n)
+    tasks = list(
+        mine(user, Task.objects.filter(status=Task.Status.OPEN, due_at__lt=end_of_today))
+        .select_related("owner", "account")
+        .order_by("due_at")[:50]
+    )
+    pipeline = list(
+        mine(user, Opportunity.objects.filter(stage__in=Opportunity.OPEN_STAGES))
+        .values("stage")
+        .annotate(count=Count("pk"), total=Sum("amount"))
+        .order_by()
+    )
+    events = list(
+        mine(user, Event.objects.filter(end_at__gte=now, start_at__lt=now + timedelta(days=7)))
+        .select_related("account")
+        .order_by("start_at")[:20]
+    )
+    dispatches = list(
+        visible_to(user, Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES))
+        .select_related("team", "account")
+        .order_by("due_at")[:20]
+    )
+    trend = (
+        mine(user, Task.objects.filter(status=Task.Status.OPEN))
+        .filter(due_at__gte=end_of_today - timedelta(days=14), due_at__lt=end_of_today)
+        .annotate(day=TruncDate("due_at"))
+        .values("day")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return render(
+        request,
+        "notifications/dashboard.html",
+        {
+            "notifications": notifications,
+            "tasks": tasks,
+            "now": now,
+            "pipeline": charts.pipeline(pipeline),
+            "events": events,
+            "dispatches": dispatches,
+            "trend": charts.daily(trend, today, days=14),
+        },
+    )
+
+
+@login_required
+@require_GET
+def notification_list(request):
+    notifications = _open_notifications(request.user, timezone.now(), limit=200)
+    for n in notifications:
+        n.link = _link(n)
+    blocked = any(n.blocking for n in notifications)
+    return render(
+        request,
+        "notifications/list.html",
+        {"notifications": notifications, "blocked": blocked},
+    )
+
+
+@login_required
+@require_GET
+def notification_api(request):
+    notifications = _open_notifications(request.user, timezone.now(), limit=200)
+    return JsonResponse(
+        {
+            "notifications": [
+                {
+                    "id": n.pk,
+                    "title": n.title,
+                    "kind": n.object_kind,
+                    "object_id": n.object_id,
+                    "blocking": n.blocking,
+                    "expires_at": n.expires_at.isoformat(),
+                    "grace_deadline": n.grace_deadline.isoformat() if n.grace_deadline else None,
+                    "url": _link(n),
+                }
+                for n in notifications
+            ]
+        }
+    )
+
+
+@login_required
+@require_POST
+def dismiss(request, pk: int):
+    notification = get_object_or_404(Notification, pk=pk, user=request.user)
+    if not services.dismiss(notification, request.user, timezone.now()):
+        messages.error(request, "A blocking notification closes when its object is dealt with.")
+    return redirect("notifications:list")
+
+
+@login_required
+@require_POST
+def remind(request):
+    form = ReminderForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Reminder not saved: give a date and time.")
+        return redirect(request.headers.get("Referer") or "dashboard")
+    kind, object_id = form.cleaned_data["kind"], form.cleaned_data["object_id"]
+    object_type = TYPES[kind]
+    model = object_type.open(timezone.now()).model
+    if not visible_to(request.user, model.objects.filter(pk=object_id), object_type.team_paths):
+        raise Http404
+    services.add_reminder(
+        request.user,
+        kind,
+        object_id,
+        form.cleaned_data["remind_at"],
+        form.cleaned_data["note"],
+        timezone.now(),
+    )
+    messages.success(request, "Reminder added.")
+    return redirect(object_type.url_names[0], pk=object_id)
+
+
+@login_required
+def locked_users(request):
+    user = request.user
+    if not (user.is_administrator or user.role == User.Role.MANAGER):
+        raise PermissionDenied
+    users = services.locked_users(user, timezone.now()).select_related("team", "manager")
+    return render(
+        request, "notifications/locked.html", {"locked": list(users), "form": UnlockForm()}
+    )
+
+
+@login_required
+@require_POST
+def unlock(request, pk: int):
+    target = get_object_or_404(User, pk=pk)
+    if not services.can_unlock(request.user, target):
+        raise PermissionDenied
+    form = UnlockForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the new time to resolve in hours (1 to 336).")
+        return redirect("notifications:locked")
+    services.unlock(target, request.user, timezone.now(), form.extension)
+    messages.success(request, f"{target} is unlocked for {form.cleaned_data['extend_hours']} h.")
+    return redirect("notifications:locked")
