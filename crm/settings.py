@@ -123,6 +123,8 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Vigil <vigil@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people reach Vigil; links in emails start with it.
+VIGIL_SITE_URL = env_str("VIGIL_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Our own Message-IDs end in this domain; mailsync recognises CRM-sent mail by it.
 VIGIL_MAIL_DOMAIN = env_str("VIGIL_MAIL_DOMAIN", "vigil.localhost")
 # django-anymail: ANYMAIL_<SETTING>=value in the environment, e.g. ANYMAIL_MAILGUN_API_KEY.

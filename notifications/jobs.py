@@ -5,7 +5,8 @@ from django.db.models.functions import Cast, Concat
 
 from crm.registry import Counts, job
 from crm.sql import insert_from_select
-from notifications.models import Notification, ReminderRule
+from notifications import overdue_alerts
+from notifications.models import AlertSettings, Notification, ObjectKind, OverdueAlert, ReminderRule
 from notifications.objects import TYPES
 from notifications.rules import matching
 from notifications.services import close_done
@@ -65,3 +66,33 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
             objects.filter(**{f"{path}__isnull": False}),
         )
     return created
+
+
+@job("expired_jobs_alert", schedule="*/30 * * * *")
+def alert_overdue_jobs(as_of: datetime, *, dry_run: bool = False) -> Counts:
+    """Alert owners, their managers and the designated list about dispatches and tasks that
+    are past their due time by the configured threshold (3 h): once per overdue episode."""
+    settings = AlertSettings.current()
+    crossed_by = as_of - settings.threshold
+    new = 0
+    for kind in (ObjectKind.DISPATCH, ObjectKind.TASK):
+        object_type = TYPES[kind]
+        new += insert_from_select(
+            OverdueAlert,
+            {
+                "object_kind": Value(kind),
+                "object_id": "pk",
+                "due_at": "due_at",
+                "owner": object_type.owner,
+                "title": object_type.name,
+                "alerted_at": Value(as_of, output_field=DateTimeField()),
+            },
+            object_type.open(as_of).filter(
+                due_at__lte=crossed_by, due_at__gt=crossed_by - settings.lookback
+            ),
+        )
+    alerts = list(OverdueAlert.objects.filter(alerted_at=as_of).select_related("owner"))
+    designated = list(settings.recipients.values_list("pk", flat=True))
+    by_recipient = overdue_alerts.by_recipient(alerts, designated)
+    overdue_alerts.notify(by_recipient, as_of)
+    return {"overdue": new, "recipients": len(by_recipient), "emails": len(by_recipient)}

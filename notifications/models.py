@@ -153,6 +153,11 @@ class AlertSettings(models.Model):
         default=timedelta(hours=3),
         help_text="How far past its due time a dispatch or task must be to raise an alert.",
     )
+    lookback = models.DurationField(
+        default=timedelta(days=2),
+        help_text="Only jobs that crossed the threshold within this window alert, so the first "
+        "run (or one after long downtime) does not send every old overdue job at once.",
+    )
     recipients = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,

@@ -20,6 +20,7 @@ from notifications.models import Notification
 from notifications.objects import TYPES
 
 OPEN = Notification.Status.OPEN
+DASHBOARD_NOTIFICATIONS = 10
 
 
 class LoginView(auth_views.LoginView):
@@ -47,13 +48,15 @@ def dashboard(request):
     end_of_today = timezone.make_aware(
         timezone.datetime.combine(today + timedelta(days=1), timezone.datetime.min.time())
     )
-    notifications = _open_notifications(user, now)
+    notifications = _open_notifications(user, now, limit=DASHBOARD_NOTIFICATIONS + 1)
+    more = len(notifications) > DASHBOARD_NOTIFICATIONS
+    notifications = notifications[:DASHBOARD_NOTIFICATIONS]
     for n in notifications:
         n.link = _link(n)
     tasks = list(
         mine(user, Task.objects.filter(status=Task.Status.OPEN, due_at__lt=end_of_today))
         .select_related("owner", "account")
-        .order_by("due_at")[:50]
+        .order_by("due_at")[:15]
     )
     pipeline = list(
         mine(user, Opportunity.objects.filter(stage__in=Opportunity.OPEN_STAGES))
@@ -64,12 +67,12 @@ def dashboard(request):
     events = list(
         mine(user, Event.objects.filter(end_at__gte=now, start_at__lt=now + timedelta(days=7)))
         .select_related("account")
-        .order_by("start_at")[:20]
+        .order_by("start_at")[:10]
     )
     dispatches = list(
         visible_to(user, Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES))
         .select_related("team", "account")
-        .order_by("due_at")[:20]
+        .order_by("due_at")[:10]
     )
     trend = (
         mine(user, Task.objects.filter(status=Task.Status.OPEN))
@@ -84,6 +87,7 @@ def dashboard(request):
         "notifications/dashboard.html",
         {
             "notifications": notifications,
+            "more_notifications": more,
             "tasks": tasks,
             "now": now,
             "pipeline": charts.pipeline(pipeline),
