@@ -30,7 +30,7 @@ def sample_paths():
 
     def fill(regex: str) -> str:
         def group(m):
-            return next(c for c in ("1", "crm", "auth", "x") if re.fullmatch(m.group(2), c))
+            return next(c for c in ("987654", "crm", "auth", "x") if re.fullmatch(m.group(2), c))
 
         return re.sub(
             r"\(\?P<(\w+)>([^)]*)\)", group, regex.lstrip("^").rstrip("$").replace("\\Z", "")

@@ -1,0 +1,384 @@
+"""Benchmark of the notifications processes on PostgreSQL. Prints figures; asserts nothing.
+
+    .venv/bin/python -m bench.notifications [--rows 1000000] [--clients 20] [--seconds 20]
+
+Builds ROWS tasks, opportunities, events and invoices (and ROWS/10 dispatches) in a separate
+database, then times:
+  1. notifications_daily through the job engine, next to hand-written SQL doing the same work
+     (target: within 1.5x), and its idempotent re-run;
+  2. the expired_jobs_alert scan (target: under 100 ms);
+  3. the dashboard under CLIENTS concurrent clients on gunicorn (target: p95 under 100 ms).
+"""
+
+import argparse
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.common import peak_rss_mb, percentile, setup, sql, timed
+
+ROOT = Path(__file__).resolve().parent.parent
+REPS, TEAMS, ACCOUNTS = 200, 10, 20_000
+PASSWORD = "bench-password"  # noqa: S105 - a throw-away database's users
+
+
+def build(rows: int, as_of: datetime) -> None:
+    from django.contrib.auth.hashers import make_password
+
+    digest = make_password(PASSWORD)
+    p = {
+        "as_of": as_of,
+        "rows": rows,
+        "pw": digest,
+        "reps": REPS,
+        "teams": TEAMS,
+        "accounts": ACCOUNTS,
+    }
+    sql(
+        """INSERT INTO crm_team (id, name, kind)
+           SELECT g, 'Team ' || g, CASE WHEN g > %(teams)s THEN 'visiting' ELSE 'sales' END
+           FROM generate_series(1, %(teams)s + 2) g""",
+        p,
+    )
+    user = """INSERT INTO crm_user (id, password, is_superuser, username, first_name, last_name,
+              email, is_staff, is_active, date_joined, role, team_id, manager_id, session_epoch)"""
+    sql(
+        user
+        + """ SELECT g, %(pw)s, false, 'manager' || g, 'Manager', g::text,
+           'manager' || g || '@bench.example', false, true, %(as_of)s, 'manager', g, NULL, 0
+           FROM generate_series(1, %(teams)s) g""",
+        p,
+    )
+    sql(
+        user
+        + """ SELECT 1000 + g, %(pw)s, false, 'rep' || g, 'Rep', g::text,
+           'rep' || g || '@bench.example', false, true, %(as_of)s, 'rep', 1 + g %% %(teams)s,
+           1 + g %% %(teams)s, 0
+           FROM generate_series(0, %(reps)s - 1) g""",
+        p,
+    )
+    sql(
+        """INSERT INTO crm_account (id, name, account_manager_id, team_id, created_at)
+           SELECT g, 'Account ' || g, 1 + g %% %(teams)s, 1 + g %% %(teams)s, %(as_of)s
+           FROM generate_series(1, %(accounts)s) g""",
+        p,
+    )
+    sql(
+        """INSERT INTO crm_task (kind, title, owner_id, account_id, opportunity_id, due_at,
+                                 status, completed_at)
+           SELECT 'action', 'Task ' || g, 1000 + g %% %(reps)s, 1 + g %% %(accounts)s, NULL,
+                  %(as_of)s + ((g %% 2880) - 1440) * interval '1 hour',
+                  CASE WHEN g %% 3 = 0 THEN 'done' ELSE 'open' END, NULL
+           FROM generate_series(1, %(rows)s) g""",
+        p,
+    )
+    sql(
+        """INSERT INTO crm_opportunity (account_id, name, owner_id, stage, amount,
+                                        expected_close, updated_at)
+           SELECT 1 + g %% %(accounts)s, 'Deal ' || g, 1000 + g %% %(reps)s,
+                  (ARRAY['prospecting','qualification','proposal','negotiation','won','lost'])
+                      [1 + g %% 6],
+                  (g %% 500) * 100, %(as_of)s::date + (g %% 180 - 90), %(as_of)s - (g %% 60) *
+                  interval '1 day'
+           FROM generate_series(1, %(rows)s) g""",
+        p,
+    )
+    sql(
+        """INSERT INTO crm_event (title, owner_id, account_id, start_at, end_at)
+           SELECT 'Event ' || g, 1000 + g %% %(reps)s, 1 + g %% %(accounts)s,
+                  %(as_of)s + ((g %% 2880) - 1440) * interval '1 hour',
+                  %(as_of)s + ((g %% 2880) - 1439) * interval '1 hour'
+           FROM generate_series(1, %(rows)s) g""",
+        p,
+    )
+    sql(
+        """INSERT INTO finance_invoice (account_id, number, voucher_date, payment_terms_days,
+                                        amount, debt)
+           SELECT 1 + g %% %(accounts)s, 'INV-' || g, %(as_of)s::date - (g %% 150), 30,
+                  100 + g %% 900, CASE WHEN g %% 2 = 0 THEN 0 ELSE 100 + g %% 900 END
+           FROM generate_series(1, %(rows)s) g""",
+        p,
+    )
+    sql(
+        """INSERT INTO crm_dispatch (title, team_id, account_id, owner_id, scheduled_at, due_at,
+                                     status)
+           SELECT 'Dispatch ' || g, %(teams)s + 1 + g %% 2, 1 + g %% %(accounts)s,
+                  1000 + g %% %(reps)s, %(as_of)s + ((g %% 1440) - 720) * interval '1 hour',
+                  %(as_of)s + ((g %% 1440) - 716) * interval '1 hour',
+                  CASE WHEN g %% 4 = 0 THEN 'done' ELSE 'scheduled' END
+           FROM generate_series(1, %(rows)s / 10) g""",
+        p,
+    )
+    for table in ("crm_team", "crm_user", "crm_account"):
+        sql(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+        )  # noqa: S608
+    sql("VACUUM ANALYZE")
+
+
+def make_rules():
+    from notifications.models import ReminderRule
+
+    common = {"lead_time": timedelta(days=1)}
+    return [
+        ReminderRule.objects.create(name="Task due", object_kind="task", **common),
+        ReminderRule.objects.create(
+            name="Closing",
+            object_kind="opportunity",
+            lead_time=timedelta(days=7),
+            notify_manager=True,
+        ),
+        ReminderRule.objects.create(name="Event", object_kind="event", **common),
+        ReminderRule.objects.create(
+            name="Invoice due", object_kind="invoice", lead_time=timedelta(days=3)
+        ),
+        ReminderRule.objects.create(
+            name="Untouched",
+            object_kind="opportunity",
+            trigger="untouched",
+            untouched_days=30,
+            lead_time=timedelta(0),
+        ),
+    ]
+
+
+HAND_WRITTEN = """
+INSERT INTO notifications_notification (user_id, source, rule_id, object_kind, object_id, title,
+    note, expires_at, blocking, grace_deadline, visible_from, status, created_at)
+SELECT t.owner_id, 'rule:' || %(r0)s, %(r0)s, 'task', t.id, 'Task due: ' || t.title, '',
+       t.due_at, false, NULL, %(as_of)s, 'open', %(as_of)s
+FROM crm_task t WHERE t.status = 'open' AND t.due_at <= %(as_of)s + interval '1 day'
+ON CONFLICT DO NOTHING;
+INSERT INTO notifications_notification (user_id, source, rule_id, object_kind, object_id, title,
+    note, expires_at, blocking, grace_deadline, visible_from, status, created_at)
+SELECT u.id, 'rule:' || %(r1)s, %(r1)s, 'opportunity', o.id, 'Closing: ' || o.name, '',
+       o.expected_close::timestamptz, false, NULL, %(as_of)s, 'open', %(as_of)s
+FROM crm_opportunity o JOIN crm_user owner ON owner.id = o.owner_id
+CROSS JOIN LATERAL (VALUES (o.owner_id), (owner.manager_id)) AS u(id)
+WHERE o.stage IN ('prospecting','qualification','proposal','negotiation')
+  AND o.expected_close <= (%(as_of)s + interval '7 days')::date AND u.id IS NOT NULL
+ON CONFLICT DO NOTHING;
+INSERT INTO notifications_notification (user_id, source, rule_id, object_kind, object_id, title,
+    note, expires_at, blocking, grace_deadline, visible_from, status, created_at)
+SELECT e.owner_id, 'rule:' || %(r2)s, %(r2)s, 'event', e.id, 'Event: ' || e.title, '',
+       e.start_at, false, NULL, %(as_of)s, 'open', %(as_of)s
+FROM crm_event e WHERE e.end_at >= %(as_of)s AND e.start_at <= %(as_of)s + interval '1 day'
+ON CONFLICT DO NOTHING;
+INSERT INTO notifications_notification (user_id, source, rule_id, object_kind, object_id, title,
+    note, expires_at, blocking, grace_deadline, visible_from, status, created_at)
+SELECT a.account_manager_id, 'rule:' || %(r3)s, %(r3)s, 'invoice', i.id,
+       'Invoice due: ' || i.number, '', i.due_date::timestamptz, false, NULL, %(as_of)s, 'open',
+       %(as_of)s
+FROM finance_invoice i JOIN crm_account a ON a.id = i.account_id
+WHERE i.debt > 0 AND i.due_date <= (%(as_of)s + interval '3 days')::date
+  AND a.account_manager_id IS NOT NULL
+ON CONFLICT DO NOTHING;
+INSERT INTO notifications_notification (user_id, source, rule_id, object_kind, object_id, title,
+    note, expires_at, blocking, grace_deadline, visible_from, status, created_at)
+SELECT o.owner_id, 'rule:' || %(r4)s, %(r4)s, 'opportunity', o.id, 'Untouched: ' || o.name, '',
+       o.updated_at + interval '30 days', false, NULL, %(as_of)s, 'open', %(as_of)s
+FROM crm_opportunity o
+WHERE o.stage IN ('prospecting','qualification','proposal','negotiation')
+  AND o.updated_at <= %(as_of)s - interval '30 days'
+ON CONFLICT DO NOTHING;
+UPDATE notifications_notification n SET status = 'closed', resolved_at = %(as_of)s
+WHERE n.status = 'open' AND NOT (
+     (n.object_kind = 'task' AND EXISTS (SELECT 1 FROM crm_task t
+                                         WHERE t.id = n.object_id AND t.status = 'open'))
+  OR (n.object_kind = 'opportunity' AND EXISTS (SELECT 1 FROM crm_opportunity o
+      WHERE o.id = n.object_id AND o.stage IN ('prospecting','qualification','proposal',
+                                                'negotiation')))
+  OR (n.object_kind = 'event' AND EXISTS (SELECT 1 FROM crm_event e
+                                          WHERE e.id = n.object_id AND e.end_at >= %(as_of)s))
+  OR (n.object_kind = 'invoice' AND EXISTS (SELECT 1 FROM finance_invoice i
+                                            WHERE i.id = n.object_id AND i.debt > 0))
+  OR (n.object_kind = 'dispatch' AND EXISTS (SELECT 1 FROM crm_dispatch d
+      WHERE d.id = n.object_id AND d.status IN ('scheduled', 'in_progress'))));
+"""
+
+
+def daily(as_of: datetime, results: dict) -> int:
+    from crm import runner
+    from notifications.models import Notification
+
+    rules = make_rules()
+    params = {"as_of": as_of, **{f"r{i}": rule.pk for i, rule in enumerate(rules)}}
+    # Alternate (job, hand SQL) twice on an empty table each time; keep each one's best.
+    for attempt in (1, 2):
+        sql("TRUNCATE notifications_notification CASCADE")
+        with timed(results, f"job{attempt}"):
+            run = runner.run_job("notifications_daily", as_of)
+        created = run.counts["created"]
+        sql("TRUNCATE notifications_notification CASCADE")
+        with timed(results, f"hand{attempt}"):
+            sql(HAND_WRITTEN, params)
+        hand_created = Notification.objects.count()
+    sql("TRUNCATE notifications_notification CASCADE")
+    runner.run_job("notifications_daily", as_of)
+    with timed(results, "rerun"):
+        rerun = runner.run_job("notifications_daily", as_of)
+    results["job"] = min(results.pop("job1"), results.pop("job2"))
+    results["hand"] = min(results.pop("hand1"), results.pop("hand2"))
+    print(
+        f"notifications_daily   created {created:,} notifications "
+        f"(hand-written SQL: {hand_created:,})"
+    )
+    print(f"  job                 {results['job']:8.2f} s")
+    print(f"  hand-written SQL    {results['hand']:8.2f} s")
+    print(f"  ratio               {results['job'] / results['hand']:8.2f} x   (target <= 1.5)")
+    print(f"  re-run same day     {results['rerun']:8.2f} s, created {rerun.counts['created']}")
+    return created
+
+
+def expired_scan(as_of: datetime, results: dict) -> None:
+    from crm import runner
+    from notifications.jobs import alert_overdue_jobs
+
+    runner.run_job("expired_jobs_alert", as_of)  # first run alerts the recent backlog
+    times = []
+    for i in range(1, 6):
+        start = time.perf_counter()
+        counts = alert_overdue_jobs(as_of + timedelta(minutes=30 * i))
+        times.append(time.perf_counter() - start)
+    print("expired_jobs_alert    scan of open tasks and dispatches, 5 runs 30 min apart")
+    print(f"  median              {percentile(times, 50) * 1000:8.1f} ms   (target < 100)")
+    print(f"  worst               {max(times) * 1000:8.1f} ms   last counts {counts}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dashboard_load(clients: int, seconds: float) -> None:
+    """Two runs on the same server: users who pause about a second between pages (a busy
+    office), then clients that never pause (the server's ceiling)."""
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crm.settings", "ALLOWED_HOSTS": "127.0.0.1"}
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    server = subprocess.Popen(
+        [
+            gunicorn,
+            "crm.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base)
+        openers = [login(base, f"rep{i}") for i in range(clients)]
+        print(
+            f"dashboard             {clients} concurrent clients, {seconds:.0f} s a run, "
+            f"gunicorn 4 workers on {os.cpu_count()} cores"
+        )
+        for label, pause in (("1 s between pages", 1.0), ("no pause", 0.0)):
+            ms, errors = hammer(base, openers, seconds, pause)
+            print(
+                f"  {label:<18}  {len(ms):6d} requests ({len(ms) / seconds:.0f}/s), "
+                f"errors {errors}; p50 / p95 / p99 {percentile(ms, 50):6.1f} / "
+                f"{percentile(ms, 95):6.1f} / {percentile(ms, 99):6.1f} ms"
+            )
+        print("  (target: p95 under 100 ms)")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+
+
+def hammer(base: str, openers: list, seconds: float, pause: float) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def client(opener, offset):
+        idle = threading.Event()
+        idle.wait(offset)  # spread the paced clients over the first second
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                with opener.open(base + "/") as response:
+                    response.read()
+            except OSError as exc:
+                errors.append(repr(exc))
+                continue
+            with lock:
+                latencies.append((time.perf_counter() - start) * 1000)
+            idle.wait(pause)
+
+    threads = [
+        threading.Thread(target=client, args=(o, pause * i / len(openers)))
+        for i, o in enumerate(openers)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, len(errors)
+
+
+def wait_until_up(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/health", timeout=2).read()  # noqa: S310
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("gunicorn did not start")
+
+
+def login(base: str, username: str):
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "username": username, "password": PASSWORD}
+    ).encode()
+    request = urllib.request.Request(base + "/login/", data=data, headers={"Referer": base})
+    opener.open(request).read()
+    return opener
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    setup("vigil_bench_notifications")
+    as_of = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+    results: dict[str, float] = {}
+    with timed(results, "build"):
+        build(args.rows, as_of)
+    print(
+        f"data                  {args.rows:,} tasks, opportunities, events, invoices; "
+        f"{args.rows // 10:,} dispatches; built in {results['build']:.0f} s"
+    )
+    daily(as_of, results)
+    expired_scan(as_of, results)
+    dashboard_load(args.clients, args.seconds)
+    print(f"peak memory (this process) {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
