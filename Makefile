@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint format install clean
+.PHONY: run test lint format install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ format: $(VENV)/.dev
 ## Lint, then the whole suite against PostgreSQL and Redis on localhost (see crm/settings_test.py).
 test: lint
 	$(BIN)/pytest
+
+## Benchmarks on PostgreSQL (prints figures; see README).
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.notifications
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

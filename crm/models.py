@@ -145,7 +145,10 @@ class Opportunity(models.Model):
         verbose_name_plural = "opportunities"
         indexes = [
             models.Index(fields=["stage", "expected_close"]),
-            models.Index(fields=["owner", "stage"]),
+            # Covers the dashboard's pipeline (count and sum per stage) without touching rows.
+            models.Index(
+                fields=["owner", "stage"], include=["amount"], name="opportunity_pipeline"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -224,7 +227,12 @@ class Dispatch(models.Model):
     class Meta:
         verbose_name_plural = "dispatches"
         indexes = [
-            models.Index(fields=["status", "due_at"]),
+            # Open dispatches by due time: the overdue scan and the dashboard's list.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status__in=["scheduled", "in_progress"]),
+                name="dispatch_open_due",
+            ),
             models.Index(fields=["team", "status"]),
         ]
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 
-from django.db.models import BooleanField, CharField, DateTimeField, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import BooleanField, CharField, DateTimeField, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Concat, Left
 
 from crm.registry import Counts, job
 from crm.sql import insert_from_select
@@ -32,7 +32,9 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
         "rule": Value(rule.pk),
         "object_kind": Value(rule.object_kind),
         "object_id": "pk",
-        "title": Concat(Value(f"{rule.name}: "), object_type.name, output_field=CharField()),
+        "title": Left(
+            Concat(Value(f"{rule.name}: "), object_type.name, output_field=CharField()), 300
+        ),
         "note": Value(""),
         "expires_at": expires_at,
         "visible_from": Value(as_of, output_field=DateTimeField()),
@@ -74,6 +76,10 @@ def alert_overdue_jobs(as_of: datetime, *, dry_run: bool = False) -> Counts:
     are past their due time by the configured threshold (3 h): once per overdue episode."""
     settings = AlertSettings.current()
     crossed_by = as_of - settings.threshold
+    # Skipping known episodes up front is cheaper than letting ON CONFLICT find them.
+    already_alerted = OverdueAlert.objects.filter(
+        object_id=OuterRef("pk"), due_at=OuterRef("due_at")
+    )
     new = 0
     for kind in (ObjectKind.DISPATCH, ObjectKind.TASK):
         object_type = TYPES[kind]
@@ -87,9 +93,9 @@ def alert_overdue_jobs(as_of: datetime, *, dry_run: bool = False) -> Counts:
                 "title": object_type.name,
                 "alerted_at": Value(as_of, output_field=DateTimeField()),
             },
-            object_type.open(as_of).filter(
-                due_at__lte=crossed_by, due_at__gt=crossed_by - settings.lookback
-            ),
+            object_type.open(as_of)
+            .filter(due_at__lte=crossed_by, due_at__gt=crossed_by - settings.lookback)
+            .exclude(Exists(already_alerted.filter(object_kind=kind))),
         )
     alerts = list(OverdueAlert.objects.filter(alerted_at=as_of).select_related("owner"))
     designated = list(settings.recipients.values_list("pk", flat=True))

@@ -106,7 +106,12 @@ class Notification(models.Model):
                 condition=Q(status="open", blocking=True),
                 name="notification_open_blocking",
             ),
-            models.Index(fields=["user", "status", "visible_from"]),
+            # The dashboard's list: a user's open notifications, blocking first.
+            models.Index(
+                fields=["user", "-blocking", "grace_deadline", "expires_at"],
+                condition=Q(status="open"),
+                name="notification_open_for_user",
+            ),
             models.Index(
                 fields=["object_kind", "object_id"],
                 condition=Q(status="open"),

@@ -27,7 +27,7 @@ def by_recipient(alerts: list[OverdueAlert], designated: list[int]) -> dict[int,
 def _line(alert: OverdueAlert, as_of: datetime) -> str:
     hours = int((as_of - alert.due_at).total_seconds() // 3600)
     label = TYPES[alert.object_kind].label
-    return f"{label} “{alert.title}” is {hours} h overdue (owner {alert.owner})"
+    return f"{label} “{alert.title}” is {hours} h overdue (owner {alert.owner})"[:300]
 
 
 def notify(recipients: dict[int, list[OverdueAlert]], as_of: datetime) -> None:

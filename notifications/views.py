@@ -71,7 +71,7 @@ def dashboard(request):
     )
     dispatches = list(
         visible_to(user, Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES))
-        .select_related("team", "account")
+        .select_related("team")
         .order_by("due_at")[:10]
     )
     trend = (

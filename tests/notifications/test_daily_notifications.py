@@ -195,3 +195,13 @@ def test_inactive_rules_do_nothing_and_dry_run_writes_nothing(rita):
     assert run.counts == {"rules": 1, "created": 1, "closed": 0}
     assert not Notification.objects.exists()
     assert active.pk
+
+
+@pytest.mark.django_db
+def test_long_rule_and_object_names_are_cut_to_fit(rita):
+    ReminderRuleFactory(name="R" * 120, object_kind="task")
+    TaskFactory(owner=rita, title="T" * 200, due_at=AS_OF)
+
+    notify_expiring(AS_OF)
+
+    assert len(Notification.objects.get().title) == 300
