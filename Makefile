@@ -49,6 +49,7 @@ test: lint
 ## Benchmarks on PostgreSQL (prints figures; see README).
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.notifications
+	$(BIN)/python -m bench.penalties
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

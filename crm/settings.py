@@ -32,9 +32,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "crm",
     "mailsync",
+    "finance",
     "notifications",
     "parc",
-    "finance",
     "nurture",
     "monitoring",
 ]

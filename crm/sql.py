@@ -2,7 +2,7 @@
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import DateField, Expression, F, Func, Model, QuerySet
+from django.db.models import DateField, Expression, F, Func, IntegerField, Model, QuerySet
 
 
 def insert_from_select(
@@ -23,7 +23,9 @@ def insert_from_select(
     targets = ", ".join(quote(column_of[name]) for name in columns)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({targets}) {sql} ON CONFLICT DO NOTHING",  # noqa: S608 - names are quoted identifiers, values are parameters
+            # "WHERE true": SQLite would read a bare ON after the SELECT as a join condition.
+            f"INSERT INTO {quote(model._meta.db_table)} ({targets}) "  # noqa: S608 - quoted names; values are parameters
+            f"SELECT * FROM ({sql}) AS source WHERE true ON CONFLICT DO NOTHING",
             params,
         )
         return max(cursor.rowcount, 0)
@@ -45,4 +47,22 @@ class AddDays(Func):
             connection,
             template="date(%(expressions)s || ' days')",
             arg_joiner=", '+' || ",
+        )
+
+
+class DayNumber(Func):
+    """A date as a whole number of days since 1970-01-01, on PostgreSQL and SQLite. Day
+    arithmetic on integers is exact, fast and the same in both databases."""
+
+    output_field = IntegerField()
+    arity = 1
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="(%(expressions)s - DATE '1970-01-01')")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="CAST(julianday(%(expressions)s) - 2440587.5 AS INTEGER)",
         )

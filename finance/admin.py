@@ -1,27 +1,156 @@
-from django.contrib import admin
+import csv
 
-from finance.models import Invoice, Payment
+from django.contrib import admin
+from django.http import StreamingHttpResponse
+
+from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
+
+CSV_COLUMNS = [
+    "number",
+    "account",
+    "voucher_date",
+    "due_date",
+    "days_overdue",
+    "amount",
+    "debt",
+    "penalty",
+    "total_due",
+]
 
 
 class PaymentInline(admin.TabularInline):
     model = Payment
     extra = 0
+    readonly_fields = ("recorded_at",)
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "days overdue"
+    parameter_name = "overdue"
+    BUCKETS = {"1-30": (1, 30), "31-90": (31, 90), "91-": (91, None)}
+
+    def lookups(self, request, model_admin):
+        return [("1-30", "1–30 days"), ("31-90", "31–90 days"), ("91-", "over 90 days")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BUCKETS:
+            return queryset
+        low, high = self.BUCKETS[self.value()]
+        queryset = queryset.filter(debt__gt=0, days_overdue__gte=low)
+        return queryset.filter(days_overdue__lte=high) if high else queryset
+
+
+class PenaltyFilter(admin.SimpleListFilter):
+    title = "penalty"
+    parameter_name = "penalty"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With a penalty"), ("no", "Without")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(penalty__gt=0)
+        if self.value() == "no":
+            return queryset.filter(penalty=0)
+        return queryset
+
+
+class Echo:
+    def write(self, value):
+        return value
 
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ("number", "account", "voucher_date", "payment_terms_days", "amount", "debt")
+    list_display = (
+        "number",
+        "account",
+        "voucher_date",
+        "due_date",
+        "days_overdue",
+        "amount",
+        "debt",
+        "penalty",
+        "total_due",
+    )
+    list_filter = (OverdueFilter, PenaltyFilter)
     list_select_related = ("account",)
     search_fields = ("number", "account__name")
     autocomplete_fields = ("account",)
     date_hierarchy = "voucher_date"
+    ordering = ("-days_overdue", "-penalty")
+    readonly_fields = (
+        "due_date",
+        "days_overdue",
+        "penalty",
+        "penalty_accrued",
+        "total_due",
+        "penalty_computed_at",
+    )
+    exclude = ("penalty_through_day",)
     inlines = [PaymentInline]
+    actions = ["export_csv"]
+
+    @admin.action(description="Export selected as CSV")
+    def export_csv(self, request, queryset):
+        rows = queryset.select_related("account").order_by("-days_overdue", "pk")
+        writer = csv.writer(Echo())
+
+        def lines():
+            yield writer.writerow(CSV_COLUMNS)
+            for inv in rows.iterator(chunk_size=2000):
+                yield writer.writerow([getattr(inv, c) for c in CSV_COLUMNS])
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="invoices.csv"'
+        return response
 
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ("invoice", "paid_on", "amount")
+    list_display = ("invoice", "paid_on", "amount", "recorded_at")
     list_select_related = ("invoice",)
     search_fields = ("invoice__number",)
     autocomplete_fields = ("invoice",)
     date_hierarchy = "paid_on"
+    readonly_fields = ("recorded_at",)
+
+
+@admin.register(PenaltyPolicy)
+class PenaltyPolicyAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "account",
+        "grace_days",
+        "annual_rate",
+        "fixed_fee",
+        "fee_period_days",
+        "cap_amount",
+        "cap_percent",
+    )
+    search_fields = ("name", "account__name")
+    autocomplete_fields = ("account",)
+
+
+@admin.register(PenaltyAccrual)
+class PenaltyAccrualAdmin(admin.ModelAdmin):
+    list_display = (
+        "invoice",
+        "period_start",
+        "period_end",
+        "days",
+        "balance_days",
+        "annual_rate",
+        "interest",
+        "fees",
+        "amount",
+    )
+    list_select_related = ("invoice",)
+    search_fields = ("invoice__number",)
+    raw_id_fields = ("invoice",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -3,7 +3,8 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from finance.models import Invoice, Payment
+from finance.jobs import penalties_accrue
+from finance.models import Invoice, Payment, PenaltyPolicy
 
 
 def seed(demo) -> None:
@@ -25,12 +26,24 @@ def seed(demo) -> None:
             )
         )
     Invoice.objects.bulk_create(invoices)
+    PenaltyPolicy.objects.create(
+        name="Standard terms",
+        grace_days=7,
+        annual_rate=Decimal("8.00"),
+        fixed_fee=Decimal("25.00"),
+        fee_period_days=30,
+        cap_percent=Decimal("10.00"),
+    )
     Payment.objects.bulk_create(
         Payment(
             invoice=inv,
             amount=inv.amount - inv.debt,
-            paid_on=inv.voucher_date + timedelta(days=rng.randint(1, inv.payment_terms_days + 20)),
+            paid_on=min(
+                today,
+                inv.voucher_date + timedelta(days=rng.randint(1, inv.payment_terms_days + 20)),
+            ),
         )
         for inv in invoices
         if inv.debt < inv.amount
     )
+    penalties_accrue(demo.now)

@@ -1,7 +1,16 @@
-from django.db import models
-from django.db.models import F, Q
+from datetime import date, timedelta
+from decimal import Decimal
 
-from crm.sql import AddDays
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from crm.sql import AddDays, DayNumber
+
+ZERO = Decimal(0)
+EPOCH = date(1970, 1, 1)
 
 
 class Invoice(models.Model):
@@ -21,13 +30,41 @@ class Invoice(models.Model):
         db_persist=True,
         help_text="Voucher date plus payment terms; kept by the database.",
     )
+    due_day = models.GeneratedField(
+        expression=DayNumber(F("voucher_date")) + F("payment_terms_days"),
+        output_field=models.IntegerField(),
+        db_persist=True,
+        help_text="The due date as a day number, for the penalty job's arithmetic.",
+    )
+    # Kept by the finance_penalties job.
+    days_overdue = models.PositiveIntegerField(default=0)
+    penalty_accrued = models.DecimalField(
+        max_digits=24,
+        decimal_places=10,
+        default=ZERO,
+        help_text="Penalty owed, unrounded: the sum of the ledger.",
+    )
+    penalty = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        default=ZERO,
+        help_text="Penalty owed, rounded half-up to the cent (the one rounding point).",
+    )
+    penalty_through_day = models.IntegerField(
+        null=True, blank=True, help_text="Last day (day number) the penalty was accrued for."
+    )
+    penalty_computed_at = models.DateTimeField(null=True, blank=True)
+    total_due = models.GeneratedField(
+        expression=F("debt") + F("penalty"),
+        output_field=models.DecimalField(max_digits=15, decimal_places=2),
+        db_persist=True,
+    )
 
     class Meta:
         indexes = [
-            models.Index(
-                fields=["voucher_date"], condition=Q(debt__gt=0), name="invoice_with_debt"
-            ),
+            models.Index(fields=["due_date"], condition=Q(debt__gt=0), name="invoice_unpaid_due"),
             models.Index(fields=["account", "voucher_date"]),
+            models.Index(fields=["days_overdue"], condition=Q(debt__gt=0), name="invoice_overdue"),
         ]
 
     def __str__(self) -> str:
@@ -38,9 +75,136 @@ class Payment(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="payments")
     paid_on = models.DateField()
     amount = models.DecimalField(max_digits=14, decimal_places=2)
+    paid_day = models.GeneratedField(
+        expression=DayNumber(F("paid_on")), output_field=models.IntegerField(), db_persist=True
+    )
+    recorded_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When it was entered; a payment recorded after the penalty was computed "
+        "for its date makes the next run correct the days after it.",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["invoice", "paid_on"])]
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.paid_on}"
+
+
+def percent(label: str) -> list:
+    return [
+        MinValueValidator(ZERO, f"{label} cannot be negative."),
+        MaxValueValidator(Decimal(100), f"{label} cannot be more than 100 %%."),
+    ]
+
+
+class PenaltyPolicy(models.Model):
+    """How late payment is charged: the default policy (no account), or one account's."""
+
+    name = models.CharField(max_length=100)
+    account = models.OneToOneField(
+        "crm.Account",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="penalty_policy",
+        help_text="Empty: the default policy for everyone else.",
+    )
+    grace_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Days after the due date before any penalty starts."
+    )
+    annual_rate = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        default=ZERO,
+        validators=percent("The annual rate"),
+        help_text="Simple interest, % a year, charged daily at rate/365 on the outstanding debt "
+        "(a leap year therefore charges 366/365 of the rate).",
+    )
+    fixed_fee = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=ZERO,
+        validators=[MinValueValidator(ZERO, "The fixed fee cannot be negative.")],
+        help_text="Charged once for every full fee period overdue.",
+    )
+    fee_period_days = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1, "A fee period lasts at least one day.")]
+    )
+    cap_amount = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(ZERO, "The cap cannot be negative.")],
+        help_text="Most an invoice's penalty can reach. Empty: no cap.",
+    )
+    cap_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=percent("The cap"),
+        help_text="Most an invoice's penalty can reach, as % of the invoice. With both caps, "
+        "the lower applies.",
+    )
+
+    class Meta:
+        verbose_name_plural = "penalty policies"
+        constraints = [
+            models.UniqueConstraint(
+                Coalesce("account", Value(0)),
+                name="one_penalty_policy_per_account",
+                violation_error_message="There is already a policy for this account (or, "
+                "with no account, a default policy): edit that one instead.",
+            ),
+            models.CheckConstraint(
+                condition=Q(annual_rate__gte=0, annual_rate__lte=100), name="policy_rate_0_100"
+            ),
+            models.CheckConstraint(condition=Q(fixed_fee__gte=0), name="policy_fee_positive"),
+            models.CheckConstraint(condition=Q(fee_period_days__gte=1), name="policy_period_1"),
+            models.CheckConstraint(
+                condition=Q(cap_amount__isnull=True) | Q(cap_amount__gte=0),
+                name="policy_cap_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(cap_percent__isnull=True) | Q(cap_percent__gte=0, cap_percent__lte=100),
+                name="policy_cap_percent_0_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PenaltyAccrual(models.Model):
+    """The penalty ledger: one row per invoice per run, covering the days since the last
+    accrual. Unique per (invoice, last day), so re-running a day adds nothing."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="accruals")
+    start_day = models.IntegerField()
+    end_day = models.IntegerField()
+    days = models.PositiveIntegerField()
+    balance_days = models.DecimalField(
+        max_digits=24, decimal_places=2, help_text="Sum of the outstanding debt over the days."
+    )
+    annual_rate = models.DecimalField(max_digits=7, decimal_places=4)
+    interest = models.DecimalField(max_digits=24, decimal_places=10)
+    fees = models.DecimalField(max_digits=14, decimal_places=2)
+    amount = models.DecimalField(
+        max_digits=24, decimal_places=10, help_text="Interest plus fees, after the cap."
+    )
+    run_day = models.IntegerField(help_text="The as-of day of the run that wrote it.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "end_day"], name="accrual_once_per_day")
+        ]
+
+    @property
+    def period_start(self):
+        return EPOCH + timedelta(days=self.start_day)
+
+    @property
+    def period_end(self):
+        return EPOCH + timedelta(days=self.end_day)

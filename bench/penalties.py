@@ -1,0 +1,179 @@
+"""Benchmark of finance_penalties on PostgreSQL. Prints figures; asserts nothing.
+
+    .venv/bin/python -m bench.penalties [--invoices 1000000] [--sample 2000]
+
+Builds INVOICES invoices (a third partly paid, a tenth fully paid) with COPY-speed
+INSERT … SELECT, then times the first full accrual three ways: the job (through the engine),
+one hand-written SQL statement doing the same accrual, and a naive per-invoice ORM loop
+(timed on a sample and extrapolated). Target: the job within 1.5x of the hand-written SQL,
+with memory that does not grow with the number of invoices.
+"""
+
+import argparse
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from bench.common import peak_rss_mb, setup, sql, timed
+
+AS_OF = datetime(2026, 11, 28, 2, 30, tzinfo=UTC)
+
+HAND_WRITTEN = """
+WITH policy AS (SELECT * FROM finance_penaltypolicy WHERE account_id IS NULL),
+windows AS (
+    SELECT i.id, i.debt, i.amount, i.due_day + p.grace_days AS anchor,
+           i.due_day + p.grace_days + 1 AS start_day,
+           CASE WHEN i.debt > 0 THEN %(day)s
+                ELSE LEAST(%(day)s, (SELECT MAX(pay.paid_day) - 1 FROM finance_payment pay
+                                     WHERE pay.invoice_id = i.id)) END AS end_day,
+           p.annual_rate, p.fixed_fee, p.fee_period_days, i.amount * p.cap_percent / 100 AS cap
+    FROM finance_invoice i CROSS JOIN policy p
+    WHERE i.debt >= 0 AND i.due_day + p.grace_days < %(day)s
+),
+rows AS (
+    SELECT w.*, (w.end_day - w.start_day + 1) * w.debt + COALESCE((
+               SELECT SUM(pay.amount * (LEAST(w.end_day, pay.paid_day - 1) - w.start_day + 1))
+               FROM finance_payment pay
+               WHERE pay.invoice_id = w.id AND pay.paid_day > w.start_day), 0) AS basis,
+           w.fixed_fee * ((w.end_day - w.anchor) / w.fee_period_days) AS fees
+    FROM windows w WHERE w.end_day >= w.start_day
+),
+inserted AS (
+    INSERT INTO finance_penaltyaccrual (invoice_id, start_day, end_day, days, balance_days,
+                                        annual_rate, interest, fees, amount, run_day)
+    SELECT id, start_day, end_day, end_day - start_day + 1, basis, annual_rate,
+           basis * annual_rate / 36500.0, fees,
+           LEAST(basis * annual_rate / 36500.0 + fees, cap), %(day)s
+    FROM rows
+    RETURNING invoice_id, amount
+)
+UPDATE finance_invoice i SET penalty_accrued = ins.amount, penalty = ROUND(ins.amount, 2),
+       penalty_through_day = %(day)s, penalty_computed_at = %(as_of)s,
+       days_overdue = GREATEST(%(day)s - i.due_day, 0)
+FROM inserted ins WHERE ins.invoice_id = i.id
+"""
+
+
+def build(invoices: int) -> None:
+    p = {"n": invoices, "today": AS_OF.date(), "as_of": AS_OF}
+    sql(
+        "INSERT INTO crm_account (id, name, created_at) "
+        "SELECT g, 'Account ' || g, %(as_of)s FROM generate_series(1, 20000) g",
+        p,
+    )
+    sql(
+        """INSERT INTO finance_invoice (account_id, number, voucher_date, payment_terms_days,
+               amount, debt, days_overdue, penalty_accrued, penalty)
+           SELECT 1 + g %% 20000, 'INV-' || g, %(today)s::date - (g %% 365),
+                  (ARRAY[15, 30, 60])[1 + g %% 3], 100 + g %% 900,
+                  CASE WHEN g %% 10 = 0 THEN 0 WHEN g %% 3 = 0 THEN (100 + g %% 900) / 2.0
+                       ELSE 100 + g %% 900 END, 0, 0, 0
+           FROM generate_series(1, %(n)s) g""",
+        p,
+    )
+    sql(
+        """INSERT INTO finance_payment (invoice_id, paid_on, amount, recorded_at)
+           SELECT i.id, LEAST(i.voucher_date + 45 + i.id %% 40, %(today)s::date),
+                  i.amount - i.debt, %(as_of)s - interval '1 day'
+           FROM finance_invoice i WHERE i.debt < i.amount""",
+        p,
+    )
+    sql("""INSERT INTO finance_penaltypolicy (name, grace_days, annual_rate, fixed_fee,
+               fee_period_days, cap_percent)
+           VALUES ('Default', 7, 8, 25, 30, 10)""")
+    sql("VACUUM ANALYZE")
+
+
+def reset() -> None:
+    sql("TRUNCATE finance_penaltyaccrual")
+    sql(
+        "UPDATE finance_invoice SET penalty_accrued = 0, penalty = 0, days_overdue = 0, "
+        "penalty_through_day = NULL, penalty_computed_at = NULL"
+    )
+    sql("VACUUM ANALYZE finance_invoice")
+
+
+def naive(sample: int) -> float:
+    """What a per-invoice loop in Python would do, on the first `sample` invoices."""
+    from finance.models import Invoice, PenaltyAccrual, PenaltyPolicy
+    from finance.penalties import day_number
+
+    policy = PenaltyPolicy.objects.get(account=None)
+    today = AS_OF.date()
+    start = time.perf_counter()
+    for inv in Invoice.objects.filter(debt__gte=0).order_by("pk")[:sample]:
+        first = inv.due_date + timedelta(days=policy.grace_days + 1)
+        payments = list(inv.payments.all())
+        basis, day = Decimal(0), first
+        while day <= today:
+            balance = inv.debt + sum(p.amount for p in payments if p.paid_on > day)
+            if balance <= 0:
+                break
+            basis += balance
+            day += timedelta(days=1)
+        if day == first:
+            continue
+        interest = basis * policy.annual_rate / Decimal(36500)
+        overdue = (day - timedelta(days=1) - first).days + 1
+        fees = policy.fixed_fee * (overdue // policy.fee_period_days)
+        cap = inv.amount * policy.cap_percent / 100
+        amount = min(interest + fees, cap)
+        PenaltyAccrual.objects.create(
+            invoice=inv,
+            start_day=day_number(first),
+            end_day=day_number(day) - 1,
+            days=(day - first).days,
+            balance_days=basis,
+            annual_rate=policy.annual_rate,
+            interest=interest,
+            fees=fees,
+            amount=amount,
+            run_day=day_number(today),
+        )
+        inv.penalty_accrued, inv.penalty = amount, amount.quantize(Decimal("0.01"))
+        inv.save(update_fields=["penalty_accrued", "penalty"])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--invoices", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=2000)
+    args = parser.parse_args()
+    setup("vigil_bench_penalties")
+    from crm import runner
+    from finance.models import PenaltyAccrual
+    from finance.penalties import day_number
+
+    results: dict[str, float] = {}
+    with timed(results, "build"):
+        build(args.invoices)
+    print(f"data                  {args.invoices:,} invoices built in {results['build']:.0f} s")
+    rss_before = peak_rss_mb()
+    with timed(results, "job"):
+        run = runner.run_job("finance_penalties", AS_OF)
+    rss_after = peak_rss_mb()
+    job_rows = PenaltyAccrual.objects.count()
+    with timed(results, "rerun"):
+        rerun = runner.run_job("finance_penalties", AS_OF)
+    reset()
+    with timed(results, "hand"):
+        sql(HAND_WRITTEN, {"day": day_number(date(2026, 11, 28)), "as_of": AS_OF})
+    hand_rows = PenaltyAccrual.objects.count()
+    reset()
+    naive_s = naive(args.sample)
+    naive_total = naive_s / args.sample * args.invoices
+    print(f"finance_penalties     first full accrual: {run.counts}")
+    print(f"  job                 {results['job']:8.2f} s   ({job_rows:,} ledger rows)")
+    print(f"  hand-written SQL    {results['hand']:8.2f} s   ({hand_rows:,} ledger rows)")
+    print(f"  ratio               {results['job'] / results['hand']:8.2f} x   (target <= 1.5)")
+    print(
+        f"  naive ORM loop      {naive_total:8.0f} s   extrapolated from {args.sample:,} "
+        f"invoices in {naive_s:.1f} s ({naive_total / results['job']:.0f}x the job)"
+    )
+    print(f"  re-run same day     {results['rerun']:8.2f} s, {rerun.counts}")
+    print(f"  peak memory         {rss_after:8.0f} MB (before the job: {rss_before:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
