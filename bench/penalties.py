@@ -73,7 +73,7 @@ def build(invoices: int) -> None:
     )
     sql(
         """INSERT INTO finance_payment (invoice_id, paid_on, amount, recorded_at)
-           SELECT i.id, LEAST(i.voucher_date + 45 + i.id %% 40, %(today)s::date),
+           SELECT i.id, LEAST(i.voucher_date + (45 + i.id %% 40)::int, %(today)s::date),
                   i.amount - i.debt, %(as_of)s - interval '1 day'
            FROM finance_invoice i WHERE i.debt < i.amount""",
         p,

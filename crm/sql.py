@@ -1,12 +1,15 @@
 """Set-based writes the ORM does not spell: INSERT … SELECT … ON CONFLICT DO NOTHING."""
 
+from collections.abc import Mapping
+
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import DateField, Expression, F, Func, IntegerField, Model, QuerySet
+from django.db.models import DateField, F, Func, IntegerField, Model, QuerySet
+from django.db.models.expressions import Combinable
 
 
 def insert_from_select(
-    model: type[Model], columns: dict[str, Expression | str], source: QuerySet
+    model: type[Model], columns: Mapping[str, Combinable | str], source: QuerySet
 ) -> int:
     """Insert one row into `model` per row of `source`, filling each named field from its
     expression (a string names a field of `source`), and skip rows that would break a unique

@@ -62,17 +62,7 @@ class Echo:
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = (
-        "number",
-        "account",
-        "voucher_date",
-        "due_date",
-        "days_overdue",
-        "amount",
-        "debt",
-        "penalty",
-        "total_due",
-    )
+    list_display = CSV_COLUMNS
     list_filter = (OverdueFilter, PenaltyFilter)
     list_select_related = ("account",)
     search_fields = ("number", "account__name")

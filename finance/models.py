@@ -200,6 +200,7 @@ class PenaltyAccrual(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["invoice", "end_day"], name="accrual_once_per_day")
         ]
+        indexes = [models.Index(fields=["run_day"], name="accrual_by_run")]
 
     @property
     def period_start(self):

@@ -17,6 +17,7 @@ Rules (see PenaltyPolicy):
 """
 
 from datetime import date, datetime
+from typing import Any
 
 from django.db import connection
 
@@ -100,28 +101,25 @@ ON CONFLICT DO NOTHING
 
 SETTLE = """
 UPDATE finance_invoice SET
-    penalty_accrued = penalty_accrued + COALESCE((
-        SELECT a.amount FROM finance_penaltyaccrual a
-        WHERE a.invoice_id = finance_invoice.id AND a.run_day = %(today_day)s
-          AND a.end_day > COALESCE(finance_invoice.penalty_through_day, -1)), 0),
+    penalty_accrued = n.accrued,
+    penalty = ROUND(n.accrued, 2),
     penalty_through_day = %(today_day)s,
-    days_overdue = CASE WHEN debt > 0 AND due_day < %(today_day)s
-                        THEN %(today_day)s - due_day ELSE 0 END,
+    days_overdue = CASE WHEN n.debt > 0 AND n.due_day < %(today_day)s
+                        THEN %(today_day)s - n.due_day ELSE 0 END,
     penalty_computed_at = %(as_of)s
-WHERE id BETWEEN %(lo)s AND %(hi)s
-  AND debt >= 0 AND voucher_date BETWEEN %(oldest)s AND %(today)s
-  AND COALESCE(penalty_through_day, -1) < %(today_day)s
-  AND (debt > 0
-       OR EXISTS (SELECT 1 FROM finance_penaltyaccrual a
-                  WHERE a.invoice_id = finance_invoice.id AND a.run_day = %(today_day)s)
-       OR EXISTS (SELECT 1 FROM finance_payment pay
-                  WHERE pay.invoice_id = finance_invoice.id
-                    AND pay.recorded_at > finance_invoice.penalty_computed_at))
-"""
-
-ROUND = """
-UPDATE finance_invoice SET penalty = ROUND(penalty_accrued, 2)
-WHERE id BETWEEN %(lo)s AND %(hi)s AND penalty_computed_at = %(as_of)s
+FROM (
+    SELECT i.id, i.debt, i.due_day, i.penalty_accrued + COALESCE(a.amount, 0) AS accrued
+    FROM finance_invoice i
+    LEFT JOIN finance_penaltyaccrual a
+           ON a.invoice_id = i.id AND a.run_day = %(today_day)s
+          AND a.end_day > COALESCE(i.penalty_through_day, -1)
+    WHERE i.id BETWEEN %(lo)s AND %(hi)s AND {valid}
+      AND COALESCE(i.penalty_through_day, -1) < %(today_day)s
+      AND (i.debt > 0 OR a.id IS NOT NULL OR EXISTS (
+               SELECT 1 FROM finance_payment pay
+               WHERE pay.invoice_id = i.id AND pay.recorded_at > i.penalty_computed_at))
+) n
+WHERE finance_invoice.id = n.id
 """
 
 DATA_ERRORS = """
@@ -137,8 +135,7 @@ def statements() -> dict[str, str]:
         "correct": CORRECT,
         "reset": RESET,
         "accrue": ACCRUE.format(**spell),
-        "settle": SETTLE,
-        "round": ROUND,
+        "settle": SETTLE.format(**spell),
         "data_errors": DATA_ERRORS.format(**spell),
     }
 
@@ -150,7 +147,7 @@ def day_number(day: date) -> int:
 def accrue_range(lo: int, hi: int, today: date, as_of: datetime) -> dict[str, int]:
     """Bring every invoice with lo <= id <= hi up to date for `today`. Call inside a
     transaction: the range is done wholly or not at all."""
-    params = {
+    params: dict[str, Any] = {
         "lo": lo,
         "hi": hi,
         "today": today,
@@ -167,7 +164,6 @@ def accrue_range(lo: int, hi: int, today: date, as_of: datetime) -> dict[str, in
         accrued = cursor.rowcount
         cursor.execute(sql["settle"], params)
         settled = cursor.rowcount
-        cursor.execute(sql["round"], params)
         cursor.execute(sql["data_errors"], params)
         (errors,) = cursor.fetchone()
     return {"invoices": settled, "accrued": accrued, "corrected": corrected, "data_errors": errors}

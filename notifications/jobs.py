@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from django.db.models import BooleanField, CharField, DateTimeField, Exists, OuterRef, Value
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Concat, Left
 
 from crm.registry import Counts, job
@@ -27,7 +28,7 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
     object_type = TYPES[rule.object_kind]
     objects, expires_at = matching(rule, as_of)
     deadline = as_of + rule.grace_period if rule.blocking else None
-    columns = {
+    columns: dict[str, Combinable | str] = {
         "source": Value(f"rule:{rule.pk}"),
         "rule": Value(rule.pk),
         "object_kind": Value(rule.object_kind),

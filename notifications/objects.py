@@ -9,12 +9,12 @@ from datetime import datetime
 from django.db.models import (
     DateTimeField,
     Exists,
-    Expression,
     F,
     OuterRef,
     Q,
     QuerySet,
 )
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast
 
 from crm.models import Dispatch, Event, Opportunity, Task
@@ -29,17 +29,17 @@ class ObjectType:
     open: Callable[[datetime], QuerySet]  # the objects still needing attention at a moment
     date_field: str  # the field whose date counts
     date_only: bool  # a calendar date rather than a moment
-    expires_at: Expression  # that date as a datetime
-    name: Expression  # what the object is called
-    owner: str  # path to the owning user's id
-    manager: str
-    account_manager: str
+    expires_at: Combinable  # that date as a datetime
+    name: Combinable  # what the object is called
     status_field: str | None  # what a rule's `statuses` filter on
     url_names: tuple[str, ...]  # its page first, then the actions that deal with it
-    team_paths: tuple[str, ...]  # paths to the team(s) whose members may see it
+    owner: str = "owner_id"  # path to the owning user's id
+    manager: str = "owner__manager_id"
+    account_manager: str = "account__account_manager_id"
+    team_paths: tuple[str, ...] = ("owner__team",)  # the team(s) whose members may see it
 
 
-def _as_datetime(field: str) -> Expression:
+def _as_datetime(field: str) -> Combinable:
     return Cast(F(field), output_field=DateTimeField())
 
 
@@ -52,12 +52,8 @@ TYPES: dict[str, ObjectType] = {
         date_only=False,
         expires_at=F("due_at"),
         name=F("title"),
-        owner="owner_id",
-        manager="owner__manager_id",
-        account_manager="account__account_manager_id",
         status_field="status",
         url_names=("task_detail", "task_complete"),
-        team_paths=("owner__team",),
     ),
     ObjectKind.OPPORTUNITY: ObjectType(
         kind=ObjectKind.OPPORTUNITY,
@@ -67,12 +63,8 @@ TYPES: dict[str, ObjectType] = {
         date_only=True,
         expires_at=_as_datetime("expected_close"),
         name=F("name"),
-        owner="owner_id",
-        manager="owner__manager_id",
-        account_manager="account__account_manager_id",
         status_field="stage",
         url_names=("opportunity_detail", "opportunity_update"),
-        team_paths=("owner__team",),
     ),
     ObjectKind.EVENT: ObjectType(
         kind=ObjectKind.EVENT,
@@ -82,12 +74,8 @@ TYPES: dict[str, ObjectType] = {
         date_only=False,
         expires_at=F("start_at"),
         name=F("title"),
-        owner="owner_id",
-        manager="owner__manager_id",
-        account_manager="account__account_manager_id",
         status_field=None,
         url_names=("event_detail",),
-        team_paths=("owner__team",),
     ),
     ObjectKind.INVOICE: ObjectType(
         kind=ObjectKind.INVOICE,
@@ -99,7 +87,6 @@ TYPES: dict[str, ObjectType] = {
         name=F("number"),
         owner="account__account_manager_id",
         manager="account__account_manager__manager_id",
-        account_manager="account__account_manager_id",
         status_field=None,
         url_names=("invoice_detail",),
         team_paths=("account__team",),
@@ -112,9 +99,6 @@ TYPES: dict[str, ObjectType] = {
         date_only=False,
         expires_at=F("due_at"),
         name=F("title"),
-        owner="owner_id",
-        manager="owner__manager_id",
-        account_manager="account__account_manager_id",
         status_field="status",
         url_names=("dispatch_detail",),
         team_paths=("team", "account__team"),
@@ -128,5 +112,5 @@ def still_open(now: datetime) -> Q:
     condition = Q()
     for kind, object_type in TYPES.items():
         exists = Exists(object_type.open(now).filter(pk=OuterRef("object_id")))
-        condition |= Q(object_kind=kind) & exists
+        condition |= Q(exists, object_kind=kind)
     return condition

@@ -3,14 +3,15 @@ notification is about. Used by the daily job (in bulk) and when one object chang
 
 from datetime import datetime, timedelta
 
-from django.db.models import Expression, F, QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from notifications.models import ReminderRule
 from notifications.objects import TYPES, ObjectType
 
 
-def matching(rule: ReminderRule, as_of: datetime) -> tuple[QuerySet, Expression]:
+def matching(rule: ReminderRule, as_of: datetime) -> tuple[QuerySet, Combinable]:
     """(objects the rule fires for at `as_of`, the expiry date of each as an expression)."""
     object_type = TYPES[rule.object_kind]
     objects = object_type.open(as_of)

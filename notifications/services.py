@@ -142,7 +142,7 @@ def blocking_for(user: User, now: datetime) -> list[tuple[str, int, datetime, in
     ]
 
 
-def overdue_blocking(user: User, now: datetime) -> QuerySet:
+def overdue_blocking(user: User | OuterRef, now: datetime) -> QuerySet:
     return Notification.objects.filter(
         user=user, blocking=True, status=OPEN, grace_deadline__lt=now
     ).filter(still_open(now))
