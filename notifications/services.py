@@ -49,18 +49,19 @@ def recheck_object(sender, kind: str, object_id: int, actor: User, at: datetime,
     its rule no longer fires for it, or not for the same date, or the object is done."""
     if kind not in TYPES:
         return 0
+    still_open_now = TYPES[kind].open(at).filter(pk=object_id).exists()
     outdated = []
     about = Notification.objects.filter(object_kind=kind, object_id=object_id, status=OPEN)
     for notification in about.select_related("rule"):
-        if notification.rule is None:  # a user reminder or alert: resolved when object is done
-            done = not TYPES[kind].open(at).filter(pk=object_id).exists()
-            if done:
-                outdated.append(notification.pk)
-            continue
-        objects, expires_at = matching(notification.rule, at)
-        still = objects.filter(pk=object_id).alias(e=expires_at).filter(e=notification.expires_at)
-        if not still.exists():
+        if not still_open_now:
             outdated.append(notification.pk)
+        elif notification.rule is not None:  # reminders and alerts wait for the object to close
+            objects, expires_at = matching(notification.rule, at)
+            same = (
+                objects.filter(pk=object_id).alias(e=expires_at).filter(e=notification.expires_at)
+            )
+            if not same.exists():
+                outdated.append(notification.pk)
     resolved = Notification.objects.filter(pk__in=outdated)
     _audit_resolved(resolved, actor, at)
     return resolved.update(status=Notification.Status.RESOLVED, resolved_at=at)
