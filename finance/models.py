@@ -37,17 +37,17 @@ class Invoice(models.Model):
         help_text="The due date as a day number, for the penalty job's arithmetic.",
     )
     # Kept by the finance_penalties job.
-    days_overdue = models.PositiveIntegerField(default=0)
+    days_overdue = models.PositiveIntegerField(db_default=0)
     penalty_accrued = models.DecimalField(
         max_digits=24,
         decimal_places=10,
-        default=ZERO,
+        db_default=ZERO,
         help_text="Penalty owed, unrounded: the sum of the ledger.",
     )
     penalty = models.DecimalField(
         max_digits=14,
         decimal_places=2,
-        default=ZERO,
+        db_default=ZERO,
         help_text="Penalty owed, rounded half-up to the cent (the one rounding point).",
     )
     penalty_through_day = models.IntegerField(
