@@ -42,9 +42,13 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Lint, then the whole suite against PostgreSQL and Redis on localhost (see crm/settings_test.py).
+## Lint, then the whole suite against PostgreSQL and Redis on localhost (see crm/settings_test.py),
+## then the hand-written SQL of the set-based jobs once more on SQLite (the embedded default).
 test: lint
 	$(BIN)/pytest
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -q -p no:cacheprovider \
+	    tests/finance tests/notifications/test_daily_notifications.py \
+	    tests/notifications/test_expired_jobs_alert.py tests/notifications/test_blocking_gate.py
 
 ## Benchmarks on PostgreSQL (prints figures; see README).
 bench: $(VENV)/.dev

@@ -120,6 +120,8 @@ FROM (
                WHERE pay.invoice_id = i.id AND pay.recorded_at > i.penalty_computed_at))
 ) n
 WHERE finance_invoice.id = n.id
+  -- Re-checked on the row itself, so a concurrent run that settled it first wins alone.
+  AND COALESCE(finance_invoice.penalty_through_day, -1) < %(today_day)s
 """
 
 DATA_ERRORS = """

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -45,9 +45,7 @@ def _link(notification: Notification) -> str:
 def dashboard(request):
     user, now = request.user, timezone.now()
     today = timezone.localdate(now)
-    end_of_today = timezone.make_aware(
-        timezone.datetime.combine(today + timedelta(days=1), timezone.datetime.min.time())
-    )
+    end_of_today = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
     notifications = _open_notifications(user, now, limit=DASHBOARD_NOTIFICATIONS + 1)
     more = len(notifications) > DASHBOARD_NOTIFICATIONS
     notifications = notifications[:DASHBOARD_NOTIFICATIONS]
