@@ -19,11 +19,16 @@ def _get(user: User, queryset, pk: int):
     return get_object_or_404(visible_to(user, queryset), pk=pk)
 
 
-def _may_change(user: User, owner_id: int) -> bool:
-    return user.pk == owner_id or user.is_administrator or user.role == User.Role.MANAGER
+def _get_to_change(user: User, queryset, pk: int):
+    """The object, if the user may see it and is its owner, a manager or an administrator."""
+    obj = _get(user, queryset, pk)
+    if not (user.pk == obj.owner_id or user.is_administrator or user.role == User.Role.MANAGER):
+        raise PermissionDenied
+    return obj
 
 
-def _page(request, kind: str, obj, fields, actions="", **extra):
+def object_page(request, kind: str, obj, fields, actions="", **extra):
+    """The page every sales object shares: its fields, its actions, a reminder form."""
     context = {"kind": kind, "object": obj, "fields": fields, "actions": actions, **extra}
     return render(request, "crm/object_detail.html", context)
 
@@ -38,15 +43,13 @@ def task_detail(request, pk: int):
         ("Due", timezone.localtime(task.due_at)),
         ("Status", task.get_status_display()),
     ]
-    return _page(request, "task", task, fields, "crm/task_actions.html")
+    return object_page(request, "task", task, fields, "crm/task_actions.html")
 
 
 @login_required
 @require_POST
 def task_complete(request, pk: int):
-    task = _get(request.user, Task.objects.all(), pk)
-    if not _may_change(request.user, task.owner_id):
-        raise PermissionDenied
+    task = _get_to_change(request.user, Task.objects.all(), pk)
     services.complete_task(task, request.user, timezone.now())
     messages.success(request, f"Task “{task.title}” completed.")
     return redirect("task_detail", pk=task.pk)
@@ -63,7 +66,7 @@ def opportunity_detail(request, pk: int):
         ("Expected close", opportunity.expected_close),
         ("Last touched", timezone.localtime(opportunity.updated_at)),
     ]
-    return _page(
+    return object_page(
         request,
         "opportunity",
         opportunity,
@@ -76,9 +79,7 @@ def opportunity_detail(request, pk: int):
 @login_required
 @require_POST
 def opportunity_update(request, pk: int):
-    opportunity = _get(request.user, Opportunity.objects.all(), pk)
-    if not _may_change(request.user, opportunity.owner_id):
-        raise PermissionDenied
+    opportunity = _get_to_change(request.user, Opportunity.objects.all(), pk)
     try:
         close = request.POST.get("expected_close")
         services.update_opportunity(
@@ -104,7 +105,7 @@ def event_detail(request, pk: int):
         ("Starts", timezone.localtime(event.start_at)),
         ("Ends", timezone.localtime(event.end_at)),
     ]
-    return _page(request, "event", event, fields)
+    return object_page(request, "event", event, fields)
 
 
 @login_required
@@ -118,4 +119,4 @@ def dispatch_detail(request, pk: int):
         ("Due", timezone.localtime(dispatch.due_at)),
         ("Status", dispatch.get_status_display()),
     ]
-    return _page(request, "dispatch", dispatch, fields)
+    return object_page(request, "dispatch", dispatch, fields)

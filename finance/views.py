@@ -1,7 +1,8 @@
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from crm.views import object_page
 from crm.visibility import visible_to
 from finance.models import Invoice
 
@@ -21,5 +22,4 @@ def invoice_detail(request, pk: int):
         ("Amount", invoice.amount),
         ("Outstanding", invoice.debt),
     ]
-    context = {"kind": "invoice", "object": invoice, "fields": fields, "actions": ""}
-    return render(request, "crm/object_detail.html", context)
+    return object_page(request, "invoice", invoice, fields)

@@ -103,10 +103,17 @@ def dismiss(notification: Notification, user: User, now: datetime) -> bool:
 # --- The blocking gate -----------------------------------------------------------------------
 
 
+def open_blocking(user: User | OuterRef, now: datetime) -> QuerySet:
+    """The user's open blocking notifications whose object still needs attention: the only
+    ones that may block, so a stale or wrong row can never lock anyone out."""
+    return Notification.objects.filter(
+        user=user, blocking=True, status=OPEN, visible_from__lte=now
+    ).filter(still_open(now))
+
+
 def _blocking(user, now: datetime) -> QuerySet:
     return (
-        Notification.objects.filter(user=user, blocking=True, status=OPEN, visible_from__lte=now)
-        .filter(still_open(now))
+        open_blocking(user, now)
         .order_by("grace_deadline")
         .values_list("object_kind", "object_id", "grace_deadline", "pk")
     )
@@ -144,9 +151,7 @@ def blocking_for(user: User, now: datetime) -> list[tuple[str, int, datetime, in
 
 
 def overdue_blocking(user: User | OuterRef, now: datetime) -> QuerySet:
-    return Notification.objects.filter(
-        user=user, blocking=True, status=OPEN, grace_deadline__lt=now
-    ).filter(still_open(now))
+    return open_blocking(user, now).filter(grace_deadline__lt=now)
 
 
 def is_locked(user: User, now: datetime) -> bool:

@@ -28,16 +28,16 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-def _open_notifications(user: User, now, limit: int = 50) -> list[Notification]:
-    return list(
+def _open_notifications(user: User, now, limit: int) -> list[Notification]:
+    """The user's open notifications, blocking first, each with a `link` to its object."""
+    notifications = list(
         Notification.objects.filter(user=user, status=OPEN, visible_from__lte=now).order_by(
             "-blocking", "grace_deadline", "expires_at"
         )[:limit]
     )
-
-
-def _link(notification: Notification) -> str:
-    return reverse(TYPES[notification.object_kind].url_names[0], args=[notification.object_id])
+    for n in notifications:
+        n.link = reverse(TYPES[n.object_kind].url_names[0], args=[n.object_id])
+    return notifications
 
 
 @login_required
@@ -49,8 +49,6 @@ def dashboard(request):
     notifications = _open_notifications(user, now, limit=DASHBOARD_NOTIFICATIONS + 1)
     more = len(notifications) > DASHBOARD_NOTIFICATIONS
     notifications = notifications[:DASHBOARD_NOTIFICATIONS]
-    for n in notifications:
-        n.link = _link(n)
     tasks = list(
         mine(user, Task.objects.filter(status=Task.Status.OPEN, due_at__lt=end_of_today))
         .select_related("owner", "account")
@@ -100,8 +98,6 @@ def dashboard(request):
 @require_GET
 def notification_list(request):
     notifications = _open_notifications(request.user, timezone.now(), limit=200)
-    for n in notifications:
-        n.link = _link(n)
     blocked = any(n.blocking for n in notifications)
     return render(
         request,
@@ -125,7 +121,7 @@ def notification_api(request):
                     "blocking": n.blocking,
                     "expires_at": n.expires_at.isoformat(),
                     "grace_deadline": n.grace_deadline.isoformat() if n.grace_deadline else None,
-                    "url": _link(n),
+                    "url": n.link,
                 }
                 for n in notifications
             ]
