@@ -5,6 +5,10 @@
 
 The schedule is a five-field crontab in the company time zone; it is only the default that
 `sync_schedules` writes into django-celery-beat, where administrators may change it.
+
+A job whose effects cannot be taken back (money charged, email sent) says so with
+`final_effects="charges late interest"`: the engine then refuses an as_of in the future unless
+the operator forces it.
 """
 
 from collections.abc import Callable
@@ -30,6 +34,7 @@ class Job:
     func: JobFunction
     schedule: str
     description: str
+    final_effects: str = ""
 
     def __call__(self, as_of: datetime, *, dry_run: bool = False) -> Counts:
         return self.func(as_of, dry_run=dry_run)
@@ -38,7 +43,9 @@ class Job:
 _jobs: dict[str, Job] = {}
 
 
-def job(name: str, *, schedule: str, description: str = "") -> Callable[[JobFunction], JobFunction]:
+def job(
+    name: str, *, schedule: str, description: str = "", final_effects: str = ""
+) -> Callable[[JobFunction], JobFunction]:
     if not croniter.is_valid(schedule):
         raise ImproperlyConfigured(f"job {name!r}: {schedule!r} is not a crontab expression")
 
@@ -47,7 +54,9 @@ def job(name: str, *, schedule: str, description: str = "") -> Callable[[JobFunc
         if existing and existing.func.__qualname__ != func.__qualname__:
             raise ImproperlyConfigured(f"two jobs are registered as {name!r}")
         doc = description or (func.__doc__ or "").strip().split("\n")[0]
-        _jobs[name] = Job(name=name, func=func, schedule=schedule, description=doc)
+        _jobs[name] = Job(
+            name=name, func=func, schedule=schedule, description=doc, final_effects=final_effects
+        )
         return func
 
     return register

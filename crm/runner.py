@@ -3,14 +3,11 @@ catch-up) ends in `run_job`, which takes the job's lease, writes the JobRun ledg
 the job's plain function and records what it returned or how it failed."""
 
 import logging
-import os
-import socket
 import traceback
-import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
@@ -20,12 +17,16 @@ from crm.models import JobRun
 log = logging.getLogger(__name__)
 
 
+# Clocks of the hosts that start runs may differ a little; an as_of closer than this is "now".
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 class SlotTaken(Exception):
     """Another runner already ran this scheduled slot."""
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+class FutureAsOf(ValueError):
+    """A job that charges money or sends email was asked to work for a time still to come."""
 
 
 def run_job(
@@ -36,16 +37,22 @@ def run_job(
     trigger: str = JobRun.Trigger.MANUAL,
     slot: datetime | None = None,
     missed_slots: int = 0,
+    force: bool = False,
 ) -> JobRun:
-    """Run one job now for `as_of`. Raises UnknownJob, JobLocked or SlotTaken; a failure of
-    the job itself is recorded on the returned JobRun, never raised."""
+    """Run one job now for `as_of`. Raises UnknownJob, JobLocked, SlotTaken or FutureAsOf; a
+    failure of the job itself is recorded on the returned JobRun, never raised."""
     job = registry.get(name)
     if timezone.is_naive(as_of):
         raise ValueError("as_of must be an aware datetime")
-    holder = _holder()
-    with locks.held(name, holder):
+    if job.final_effects and not (dry_run or force) and as_of > timezone.now() + CLOCK_SKEW:
+        raise FutureAsOf(
+            f"as_of {as_of.isoformat()} is in the future, and {name} {job.final_effects}, "
+            "which cannot be undone; use --dry-run to preview it or --force to run it anyway"
+        )
+    holder = locks.holder_name()
+    with locks.held(name, holder) as lock:
         started = timezone.now()
-        # We hold the lease, so any run still marked running lost its holder (killed).
+        # We hold the lock, so any run still marked running lost its runner (killed).
         JobRun.objects.filter(job=name, status=JobRun.Status.RUNNING).update(
             status=JobRun.Status.FAILED,
             finished_at=started,
@@ -64,25 +71,30 @@ def run_job(
             )
         except IntegrityError:
             raise SlotTaken(f"{name} already ran for {slot}") from None
-        _execute(job, run)
+        _execute(job, run, lock)
     if run.status == JobRun.Status.FAILED and not dry_run:
         disable_after_repeated_failures(name)
     return run
 
 
-def _execute(job: registry.Job, run: JobRun) -> None:
+def _execute(job: registry.Job, run: JobRun, lock: locks.Held) -> None:
     try:
-        if run.dry_run:
-            # A dry run does all its work, then rolls every write back.
-            with transaction.atomic():
-                counts = job(run.as_of, dry_run=True)
-                transaction.set_rollback(True)
-        else:
-            counts = job(run.as_of, dry_run=False)
+        # Once the lock is lost, the job's next query raises LockLost and its open
+        # transaction rolls back: a run that may no longer be alone writes nothing more.
+        with connection.execute_wrapper(lock.guard):
+            if run.dry_run:
+                # A dry run does all its work, then rolls every write back.
+                with transaction.atomic():
+                    counts = job(run.as_of, dry_run=True)
+                    transaction.set_rollback(True)
+            else:
+                counts = job(run.as_of, dry_run=False)
     except Exception:
         log.exception("job %s failed (run %s)", job.name, run.pk)
         run.status = JobRun.Status.FAILED
         run.error = traceback.format_exc()
+        if lock.lost.is_set():
+            run.error = f"Stopped: the run lost its lock ({lock.reason}).\n\n{run.error}"
     else:
         run.status = JobRun.Status.SUCCEEDED
         run.counts = {key: int(value) for key, value in (counts or {}).items()}
@@ -153,9 +165,10 @@ def disable_after_repeated_failures(name: str) -> bool:
     )
     if len(recent) < limit or any(s != JobRun.Status.FAILED for s in recent):
         return False
-    if PeriodicTask.objects.filter(name=name, enabled=True).update(enabled=False) != 1:
-        return False
-    PeriodicTasks.update_changed()
-    last = JobRun.objects.filter(job=name).order_by("-started_at", "-pk").first()
-    signals.job_disabled.send(sender=JobRun, job=name, failures=limit, last_run=last)
+    with transaction.atomic():  # disabled and announced together, or neither
+        if PeriodicTask.objects.filter(name=name, enabled=True).update(enabled=False) != 1:
+            return False
+        PeriodicTasks.update_changed()
+        last = JobRun.objects.filter(job=name).order_by("-started_at", "-pk").first()
+        signals.job_disabled.send(sender=JobRun, job=name, failures=limit, last_run=last)
     return True

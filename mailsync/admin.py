@@ -12,6 +12,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         "source",
         "status",
         "attempts",
+        "last_error",
         "next_attempt_at",
         "sent_at",
         "created_at",

@@ -8,7 +8,7 @@ from mailsync.models import OutboxMessage
 BATCH = 100
 
 
-@job("outbox_send", schedule="* * * * *")
+@job("outbox_send", schedule="* * * * *", final_effects="sends email")
 def send_outbox(as_of: datetime, *, dry_run: bool = False) -> Counts:
     """Deliver every outbox email due at as_of, retrying transient failures with backoff."""
     if dry_run:

@@ -27,6 +27,11 @@ class OutboxMessage(models.Model):
     text_body = models.TextField()
     html_body = models.TextField(blank=True)
     headers = models.JSONField(default=dict, blank=True)
+    dropped = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Recipients left out when it was queued, each with the reason.",
+    )
     message_id = models.CharField(max_length=255, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)

@@ -28,7 +28,7 @@ MAX_BACKOFF = timedelta(hours=6)
 
 
 class BadEmail(ValueError):
-    """The email cannot be queued as given (bad address, header injection...)."""
+    """A programming error: the email has no idempotency key."""
 
 
 @dataclass
@@ -46,47 +46,64 @@ class Email:
     from_email: str = ""
 
 
-def _checked(email: Email) -> Email:
-    if not email.key:
-        raise BadEmail("an outbox email needs an idempotency key")
-    if not email.to:
-        raise BadEmail(f"email {email.key!r} has no recipient")
+def _undeliverable(email: Email) -> dict[str, str]:
+    """Each address of the email that cannot be used, with the reason."""
+    bad = {}
     for address in [*email.to, *email.cc, *email.bcc, *email.reply_to]:
         try:
             validate_email(address)
         except ValidationError:
-            raise BadEmail(f"email {email.key!r}: {address!r} is not an email address") from None
-    for text in [email.subject, *email.headers, *email.headers.values()]:
-        if "\n" in text or "\r" in text:
-            raise BadEmail(f"email {email.key!r}: a subject or header contains a line break")
-    return email
+            bad[address] = "not an email address"
+    return bad
+
+
+def _row(email: Email, now: datetime) -> OutboxMessage:
+    """The outbox row for an email. Bad data in one email (an invalid stored address, a header
+    with a line break) never raises: it becomes that message's recorded failure, or a note of
+    the recipients left out, and every other email of the batch goes as usual."""
+    if not email.key:
+        raise BadEmail("an outbox email needs an idempotency key")
+    dropped = _undeliverable(email)
+    kept = {
+        name: [a for a in getattr(email, name) if a not in dropped]
+        for name in ("to", "cc", "bcc", "reply_to")
+    }
+    problem = ""
+    if any("\n" in text or "\r" in text for item in email.headers.items() for text in item):
+        problem = "a header contains a line break"
+    elif not (kept["to"] or kept["cc"] or kept["bcc"]):
+        problem = "no deliverable recipient"
+    left_out = "; ".join(f"{address!r} is {why}" for address, why in dropped.items())
+    if problem and left_out:
+        problem = f"{problem}: {left_out}"
+    return OutboxMessage(
+        key=email.key,
+        source=email.source,
+        from_email=email.from_email or settings.DEFAULT_FROM_EMAIL,
+        **kept,
+        dropped=dropped,
+        # A subject is one line; a line break in data (a task's title) must not refuse it.
+        subject=" ".join(email.subject.split())[:998],
+        text_body=email.text_body,
+        html_body=email.html_body,
+        headers=email.headers,
+        message_id=make_msgid(domain=settings.VIGIL_MAIL_DOMAIN),
+        status=OutboxMessage.Status.FAILED if problem else OutboxMessage.Status.QUEUED,
+        last_error=problem or (f"Not sent to: {left_out}" if left_out else ""),
+        next_attempt_at=now,
+        created_at=now,
+    )
 
 
 def queue(emails: list[Email], now: datetime) -> int:
-    """Queue emails; a key already in the outbox is left as it is. Returns how many were new.
+    """Queue emails; a key already in the outbox is left as it is. Returns how many were new
+    (an undeliverable email is new too: it is in the outbox as failed, saying why).
     Call it inside the transaction that makes the emails true."""
-    rows = [
-        OutboxMessage(
-            key=e.key,
-            source=e.source,
-            from_email=e.from_email or settings.DEFAULT_FROM_EMAIL,
-            to=e.to,
-            cc=e.cc,
-            bcc=e.bcc,
-            reply_to=e.reply_to,
-            subject=e.subject,
-            text_body=e.text_body,
-            html_body=e.html_body,
-            headers=e.headers,
-            message_id=make_msgid(domain=settings.VIGIL_MAIL_DOMAIN),
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for e in map(_checked, emails)
-    ]
-    before = OutboxMessage.objects.filter(key__in=[r.key for r in rows]).count()
+    rows = [_row(e, now) for e in emails]
+    keys = [r.key for r in rows]
+    before = OutboxMessage.objects.filter(key__in=keys).count()
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-    return OutboxMessage.objects.filter(key__in=[r.key for r in rows]).count() - before
+    return OutboxMessage.objects.filter(key__in=keys).count() - before
 
 
 def due(now: datetime) -> Q:

@@ -30,7 +30,9 @@ def _line(alert: OverdueAlert, as_of: datetime) -> str:
     return f"{label} “{alert.title}” is {hours} h overdue (owner {alert.owner})"[:300]
 
 
-def notify(recipients: dict[int, list[OverdueAlert]], as_of: datetime) -> None:
+def notify(recipients: dict[int, list[OverdueAlert]], as_of: datetime) -> int:
+    """Notifications for everyone, emails for those with an address; how many emails were
+    queued."""
     Notification.objects.bulk_create(
         [
             Notification(
@@ -54,7 +56,7 @@ def notify(recipients: dict[int, list[OverdueAlert]], as_of: datetime) -> None:
         .values_list("pk", "email")
     )
     stamp = timezone.localtime(as_of).strftime("%Y-%m-%d %H:%M")
-    outbox.queue(
+    return outbox.queue(
         [
             outbox.Email(
                 key=f"overdue:{as_of.isoformat()}:{user_id}",

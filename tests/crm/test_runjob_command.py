@@ -1,11 +1,12 @@
 """`manage.py runjob` and `manage.py jobs`: the operator's entry points to the engine."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from crm.models import JobRun, Team
 from tests.processes import manage
@@ -102,13 +103,35 @@ def test_bad_input_from_a_shell_gives_one_line_and_a_non_zero_exit(args, message
 def test_a_locked_job_from_a_shell_says_so_and_exits_non_zero(subprocess_env):
     from crm import locks
 
-    assert locks.acquire("outbox_send", "other-host:42:abcd")
-
-    result = manage("runjob", "outbox_send", env=subprocess_env)
+    with locks.held("outbox_send", "other-host:42:abcd"):
+        result = manage("runjob", "outbox_send", env=subprocess_env)
 
     assert result.returncode == 1
     assert "'outbox_send' is already running (held by other-host:42:abcd" in result.stderr
+    assert "on another host" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("job", ["finance_penalties", "outbox_send", "expired_jobs_alert"])
+def test_jobs_that_charge_or_email_refuse_an_as_of_in_the_future(job):
+    tomorrow = (timezone.now() + timedelta(days=3)).isoformat()
+
+    with pytest.raises(CommandError, match="is in the future.*--force to run it anyway"):
+        run_command(job, "--as-of", tomorrow)
+
+    assert not JobRun.objects.exists()
+    assert json.loads(run_command(job, "--as-of", tomorrow, "--dry-run", "--json"))["dry_run"]
+    assert json.loads(run_command(job, "--as-of", tomorrow, "--force", "--json"))["status"] == (
+        "succeeded"
+    )
+
+
+@pytest.mark.django_db
+def test_other_jobs_may_look_ahead(team_maker):
+    tomorrow = (timezone.now() + timedelta(days=1)).isoformat()
+
+    assert json.loads(run_command("test_team_maker", "--as-of", tomorrow, "--json"))["counts"]
 
 
 @pytest.mark.django_db

@@ -18,9 +18,9 @@ from mailsync.models import OutboxMessage
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def email(key="welcome:1", to=("rita@client.example",), **extra):
+def email(key="welcome:1", to=("rita@client.example",), subject="Welcome", **extra):
     return outbox.Email(
-        key=key, to=list(to), subject="Welcome", text_body="Hello", source="test", **extra
+        key=key, to=list(to), subject=subject, text_body="Hello", source="test", **extra
     )
 
 
@@ -197,19 +197,46 @@ def test_a_claim_abandoned_by_a_dead_sender_is_picked_up_again():
 
 
 @pytest.mark.parametrize(
-    ("bad", "message"),
+    ("bad", "reason"),
     [
-        (email(to=["not-an-address"]), "'not-an-address' is not an email address"),
-        (email(to=[]), "has no recipient"),
-        (email(key=""), "needs an idempotency key"),
-        (email(headers={"X-Note": "a\nBcc: victim@example.com"}), "line break"),
+        (email(to=["not-an-address"]), "no deliverable recipient: 'not-an-address' is not"),
+        (email(to=[]), "no deliverable recipient"),
+        (email(headers={"X-Note": "a\nBcc: victim@example.com"}), "a header contains a line"),
     ],
 )
 @pytest.mark.django_db
-def test_bad_emails_are_refused_with_a_clear_message_and_nothing_is_queued(bad, message):
-    with pytest.raises(outbox.BadEmail, match=message):
-        outbox.queue([email("good"), bad], T0)
-    assert not OutboxMessage.objects.exists()
+def test_a_bad_email_is_recorded_as_failed_and_the_others_are_queued(bad, reason, client):
+    assert outbox.queue([email("good"), bad], T0) == 2
+
+    good, failed = OutboxMessage.objects.order_by("pk")
+    assert good.status == OutboxMessage.Status.QUEUED
+    assert failed.status == OutboxMessage.Status.FAILED and failed.last_error.startswith(reason)
+    assert outbox.claim(T0, 10) == [good]
+    assert client.get("/health").json()["undeliverable_emails"] == 1
+
+
+@pytest.mark.django_db
+def test_a_bad_address_among_good_ones_is_left_out_and_noted(admin_client):
+    outbox.queue([email("mixed", to=["ok@example.com", "no way"], cc=["@broken"])], T0)
+
+    message = OutboxMessage.objects.get()
+    assert message.status == OutboxMessage.Status.QUEUED
+    assert (message.to, message.cc) == (["ok@example.com"], [])
+    assert message.dropped == {"no way": "not an email address", "@broken": "not an email address"}
+    page = admin_client.get("/admin/mailsync/outboxmessage/").content.decode()
+    assert "Not sent to: &#x27;no way&#x27; is not an email address" in page
+
+
+@pytest.mark.django_db
+def test_a_line_break_in_a_subject_is_folded_not_refused():
+    outbox.queue([email("title", subject="Task “Call\r\nBcc: x@evil.example” is late")], T0)
+
+    assert OutboxMessage.objects.get().subject == "Task “Call Bcc: x@evil.example” is late"
+
+
+def test_an_email_without_idempotency_key_is_a_programming_error():
+    with pytest.raises(outbox.BadEmail, match="needs an idempotency key"):
+        outbox.queue([email(key="")], T0)
 
 
 @pytest.mark.django_db

@@ -4,12 +4,15 @@ and the designated list: once per overdue episode, one grouped email per recipie
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
+from django.db import DatabaseError
 
 from crm import runner
-from crm.models import Dispatch
+from crm.models import Dispatch, User
+from mailsync import outbox
 from mailsync.models import OutboxMessage
 from notifications.jobs import alert_overdue_jobs
-from notifications.models import AlertSettings, Notification
+from notifications.models import AlertSettings, Notification, OverdueAlert
 from tests.factories import DispatchFactory, TaskFactory, UserFactory
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -57,6 +60,7 @@ def test_jobs_three_hours_overdue_alert_owner_manager_and_the_designated_list(ri
     assert Notification.objects.filter(source="overdue", user=ops).count() == 2
 
 
+@time_machine.travel(NOW + timedelta(hours=1), tick=False)
 @pytest.mark.django_db
 def test_the_run_30_minutes_later_repeats_nothing(rita, ops):
     DispatchFactory(owner=rita, team=rita.team, due_at=NOW - timedelta(hours=4))
@@ -106,3 +110,38 @@ def test_re_running_the_same_slot_queues_no_duplicate_email(rita, ops):
 
     assert OutboxMessage.objects.count() == 3
     assert Notification.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_recipient_with_a_broken_address_fails_alone(rita, boss, ops, client):
+    User.objects.filter(pk=boss.pk).update(email="boss at vigil")  # stored before validation
+    DispatchFactory(owner=rita, team=rita.team, due_at=NOW - timedelta(hours=4))
+
+    counts = alert_overdue_jobs(NOW)
+
+    assert counts == {"overdue": 1, "recipients": 3, "emails": 3}
+    assert {m.to[0] if m.to else "-": m.status for m in OutboxMessage.objects.all()} == {
+        "rita@vigil.example": "queued",
+        "olga@vigil.example": "queued",
+        "-": "failed",
+    }
+    failed = OutboxMessage.objects.get(status="failed")
+    assert failed.last_error == "no deliverable recipient: 'boss at vigil' is not an email address"
+    assert client.get("/health").json()["undeliverable_emails"] == 1
+    assert Notification.objects.filter(user=boss).count() == 1  # the dashboard still shows it
+
+
+@pytest.mark.django_db
+def test_a_failure_after_recording_the_episode_leaves_it_to_the_next_run(rita, ops, monkeypatch):
+    DispatchFactory(owner=rita, team=rita.team, due_at=NOW - timedelta(hours=4))
+
+    def outbox_down(emails, now):
+        raise DatabaseError("outbox table unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, "queue", outbox_down)
+        with pytest.raises(DatabaseError):
+            alert_overdue_jobs(NOW)
+
+    assert not OverdueAlert.objects.exists() and not Notification.objects.exists()
+    assert alert_overdue_jobs(NOW + timedelta(minutes=30))["emails"] == 3

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Max
 from django.utils import timezone
 
-from crm import registry, runner, slots
+from crm import locks, registry, runner, slots
 from crm.models import JobRun
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
                     job.name,
                     f"{expression} {tz}" + ("" if enabled else " (disabled)"),
                     _local(last.started_at) if last else "never",
-                    last.status if last else "-",
+                    _status(last, now),
                     _local(next_run) if next_run else "-",
                 )
             )
@@ -32,6 +32,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             )
+
+
+def _status(run: JobRun | None, now) -> str:
+    if run is None:
+        return "-"
+    if run.status == JobRun.Status.RUNNING and not locks.is_held(run.job, now):
+        return "abandoned (its runner is gone)"
+    return run.status
 
 
 def _local(moment) -> str:

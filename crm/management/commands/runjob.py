@@ -28,12 +28,19 @@ class Command(BaseCommand):
         parser.add_argument("--as-of", help="The time the job works for (default: now).")
         parser.add_argument("--dry-run", action="store_true", help="Do the work, write nothing.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run a job that charges money or sends email for an --as-of in the future.",
+        )
 
-    def handle(self, *args, job, as_of, dry_run, json: bool, **options):
+    def handle(self, *args, job, as_of, dry_run, json: bool, force: bool, **options):
         moment = parse_as_of(as_of) if as_of else timezone.now()
         try:
-            run = runner.run_job(job, moment, dry_run=dry_run, trigger=JobRun.Trigger.MANUAL)
-        except (registry.UnknownJob, JobLocked) as exc:
+            run = runner.run_job(
+                job, moment, dry_run=dry_run, trigger=JobRun.Trigger.MANUAL, force=force
+            )
+        except (registry.UnknownJob, JobLocked, runner.FutureAsOf) as exc:
             raise CommandError(str(exc)) from None
         if json:
             self.stdout.write(_as_json(run))
