@@ -45,13 +45,15 @@ class PenaltyFilter(admin.SimpleListFilter):
     parameter_name = "penalty"
 
     def lookups(self, request, model_admin):
-        return [("yes", "With a penalty"), ("no", "Without")]
+        return [("yes", "With a penalty"), ("no", "Without"), ("failed", "Could not be computed")]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
             return queryset.filter(penalty__gt=0)
         if self.value() == "no":
             return queryset.filter(penalty=0)
+        if self.value() == "failed":
+            return queryset.exclude(penalty_error="")
         return queryset
 
 
@@ -76,8 +78,9 @@ class InvoiceAdmin(admin.ModelAdmin):
         "penalty_accrued",
         "total_due",
         "penalty_computed_at",
+        "penalty_error",
     )
-    exclude = ("penalty_through_day",)
+    exclude = ("penalty_through_day", "penalty_parts", "penalty_open")
     inlines = [PaymentInline]
     actions = ["export_csv"]
 
@@ -117,6 +120,7 @@ class PenaltyPolicyAdmin(admin.ModelAdmin):
         "fee_period_days",
         "cap_amount",
         "cap_percent",
+        "payment_day_bears_interest",
     )
     search_fields = ("name", "account__name")
     autocomplete_fields = ("account",)

@@ -1,5 +1,5 @@
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -11,6 +11,10 @@ from crm.sql import AddDays, DayNumber
 
 ZERO = Decimal(0)
 EPOCH = date(1970, 1, 1)
+# Penalties are kept exactly, as whole numbers of parts: one part is one cent of debt for one
+# day at 0.0001 % a year, 1/36,500,000,000 of the currency unit. A sum of parts is exact
+# however the days are split into ledger rows; money is rounded once, from the total.
+PARTS_PER_UNIT = 36_500_000_000
 
 
 class Invoice(models.Model):
@@ -38,22 +42,37 @@ class Invoice(models.Model):
     )
     # Kept by the finance_penalties job.
     days_overdue = models.PositiveIntegerField(db_default=0)
-    penalty_accrued = models.DecimalField(
-        max_digits=24,
-        decimal_places=10,
+    penalty_parts = models.DecimalField(
+        max_digits=32,  # whole numbers: numeric(32,0)
+        decimal_places=0,
         db_default=ZERO,
-        help_text="Penalty owed, unrounded: the sum of the ledger.",
+        help_text="Penalty owed, exactly, in parts of 1/36,500,000,000: the sum of the ledger.",
     )
     penalty = models.DecimalField(
         max_digits=14,
         decimal_places=2,
         db_default=ZERO,
-        help_text="Penalty owed, rounded half-up to the cent (the one rounding point).",
+        help_text="Penalty owed: the exact ledger total rounded half-up to the cent (the one "
+        "rounding point).",
     )
     penalty_through_day = models.IntegerField(
         null=True, blank=True, help_text="Last day (day number) the penalty was accrued for."
     )
     penalty_computed_at = models.DateTimeField(null=True, blank=True)
+    penalty_open = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="The penalty job still has days to look at. Off once the invoice is paid off "
+        "and its penalty is final; on again while there is a debt.",
+    )
+    penalty_error = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Why the last penalty run could not compute this invoice (it was skipped; "
+        "the next run tries again). Empty when all is well.",
+    )
     total_due = models.GeneratedField(
         expression=F("debt") + F("penalty"),
         output_field=models.DecimalField(max_digits=15, decimal_places=2),
@@ -65,10 +84,26 @@ class Invoice(models.Model):
             models.Index(fields=["due_date"], condition=Q(debt__gt=0), name="invoice_unpaid_due"),
             models.Index(fields=["account", "voucher_date"]),
             models.Index(fields=["days_overdue"], condition=Q(debt__gt=0), name="invoice_overdue"),
+            # What the penalty job still has to do: a run finds "nothing" here, not in a scan.
+            models.Index(
+                fields=["penalty_through_day", "id"],
+                condition=Q(penalty_open=True) | ~Q(debt=0),
+                name="invoice_penalty_due",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.number
+
+    @property
+    def penalty_accrued(self) -> Decimal:
+        """The penalty before its rounding, for display: exact to 12 decimal places."""
+        return parts_to_money(self.penalty_parts)
+
+
+def parts_to_money(parts: Decimal) -> Decimal:
+    with localcontext(prec=60):
+        return (Decimal(parts) / PARTS_PER_UNIT).quantize(Decimal("1e-12"))
 
 
 class Payment(models.Model):
@@ -85,7 +120,10 @@ class Payment(models.Model):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["invoice", "paid_on"])]
+        indexes = [
+            models.Index(fields=["invoice", "paid_on"]),
+            models.Index(fields=["recorded_at"], name="payment_recorded"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.paid_on}"
@@ -148,6 +186,14 @@ class PenaltyPolicy(models.Model):
         help_text="Most an invoice's penalty can reach, as % of the invoice. With both caps, "
         "the lower applies.",
     )
+    payment_day_bears_interest = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="On: a paid amount still bears interest on the day it is paid, as ERPNext's "
+        "Dunning and statutory late-payment practice count (days = payment date - due date): "
+        "£400 of £1,000 at 13.25 % paid on day 10 gives 7.99 after 30 days. Off: interest on "
+        "it stops on the payment day itself (7.84).",
+    )
 
     class Meta:
         verbose_name_plural = "penalty policies"
@@ -189,10 +235,17 @@ class PenaltyAccrual(models.Model):
         max_digits=24, decimal_places=2, help_text="Sum of the outstanding debt over the days."
     )
     annual_rate = models.DecimalField(max_digits=7, decimal_places=4)
-    interest = models.DecimalField(max_digits=24, decimal_places=10)
+    interest_parts = models.DecimalField(
+        max_digits=32,  # whole numbers: numeric(32,0)
+        decimal_places=0,
+        help_text="Interest, exactly, in parts of 1/36,500,000,000: balance-days in cents x "
+        "the rate in 0.0001 %.",
+    )
     fees = models.DecimalField(max_digits=14, decimal_places=2)
-    amount = models.DecimalField(
-        max_digits=24, decimal_places=10, help_text="Interest plus fees, after the cap."
+    amount_parts = models.DecimalField(
+        max_digits=32,  # whole numbers: numeric(32,0)
+        decimal_places=0,
+        help_text="Interest plus fees, after the cap, exactly, in parts.",
     )
     run_day = models.IntegerField(help_text="The as-of day of the run that wrote it.")
 
@@ -200,7 +253,14 @@ class PenaltyAccrual(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["invoice", "end_day"], name="accrual_once_per_day")
         ]
-        indexes = [models.Index(fields=["run_day"], name="accrual_by_run")]
+
+    @property
+    def interest(self) -> Decimal:
+        return parts_to_money(self.interest_parts)
+
+    @property
+    def amount(self) -> Decimal:
+        return parts_to_money(self.amount_parts)
 
     @property
     def period_start(self):
