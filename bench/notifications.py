@@ -1,11 +1,12 @@
 """Benchmark of the notifications processes on PostgreSQL. Prints figures; asserts nothing.
 
     .venv/bin/python -m bench.notifications [--rows 1000000] [--clients 20] [--seconds 20]
+        [--database vigil_bench_notifications]
 
 Builds ROWS tasks, opportunities, events and invoices (and ROWS/10 dispatches) in a separate
 database, then times:
   1. notifications_daily through the job engine, next to hand-written SQL doing the same work
-     (target: within 1.5x), and its idempotent re-run;
+     (target: within 1.2x), and its idempotent same-day re-run (target: under 10 s at 1M);
   2. the expired_jobs_alert scan (target: under 100 ms);
   3. the dashboard under CLIENTS concurrent clients on gunicorn (target: p95 under 100 ms).
 """
@@ -235,8 +236,11 @@ def daily(as_of: datetime, results: dict) -> int:
     )
     print(f"  job                 {results['job']:8.2f} s")
     print(f"  hand-written SQL    {results['hand']:8.2f} s")
-    print(f"  ratio               {results['job'] / results['hand']:8.2f} x   (target <= 1.5)")
-    print(f"  re-run same day     {results['rerun']:8.2f} s, created {rerun.counts['created']}")
+    print(f"  ratio               {results['job'] / results['hand']:8.2f} x   (target <= 1.2)")
+    print(
+        f"  re-run same day     {results['rerun']:8.2f} s, created {rerun.counts['created']}"
+        "   (target < 10 at 1M)"
+    )
     return created
 
 
@@ -362,8 +366,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--database",
+        default="vigil_bench_notifications",
+        help="the database to drop and rebuild (on the server of DATABASE_URL)",
+    )
     args = parser.parse_args()
-    setup("vigil_bench_notifications")
+    setup(args.database)
     as_of = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
     results: dict[str, float] = {}
     with timed(results, "build"):

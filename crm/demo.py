@@ -91,6 +91,7 @@ def seed(demo) -> None:
             last_name=LAST[t],
             role=User.Role.MANAGER,
             team=team,
+            is_staff=True,  # managers edit PARC agreements in the admin
             password=password,
         )
         reps += User.objects.bulk_create(
@@ -119,15 +120,18 @@ def seed(demo) -> None:
         for i, team in enumerate(visiting, start=1)
     )
 
+    # Each account belongs to one rep, chosen once: the account's team and manager are the
+    # rep's, and so are the owners of its opportunities, tasks and events.
+    account_reps = [reps[n % len(reps)] for n in range(1, 301)]
     accounts = Account.objects.bulk_create(
         Account(
             name=f"Demo {rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)} {n:03d}",
-            account_manager=(rep := reps[n % len(reps)]).manager,
+            account_manager=rep.manager,
             team=rep.team,
         )
-        for n in range(1, 301)
+        for n, rep in enumerate(account_reps, start=1)
     )
-    owner_of = {a.pk: reps[i % len(reps)] for i, a in enumerate(accounts)}
+    owner_of = {a.pk: rep for a, rep in zip(accounts, account_reps, strict=True)}
 
     Contact.objects.bulk_create(
         Contact(

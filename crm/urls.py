@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("finance.urls")),
     path("", include("notifications.urls")),
     path("", include("monitoring.urls")),
+    path("", include("parc.urls")),
     path("admin/", admin.site.urls),
 ]

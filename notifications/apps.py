@@ -5,4 +5,10 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from notifications import services  # noqa: F401 - connects the object_changed receiver
+        from notifications.forms import AdminLoginForm
+
+        # The admin's login refuses locked-out users exactly as the site's does.
+        admin.site.login_form = AdminLoginForm

@@ -1,16 +1,19 @@
 from datetime import timedelta
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 
 from notifications import services
 from notifications.models import ObjectKind
+from notifications.objects import TYPES
 
 
-class LoginForm(AuthenticationForm):
-    """Django's login form, refusing users locked out by an overdue blocking notification and
-    telling them why and who can unlock them."""
+class RefuseLockedUsers:
+    """The one lock check of every login form (the site's and the admin's): refuses users
+    locked out by an overdue blocking notification and tells them why and who can unlock
+    them."""
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
@@ -27,8 +30,16 @@ class LoginForm(AuthenticationForm):
         )
 
 
+class LoginForm(RefuseLockedUsers, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(RefuseLockedUsers, AdminAuthenticationForm):
+    """The admin's login form (staff only), with the same lock check as the site's."""
+
+
 class ReminderForm(forms.Form):
-    kind = forms.ChoiceField(choices=ObjectKind.choices)
+    kind = forms.ChoiceField(choices=[c for c in ObjectKind.choices if c[0] in TYPES])
     object_id = forms.IntegerField(min_value=1)
     remind_at = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
     note = forms.CharField(max_length=500, required=False)

@@ -1,5 +1,6 @@
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import BooleanField, CharField, DateTimeField, Exists, OuterRef, Value
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Concat, Left
@@ -24,12 +25,15 @@ def notify_expiring(as_of: datetime, *, dry_run: bool = False) -> Counts:
 
 
 def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
-    """One INSERT … SELECT per kind of recipient the rule names."""
+    """One INSERT … SELECT per kind of recipient the rule names, of the episodes not yet
+    notified."""
     object_type = TYPES[rule.object_kind]
     objects, expires_at = matching(rule, as_of)
+    objects = objects.alias(episode_expires_at=expires_at)
+    source = f"rule:{rule.pk}"
     deadline = as_of + rule.grace_period if rule.blocking else None
     columns: dict[str, Combinable | str] = {
-        "source": Value(f"rule:{rule.pk}"),
+        "source": Value(source),
         "rule": Value(rule.pk),
         "object_kind": Value(rule.object_kind),
         "object_id": "pk",
@@ -37,7 +41,7 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
             Concat(Value(f"{rule.name}: "), object_type.name, output_field=CharField()), 300
         ),
         "note": Value(""),
-        "expires_at": expires_at,
+        "expires_at": "episode_expires_at",
         "visible_from": Value(as_of, output_field=DateTimeField()),
         "status": Value(Notification.Status.OPEN),
         "created_at": Value(as_of, output_field=DateTimeField()),
@@ -55,6 +59,16 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
     for path in dict.fromkeys(recipients):
         # Only the owner is blocked; managers and account managers get a plain copy.
         blocks = rule.blocking and path == object_type.owner
+        # Known episodes are skipped up front, an anti-join on the unique constraint's index:
+        # far cheaper than letting ON CONFLICT build and reject each row, so a same-day re-run
+        # finds out quickly that it has nothing to do. ON CONFLICT stays for concurrent runs.
+        known = Notification.objects.filter(
+            source=source,
+            object_kind=rule.object_kind,
+            object_id=OuterRef("pk"),
+            user_id=OuterRef(path),
+            expires_at=OuterRef("episode_expires_at"),
+        )
         created += insert_from_select(
             Notification,
             {
@@ -66,15 +80,23 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
                 ),
                 **columns,
             },
-            objects.filter(**{f"{path}__isnull": False}),
+            objects.filter(**{f"{path}__isnull": False}).exclude(Exists(known)),
         )
     return created
 
 
-@job("expired_jobs_alert", schedule="*/30 * * * *")
+@job("expired_jobs_alert", schedule="*/30 * * * *", final_effects="emails alerts")
 def alert_overdue_jobs(as_of: datetime, *, dry_run: bool = False) -> Counts:
     """Alert owners, their managers and the designated list about dispatches and tasks that
     are past their due time by the configured threshold (3 h): once per overdue episode."""
+    # One unit of work: the episodes recorded as alerted, their notifications and their
+    # emails commit together, so a failure in between can never mark an episode alerted
+    # that nobody was told about.
+    with transaction.atomic():
+        return _alert_overdue_jobs(as_of)
+
+
+def _alert_overdue_jobs(as_of: datetime) -> Counts:
     settings = AlertSettings.current()
     crossed_by = as_of - settings.threshold
     # Skipping known episodes up front is cheaper than letting ON CONFLICT find them.
@@ -101,5 +123,5 @@ def alert_overdue_jobs(as_of: datetime, *, dry_run: bool = False) -> Counts:
     alerts = list(OverdueAlert.objects.filter(alerted_at=as_of).select_related("owner"))
     designated = list(settings.recipients.values_list("pk", flat=True))
     by_recipient = overdue_alerts.by_recipient(alerts, designated)
-    overdue_alerts.notify(by_recipient, as_of)
-    return {"overdue": new, "recipients": len(by_recipient), "emails": len(by_recipient)}
+    emails = overdue_alerts.notify(by_recipient, as_of)
+    return {"overdue": new, "recipients": len(by_recipient), "emails": emails}

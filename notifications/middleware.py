@@ -1,7 +1,8 @@
 """The blocking gate. While a user has an open blocking notification about an object that still
 needs attention, every page and API endpoint sends them to the resolution list (HTML) or answers
 423 (API, htmx), except what they need to resolve it. Once a grace deadline passes, every
-session of theirs ends. Costs one query per request, none for anonymous users."""
+session of theirs ends. Costs one query per request, none for anonymous users, whose API
+calls get 401 rather than the HTML login page."""
 
 from django.contrib.auth import logout
 from django.http import JsonResponse
@@ -16,6 +17,9 @@ from notifications.objects import TYPES
 OPEN_URL_NAMES = {"login", "logout", "health"}
 # Reachable while blocked: the resolution list and the notification actions.
 RESOLUTION_URL_NAMES = {"notifications:list", "notifications:dismiss", "notifications:api"}
+# The "Remind me" form of every object page: it names its object in its fields, not its URL.
+REMINDER_URL_NAME = "notifications:remind"
+API_PREFIX = "/api/"
 
 
 class BlockingGate:
@@ -25,6 +29,8 @@ class BlockingGate:
     def __call__(self, request):
         user = request.user
         if not user.is_authenticated:
+            if request.path.startswith(API_PREFIX):
+                return _unauthenticated()
             return self.get_response(request)
         url_name, object_id = _route(request)
         if url_name in OPEN_URL_NAMES:
@@ -45,7 +51,7 @@ class BlockingGate:
                 "Your sessions were ended: a blocking notification passed its deadline.",
                 f"{reverse('login')}?locked=1",
             )
-        if url_name in RESOLUTION_URL_NAMES or _resolves(url_name, object_id, blocking):
+        if url_name in RESOLUTION_URL_NAMES or _resolves(request, url_name, object_id, blocking):
             return self.get_response(request)
         return _refuse(
             request,
@@ -64,8 +70,11 @@ def _route(request) -> tuple[str | None, int | None]:
     return match.view_name, pk if isinstance(pk, int) else None
 
 
-def _resolves(url_name, object_id, blocking) -> bool:
-    """Is this the page (or an action) of an object a blocking notification is about?"""
+def _resolves(request, url_name, object_id, blocking) -> bool:
+    """Is this the page, an action or a form of an object a blocking notification is about?"""
+    if url_name == REMINDER_URL_NAME:
+        named = (request.POST.get("kind"), request.POST.get("object_id"))
+        return any(named == (kind, str(blocked_id)) for kind, blocked_id, _, _ in blocking)
     return any(
         url_name in TYPES[kind].url_names and object_id == blocked_id
         for kind, blocked_id, _, _ in blocking
@@ -78,6 +87,16 @@ def _wants_json(request) -> bool:
         or request.headers.get("HX-Request") == "true"
         or request.headers.get("Accept", "").startswith("application/json")
     )
+
+
+def _unauthenticated():
+    response = JsonResponse(
+        {"error": "unauthenticated", "detail": "Sign in first.", "login": reverse("login")},
+        status=401,
+    )
+    # A 401 names how to authenticate; Vigil's API uses the session of the login page.
+    response["WWW-Authenticate"] = 'Session realm="Vigil"'
+    return response
 
 
 def _refuse(request, error: str, message: str, location: str):

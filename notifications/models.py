@@ -11,6 +11,9 @@ class ObjectKind(models.TextChoices):
     EVENT = "event", "Event"
     INVOICE = "invoice", "Invoice"
     DISPATCH = "dispatch", "Dispatch"
+    # Not about one object: news for the user (a PARC summary, a mailbox to reconnect), with
+    # a link of its own.
+    NOTICE = "notice", "Notice"
 
 
 class ReminderRule(models.Model):
@@ -24,7 +27,9 @@ class ReminderRule(models.Model):
     name = models.CharField(max_length=120, unique=True)
     object_kind = models.CharField(
         max_length=16,
-        choices=[c for c in ObjectKind.choices if c[0] != ObjectKind.DISPATCH],
+        choices=[
+            c for c in ObjectKind.choices if c[0] not in (ObjectKind.DISPATCH, ObjectKind.NOTICE)
+        ],
         help_text="Tasks count their due time, opportunities their expected close, events "
         "their start, invoices their due date (voucher date + payment terms).",
     )
@@ -79,6 +84,13 @@ class Notification(models.Model):
     object_id = models.BigIntegerField()
     title = models.CharField(max_length=300)
     note = models.TextField(blank=True)
+    link = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",  # the daily job's INSERT … SELECT names no link
+        help_text="Where a notice leads (notices only).",
+    )
     expires_at = models.DateTimeField(help_text="The object's date this notification is about.")
     blocking = models.BooleanField(default=False)
     grace_deadline = models.DateTimeField(null=True, blank=True)

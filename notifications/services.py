@@ -13,7 +13,7 @@ from crm.models import User
 from crm.services import end_all_sessions
 from crm.signals import object_changed
 from crm.sql import insert_from_select
-from notifications.models import AuditEvent, Notification
+from notifications.models import AuditEvent, Notification, ObjectKind
 from notifications.objects import TYPES, still_open
 from notifications.rules import matching
 
@@ -38,9 +38,16 @@ def _audit_resolved(notifications: QuerySet, actor: User | None, at: datetime) -
 
 def close_done(as_of: datetime) -> int:
     """Close every open notification whose object is gone or no longer needs attention."""
-    stale = Notification.objects.filter(status=OPEN).exclude(still_open(as_of))
-    _audit_resolved(stale, None, as_of)
-    return stale.update(status=Notification.Status.CLOSED, resolved_at=as_of)
+    about_objects = Notification.objects.filter(status=OPEN, object_kind__in=list(TYPES))
+    _audit_resolved(about_objects.exclude(still_open(as_of)), None, as_of)
+    # One UPDATE per kind: a plain NOT EXISTS lets the database anti-join each kind's open
+    # notifications with its objects, where one OR of five EXISTS is checked row by row.
+    return sum(
+        Notification.objects.filter(status=OPEN, object_kind=kind)
+        .exclude(Exists(object_type.open(as_of).filter(pk=OuterRef("object_id"))))
+        .update(status=Notification.Status.CLOSED, resolved_at=as_of)
+        for kind, object_type in TYPES.items()
+    )
 
 
 @receiver(object_changed)
@@ -85,6 +92,31 @@ def add_reminder(
         visible_from=remind_at,
         created_at=now,
     )
+
+
+def notify(user_ids: list[int], *, source: str, title: str, link: str, at: datetime) -> int:
+    """A non-blocking notice on each user's dashboard, leading to `link` (for news that is not
+    about one object: a PARC summary, a mailbox to reconnect). Once per source and user: the
+    same `source` again adds nothing. Returns how many were new."""
+    before = Notification.objects.filter(source=source, user_id__in=user_ids).count()
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                user_id=user_id,
+                source=source,
+                object_kind=ObjectKind.NOTICE,
+                object_id=0,
+                title=title[:300],
+                link=link,
+                expires_at=at,
+                visible_from=at,
+                created_at=at,
+            )
+            for user_id in user_ids
+        ],
+        ignore_conflicts=True,
+    )
+    return Notification.objects.filter(source=source, user_id__in=user_ids).count() - before
 
 
 def dismiss(notification: Notification, user: User, now: datetime) -> bool:
@@ -159,18 +191,30 @@ def is_locked(user: User, now: datetime) -> bool:
 
 
 @transaction.atomic
-def lock_out(user: User, notification_ids: list[int], now: datetime) -> None:
-    """A grace deadline passed: end every session of the user and record why."""
+def lock_out(user: User, notification_ids: list[int], now: datetime) -> int:
+    """A grace deadline passed: end every session of the user and record why, once per
+    episode. A session that outlived the lock (signed in before it, say) is ended too, but
+    does not record the same lock again. Returns the audit rows written."""
+    # Ending the sessions first updates the user's row: two requests locking the same user
+    # out at once take turns here, and the second one's INSERT sees the first one's row.
     end_all_sessions(user)
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            user=user,
-            action=AuditEvent.Action.BLOCKED,
-            notification_id=pk,
-            at=now,
-            detail="grace deadline passed; all sessions ended",
-        )
-        for pk in notification_ids
+    # An unlock moves the deadline past every earlier "blocked" row, so a row at or after
+    # the current deadline means this episode is already recorded.
+    recorded = AuditEvent.objects.filter(
+        action=AuditEvent.Action.BLOCKED,
+        notification=OuterRef("pk"),
+        at__gte=OuterRef("grace_deadline"),
+    )
+    return insert_from_select(
+        AuditEvent,
+        {
+            "user": "user_id",
+            "action": Value(AuditEvent.Action.BLOCKED),
+            "notification": "pk",
+            "at": Value(now, output_field=DateTimeField()),
+            "detail": Value("grace deadline passed; all sessions ended"),
+        },
+        Notification.objects.filter(pk__in=notification_ids).exclude(Exists(recorded)),
     )
 
 

@@ -10,6 +10,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Dispatch, Event, Opportunity, Task, User
@@ -36,7 +37,7 @@ def _open_notifications(user: User, now, limit: int) -> list[Notification]:
         )[:limit]
     )
     for n in notifications:
-        n.link = reverse(TYPES[n.object_kind].url_names[0], args=[n.object_id])
+        n.link = n.link or reverse(TYPES[n.object_kind].url_names[0], args=[n.object_id])
     return notifications
 
 
@@ -144,7 +145,7 @@ def remind(request):
     form = ReminderForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Reminder not saved: give a date and time.")
-        return redirect(request.headers.get("Referer") or "dashboard")
+        return redirect(_back(request))
     kind, object_id = form.cleaned_data["kind"], form.cleaned_data["object_id"]
     object_type = TYPES[kind]
     model = object_type.open(timezone.now()).model
@@ -160,6 +161,15 @@ def remind(request):
     )
     messages.success(request, "Reminder added.")
     return redirect(object_type.url_names[0], pk=object_id)
+
+
+def _back(request) -> str:
+    """The page the user came from, if it is one of ours; else the dashboard."""
+    referer = request.headers.get("Referer", "")
+    ours = url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return referer if ours else reverse("dashboard")
 
 
 @login_required

@@ -4,6 +4,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import F, Q
+from django.test import Client
 from django.utils import timezone
 
 from crm.models import RPH, Account, Contact, Dispatch, Event, Opportunity, Task, User
@@ -48,3 +50,34 @@ def test_it_refuses_a_shared_database_without_force():
     with pytest.raises(CommandError, match="published password"):
         call_command("seed_demo", stdout=StringIO())
     assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_demo_record_belongs_to_its_accounts_team():
+    call_command("seed_demo", "--force", stdout=StringIO())
+
+    assert Opportunity.objects.count() > 600
+    for model in (Opportunity, Task, Event):
+        with_account = model.objects.filter(account__isnull=False)
+        assert with_account.exists()
+        assert not with_account.exclude(owner__team=F("account__team")).exists(), model
+    assert not Account.objects.exclude(account_manager__team=F("team")).exists()
+    # A dispatch is its visiting team's work, owned by one of them or (PARC) by the account's
+    # manager.
+    assert not Dispatch.objects.exclude(
+        Q(owner__team=F("team")) | Q(owner__team=F("account__team"))
+    ).exists()
+    assert not Invoice.objects.exclude(account__account_manager__team=F("account__team")).exists()
+    assert not User.objects.filter(manager__isnull=False).exclude(manager__team=F("team")).exists()
+
+
+@pytest.mark.django_db
+def test_a_demo_managers_dashboard_shows_only_their_teams_accounts():
+    call_command("seed_demo", "--force", stdout=StringIO())
+    manager = User.objects.get(username="manager1")
+    client = Client()
+    client.force_login(manager)
+
+    tasks = client.get("/").context["tasks"]
+
+    assert tasks and {t.account.team_id for t in tasks} == {manager.team_id}

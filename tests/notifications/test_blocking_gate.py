@@ -208,3 +208,60 @@ def test_the_gate_costs_one_query(rita, compliance_rule, settings, blocked):
         client.get("/notifications/")
 
     assert len(gated) - len(ungated) == 1
+
+
+@pytest.mark.django_db
+def test_a_locked_users_sessions_record_the_lock_once_per_episode(rita, boss, overdue_task):
+    def a_session_that_outlived_the_lock():  # e.g. one signed in by a path that let it
+        rita.refresh_from_db()
+        return logged_in(rita)
+
+    def blocked_rows():
+        return AuditEvent.objects.filter(user=rita, action="blocked").count()
+
+    later = timezone.now() + timedelta(hours=25)
+    with time_machine.travel(later):
+        for _ in range(3):
+            response = a_session_that_outlived_the_lock().get("/")
+            assert response["Location"] == "/login/?locked=1"
+        assert blocked_rows() == 1
+        logged_in(boss).post(f"/users/{rita.pk}/unlock", {"extend_hours": 8})
+
+    with time_machine.travel(later + timedelta(hours=9)):  # the new deadline passed too
+        for _ in range(2):
+            response = a_session_that_outlived_the_lock().get("/")
+            assert response["Location"] == "/login/?locked=1"
+    assert blocked_rows() == 2
+
+
+@pytest.mark.django_db
+def test_the_blocked_objects_reminder_form_stays_usable(rita, overdue_task):
+    client = logged_in(rita)
+    other = TaskFactory(owner=rita, due_at=timezone.now() + timedelta(days=3))
+    when = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+
+    mine = client.post(
+        "/notifications/remind",
+        {"kind": "task", "object_id": overdue_task.pk, "remind_at": when, "note": "Call at 9"},
+    )
+    elsewhere = client.post(
+        "/notifications/remind", {"kind": "task", "object_id": other.pk, "remind_at": when}
+    )
+    disguised = client.post(
+        "/notifications/remind", {"kind": "event", "object_id": overdue_task.pk, "remind_at": when}
+    )
+
+    assert mine["Location"] == f"/tasks/{overdue_task.pk}/"
+    assert elsewhere["Location"] == BLOCKED and disguised["Location"] == BLOCKED
+    assert Notification.objects.get(note="Call at 9").object_id == overdue_task.pk
+    assert Notification.objects.filter(source__startswith="reminder:").count() == 1
+
+
+@pytest.mark.django_db
+def test_anonymous_api_calls_get_401_json_not_the_login_page():
+    response = Client().get("/api/notifications/", headers={"Accept": "application/json"})
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert response.json()["login"] == "/login/"
+    assert Client().get("/")["Location"] == "/login/?next=/"  # pages still go to the login
