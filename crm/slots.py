@@ -35,6 +35,12 @@ def _instant(wall: datetime, zone: tzinfo) -> datetime:
     return moment
 
 
+def local_instant(wall: datetime, tz: str) -> datetime:
+    """A naive local wall-clock time in zone `tz` as an aware instant, by the rules above (for
+    anything scheduled at a local time: a visit at 09:00, a task due at 02:30)."""
+    return _instant(wall, ZoneInfo(tz))
+
+
 def _wall(moment: datetime, zone: tzinfo) -> datetime:
     return moment.astimezone(zone).replace(tzinfo=None)
 
