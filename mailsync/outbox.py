@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from mailsync.models import OutboxMessage
+from mailsync.suppression import normalise, suppressed
 
 CLAIM_LEASE = timedelta(minutes=10)
 CRM_HEADER = "X-Vigil-Outbox"  # marks mail Vigil sent; mailsync tags synced copies by it
@@ -100,10 +101,40 @@ def queue(emails: list[Email], now: datetime) -> int:
     (an undeliverable email is new too: it is in the outbox as failed, saying why).
     Call it inside the transaction that makes the emails true."""
     rows = [_row(e, now) for e in emails]
+    withhold_suppressed([r for r in rows if r.status == OutboxMessage.Status.QUEUED])
     keys = [r.key for r in rows]
     before = OutboxMessage.objects.filter(key__in=keys).count()
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     return OutboxMessage.objects.filter(key__in=keys).count() - before
+
+
+def withhold_suppressed(rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Take every address on the suppression list out of the rows' recipients (one query),
+    noting each in `dropped` with the reason. A row left with no recipient is marked
+    suppressed, saying why. Returns the rows it changed (not saved)."""
+    listed = suppressed(a for row in rows for a in (*row.to, *row.cc, *row.bcc))
+    if not listed:
+        return []
+    changed = []
+    for row in rows:
+        hits = {
+            a: listed[normalise(a)] for a in (*row.to, *row.cc, *row.bcc) if normalise(a) in listed
+        }
+        if not hits:
+            continue
+        row.to, row.cc, row.bcc = (
+            [a for a in r if a not in hits] for r in (row.to, row.cc, row.bcc)
+        )
+        row.dropped = {**row.dropped, **{a: f"suppressed ({why})" for a, why in hits.items()}}
+        left_out = "; ".join(f"{address!r} is {why}" for address, why in row.dropped.items())
+        if row.to or row.cc or row.bcc:
+            row.last_error = f"Not sent to: {left_out}"
+        else:
+            row.status = OutboxMessage.Status.SUPPRESSED
+            row.claimed_until = None
+            row.last_error = f"Not sent: every recipient is suppressed: {left_out}"
+        changed.append(row)
+    return changed
 
 
 def due(now: datetime) -> Q:
@@ -170,12 +201,19 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver(batch: list[OutboxMessage], now: datetime) -> dict[str, int]:
-    """Send a claimed batch over one connection and record each outcome."""
+    """Send a claimed batch over one connection and record each outcome. The suppression list
+    is checked here, at send time, so an address suppressed after its email was queued gets
+    nothing either."""
     sent: list[int] = []
     failures: list[OutboxMessage] = []
+    withheld = withhold_suppressed(batch)
+    OutboxMessage.objects.bulk_update(
+        withheld, ["to", "cc", "bcc", "dropped", "status", "claimed_until", "last_error"]
+    )
+    suppressed_now = {m.pk for m in withheld if m.status == OutboxMessage.Status.SUPPRESSED}
     connection = get_connection(fail_silently=False)
     try:
-        for msg in batch:
+        for msg in (m for m in batch if m.pk not in suppressed_now):
             try:
                 to_email_message(msg, connection).send()
             except Exception as exc:  # noqa: BLE001 - recorded on the row; the batch goes on
@@ -194,7 +232,12 @@ def deliver(batch: list[OutboxMessage], now: datetime) -> dict[str, int]:
         failures, ["status", "next_attempt_at", "claimed_until", "last_error"]
     )
     gave_up = sum(1 for m in failures if m.status == OutboxMessage.Status.FAILED)
-    return {"sent": len(sent), "retrying": len(failures) - gave_up, "failed": gave_up}
+    return {
+        "sent": len(sent),
+        "retrying": len(failures) - gave_up,
+        "failed": gave_up,
+        "suppressed": len(suppressed_now),
+    }
 
 
 def _record_failure(msg: OutboxMessage, exc: Exception, now: datetime) -> None:

@@ -14,7 +14,14 @@ from notifications import services
 from notifications.objects import TYPES
 
 # Always reachable: signing in or out, and the health check.
-OPEN_URL_NAMES = {"login", "logout", "health"}
+# Open to everyone, blocked or not: an unsubscribe link must work for whoever follows it.
+OPEN_URL_NAMES = {
+    "login",
+    "logout",
+    "health",
+    "mailsync:unsubscribe",
+    "mailsync:tracking_webhook",
+}
 # Reachable while blocked: the resolution list and the notification actions.
 RESOLUTION_URL_NAMES = {"notifications:list", "notifications:dismiss", "notifications:api"}
 # The "Remind me" form of every object page: it names its object in its fields, not its URL.

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -132,6 +133,10 @@ def test_a_killed_holder_frees_the_job_at_once(make_job, subprocess_env):
         holder.wait()
     assert holder.returncode == -signal.SIGKILL
     make_job("test_blocker", lambda as_of, dry_run=False: {"recovered": 1})
+    # The server ends the dead process's session as soon as it reads the closed socket.
+    deadline = time.monotonic() + 10
+    while locks.is_held("test_blocker", timezone.now()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     out = StringIO()
     call_command("jobs", stdout=out)
     assert "abandoned (its runner is gone)" in out.getvalue()

@@ -57,6 +57,8 @@ def test_every_url_sends_a_blocked_user_to_the_resolution_list(rita, overdue_tas
         "notifications:list",
         "notifications:dismiss",
         "notifications:api",
+        "mailsync:unsubscribe",  # for whoever follows the link, blocked or not
+        "mailsync:tracking_webhook",  # the email provider's, behind its own secret
     }
     paths = sample_paths()
     assert len(paths) > 100  # the admin's patterns are walked too
@@ -265,3 +267,14 @@ def test_anonymous_api_calls_get_401_json_not_the_login_page():
     assert response.json()["error"] == "unauthenticated"
     assert response.json()["login"] == "/login/"
     assert Client().get("/")["Location"] == "/login/?next=/"  # pages still go to the login
+
+
+@pytest.mark.django_db
+def test_an_unsubscribe_link_works_for_a_blocked_user_too(rita, overdue_task):
+    from mailsync.suppression import unsubscribe_url
+
+    path = unsubscribe_url("rita@client.example").split("://", 1)[1].partition("/")[2]
+
+    response = logged_in(rita).get(f"/{path}")
+
+    assert response.status_code == 200 and b"unsubscribe" in response.content.lower()

@@ -1,0 +1,167 @@
+"""The suppression list: addresses no email of Vigil may go to, whatever queued it.
+
+Other apps call `suppressed()` before they write an email and put `unsubscribe_headers()` on
+marketing mail; the outbox checks the list again when it sends (see `outbox.deliver`).
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import CharField, DateTimeField, F, QuerySet, Value
+from django.db.models.functions import Concat, Lower, Trim
+from django.urls import reverse
+
+from crm.models import Contact, User
+from crm.sql import insert_from_select
+from mailsync.models import Suppression, SuppressionLift
+
+UNSUBSCRIBE_SALT = "mailsync.unsubscribe"
+# A marketing email may be opened months after it was sent; its link must still work.
+TOKEN_MAX_AGE = timedelta(days=400)
+
+
+class BadToken(ValueError):
+    """An unsubscribe token that was tampered with or has expired."""
+
+
+def normalise(address: str) -> str:
+    """The form an address is listed under: trimmed, lower-cased, its domain in ASCII
+    (`Ana@Bücher.Example ` → `ana@xn--bcher-kva.example`). Junk comes back trimmed and
+    lower-cased rather than raising."""
+    cleaned = address.strip().lower()
+    local, at, domain = cleaned.rpartition("@")
+    if not at or domain.isascii():
+        return cleaned
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return cleaned
+    return f"{local}@{domain}"
+
+
+def active() -> QuerySet[Suppression]:
+    return Suppression.objects.filter(lifted_at__isnull=True)
+
+
+def listing(address: str) -> Suppression | None:
+    """The active suppression of one address, if it has one."""
+    return active().filter(address=normalise(address)).first()
+
+
+def suppressed(addresses: Iterable[str]) -> dict[str, str]:
+    """{normalised address: reason} for those of `addresses` on the list (one query)."""
+    wanted = {normalise(a) for a in addresses if a}
+    if not wanted:
+        return {}
+    return dict(active().filter(address__in=wanted).values_list("address", "reason"))
+
+
+def suppress(address: str, source: str, reason: str, at: datetime) -> bool:
+    """Put an address on the list, or back on it if it was lifted. Returns whether it was
+    newly suppressed (False if it already was)."""
+    address = normalise(address)
+    fields = {"source": source, "reason": reason[:500], "created_at": at, "lifted_at": None}
+    reactivated = Suppression.objects.filter(address=address, lifted_at__isnull=False).update(
+        **fields
+    )
+    if reactivated:
+        return True
+    try:
+        with transaction.atomic():
+            Suppression.objects.create(address=address, **fields)
+    except IntegrityError:  # listed already, or concurrently
+        return False
+    return True
+
+
+def lift(suppressions: QuerySet[Suppression], by: User, why: str, at: datetime) -> int:
+    """Lift the active suppressions among `suppressions`, with an audit entry each."""
+    with transaction.atomic():
+        rows = list(suppressions.filter(lifted_at__isnull=True).select_for_update())
+        SuppressionLift.objects.bulk_create(
+            SuppressionLift(
+                suppression=row,
+                address=row.address,
+                previous_source=row.source,
+                previous_reason=row.reason,
+                lifted_by=by,
+                lifted_at=at,
+                why=why,
+            )
+            for row in rows
+        )
+        Suppression.objects.filter(pk__in=[r.pk for r in rows]).update(lifted_at=at)
+    return len(rows)
+
+
+def _rejected_contacts() -> QuerySet[Contact]:
+    return Contact.objects.filter(status=Contact.Status.REJECTED).exclude(email="")
+
+
+def add_rejected_contacts(as_of: datetime) -> dict[str, int]:
+    """List every rejected contact's address; one INSERT … SELECT … ON CONFLICT DO NOTHING.
+
+    SQL lower-cases and trims, but cannot write a domain in punycode, so addresses with a
+    character outside ASCII are left to a second pass in Python over those rows only (they are
+    few, and found through the same index on status)."""
+    reason = Concat(Value("Contact “"), F("name"), Value("” is rejected"), output_field=CharField())
+    listed = insert_from_select(
+        Suppression,
+        {
+            "address": Lower(Trim("email")),
+            "source": Value(Suppression.Source.REJECTED),
+            "reason": reason,
+            "created_at": Value(as_of, output_field=DateTimeField()),
+        },
+        _rejected_contacts().filter(email__regex=r"^[\x01-\x7f]*$").exclude(email__regex=r"^\s*$"),
+    )
+    non_ascii = _rejected_contacts().exclude(email__regex=r"^[\x01-\x7f]*$")
+    rows = [
+        Suppression(
+            address=normalise(email),
+            source=Suppression.Source.REJECTED,
+            reason=f"Contact “{name}” is rejected"[:500],
+            created_at=as_of,
+        )
+        for email, name in non_ascii.values_list("email", "name").iterator(chunk_size=2000)
+    ]
+    before = Suppression.objects.count() if rows else 0
+    Suppression.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    idn = Suppression.objects.count() - before if rows else 0
+    return {"listed": listed + idn, "non_ascii": len(rows)}
+
+
+def unsubscribe_token(address: str) -> str:
+    return signing.dumps(normalise(address), salt=UNSUBSCRIBE_SALT)
+
+
+def address_of(token: str) -> str:
+    """The address a token was made for. Raises BadToken if it was altered or is too old."""
+    try:
+        address = signing.loads(token, salt=UNSUBSCRIBE_SALT, max_age=TOKEN_MAX_AGE)
+    except signing.BadSignature as exc:  # SignatureExpired is a BadSignature
+        raise BadToken(str(exc)) from None
+    if not isinstance(address, str):
+        raise BadToken("not an address")
+    return address
+
+
+def unsubscribe_url(address: str) -> str:
+    path = reverse("mailsync:unsubscribe", args=[unsubscribe_token(address)])
+    return f"{settings.VIGIL_SITE_URL}{path}"
+
+
+def unsubscribe_headers(address: str) -> dict[str, str]:
+    """RFC 2369 / RFC 8058 headers for one recipient of a marketing email."""
+    token = unsubscribe_token(address)
+    path = reverse("mailsync:unsubscribe", args=[token])
+    subject = quote(f"unsubscribe {token}")
+    mailto = f"mailto:unsubscribe@{settings.VIGIL_MAIL_DOMAIN}?subject={subject}"
+    return {
+        "List-Unsubscribe": f"<{settings.VIGIL_SITE_URL}{path}>, <{mailto}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
