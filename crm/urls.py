@@ -17,5 +17,7 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("monitoring.urls")),
     path("", include("parc.urls")),
+    path("", include("nurture.urls")),
+    path("", include("mailsync.urls")),
     path("admin/", admin.site.urls),
 ]

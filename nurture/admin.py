@@ -1,0 +1,123 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from crm.models import RPH
+from nurture import sending
+from nurture.models import EmailTemplate, Enrollment, SentStep, Sequence, Step
+
+
+class StepInline(admin.TabularInline):
+    model = Step
+    extra = 1
+    fields = ("order", "template", "wait_days")
+    ordering = ("order", "pk")
+
+
+@admin.register(Sequence)
+class SequenceAdmin(admin.ModelAdmin):
+    list_display = ("name", "active", "step_count", "final_wait_days")
+    inlines = [StepInline]
+
+    @admin.display(description="Steps")
+    def step_count(self, obj):
+        return obj.steps.count()
+
+
+class PreviewForm(forms.Form):
+    rph = forms.ModelChoiceField(
+        queryset=RPH.objects.select_related("owner", "contact"),
+        label="RPH lead",
+        help_text="Render the template for this lead.",
+    )
+
+    def __init__(self, *args, admin_site, **kwargs):
+        super().__init__(*args, **kwargs)
+        rel = Enrollment._meta.get_field("rph").remote_field
+        self.fields["rph"].widget = ForeignKeyRawIdWidget(rel, admin_site)
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "subject", "updated_at", "preview_link")
+    search_fields = ("name", "subject", "body")
+    readonly_fields = ("preview_link",)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:pk>/preview/", view, name="nurture_emailtemplate_preview"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="Preview")
+    def preview_link(self, obj):
+        if obj is None or not obj.pk:
+            return "Save the template to preview it."
+        url = reverse("admin:nurture_emailtemplate_preview", args=[obj.pk])
+        return format_html('<a href="{}">Preview for a lead</a>', url)
+
+    def preview_view(self, request, pk: int):
+        """The template rendered for a real lead, as the run would send it."""
+        template = get_object_or_404(EmailTemplate, pk=pk)
+        if not self.has_view_permission(request, template):
+            raise PermissionDenied
+        form = PreviewForm(request.GET or None, admin_site=self.admin_site)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview: {template}",
+            "template": template,
+            "opts": self.model._meta,
+            "form": form,
+        }
+        if form.is_valid():
+            rph = form.cleaned_data["rph"]
+            address = sending.address_of(rph)
+            fields = sending.merge_fields(rph, address or "lead@example.com")
+            try:
+                context["subject"], context["html"], context["text"] = sending.render(
+                    template.subject, template.body, fields
+                )
+            except Exception as exc:  # noqa: BLE001 - shown to the administrator
+                context["error"] = f"{type(exc).__name__}: {exc}"
+            context.update(rph=rph, address=address)
+        return TemplateResponse(request, "admin/nurture/preview.html", context)
+
+
+class SentStepInline(admin.TabularInline):
+    model = SentStep
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("step", "at", "outbox_key", "skipped")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = ("rph", "sequence", "status", "step", "next_due_at", "stop_reason")
+    list_filter = ("status", "sequence")
+    list_select_related = ("rph", "sequence", "step__template")
+    search_fields = ("rph__name", "rph__email", "rph__company")
+    readonly_fields = (
+        "rph",
+        "sequence",
+        "step",
+        "enrolled_at",
+        "next_due_at",
+        "last_run_at",
+        "status",
+        "stop_reason",
+        "stopped_at",
+        "last_error",
+    )
+    inlines = [SentStepInline]
+
+    def has_add_permission(self, request):
+        return False  # leads are enrolled by entering Nurture P2

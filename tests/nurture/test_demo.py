@@ -1,0 +1,22 @@
+"""seed_demo: a four-step P2 sequence with leads at different steps, closed, suppressed and
+replied."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from nurture.models import Enrollment, Sequence
+
+
+@pytest.mark.django_db
+def test_the_demo_has_leads_at_every_stage():
+    call_command("seed_demo", "--force", stdout=StringIO())
+    call_command("seed_demo", "--force", stdout=StringIO())
+
+    assert Sequence.objects.get(active=True).steps.count() == 4
+    statuses = set(Enrollment.objects.values_list("status", flat=True))
+    assert statuses == {"active", "closed", "replied", "stopped"}
+    steps = Enrollment.objects.filter(status="active").values_list("step__order", flat=True)
+    assert len(set(steps)) >= 3
+    assert Enrollment.objects.filter(stop_reason__contains="is suppressed").count() == 1
