@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint format install bench clean
+.PHONY: run test services lint format install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,18 +20,15 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: $(VENV)/.runtime
 
-## Embedded default: SQLite and a filesystem broker under var/, web + worker + beat in one command.
+## Embedded default: SQLite and a filesystem broker under var/ (or $VIGIL_VAR_DIR); web, worker
+## and beat under honcho (see Procfile): Ctrl-C or TERM stops all three.
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo
 	@echo "Vigil is starting at http://127.0.0.1:$(PORT)/ (admin at /admin/). Ctrl-C stops all."
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A crm worker --beat --loglevel=INFO --concurrency=2 \
-	    --without-gossip --without-mingle --without-heartbeat \
-	    --schedule=var/celerybeat-schedule & \
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & \
-	wait
+	@PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONUNBUFFERED=1 exec $(BIN)/honcho start \
+	    --env /dev/null --port $(PORT)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -42,18 +39,29 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## What the suite needs outside Python (Chromium, Dovecot, PostgreSQL and Redis running): installed
+## and started when missing, nothing done when all is there.
+services:
+	@bin/test-services
+
 ## Lint, then the whole suite against PostgreSQL and Redis on localhost (see crm/settings_test.py),
-## then the hand-written SQL of the set-based jobs once more on SQLite (the embedded default).
-test: lint
+## then the set-based jobs, the job lock and slots, and the gate once more on SQLite (the
+## embedded default).
+test: services lint
 	$(BIN)/pytest
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -q -p no:cacheprovider \
 	    tests/finance tests/notifications/test_daily_notifications.py \
-	    tests/notifications/test_expired_jobs_alert.py tests/notifications/test_blocking_gate.py
+	    tests/notifications/test_expired_jobs_alert.py tests/notifications/test_blocking_gate.py \
+	    tests/crm/test_job_lock.py tests/crm/test_job_slots.py tests/crm/test_dst_slots.py \
+	    tests/parc tests/mailsync tests/nurture
 
 ## Benchmarks on PostgreSQL (prints figures; see README).
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.notifications
 	$(BIN)/python -m bench.penalties
+	$(BIN)/python -m bench.parc
+	$(BIN)/python -m bench.suppression
+	$(BIN)/python -m bench.nurture
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -111,6 +111,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Files served at the site root, for every page the admin's included: /favicon.ico.
+WHITENOISE_ROOT = BASE_DIR / "crm" / "public"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
@@ -145,8 +147,10 @@ VIGIL_OUTBOX_BACKOFF_SECONDS = env_int("VIGIL_OUTBOX_BACKOFF_SECONDS", 60, minim
 VIGIL_JOB_MAX_FAILURES = env_int("VIGIL_JOB_MAX_FAILURES", 3, minimum=1)
 VIGIL_JOB_LEASE_SECONDS = env_int("VIGIL_JOB_LEASE_SECONDS", 120, minimum=10)
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL == "filesystem://":
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The filesystem transport ignores the host, but kombu warns at every connection without one.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     _queue, _processed, _control = (
         VAR_DIR / "broker" / d for d in ("queue", "processed", "control")
     )
@@ -173,11 +177,33 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 ADMINS = [("Vigil administrators", a) for a in env_list("ADMIN_EMAILS", [])]
 
+
+def _without_client_error_traceback(record) -> bool:
+    """A refused request (403, 404: PermissionDenied, Http404) is routine: log its one line,
+    not the traceback of the exception that answered it. Server errors keep theirs."""
+    if getattr(record, "status_code", 500) < 500:
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "client_errors_in_one_line": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": _without_client_error_traceback,
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_errors_in_one_line"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -28,11 +28,12 @@ def manage(*args, env=None, input=None):
 
 
 @contextmanager
-def celery_worker_with_beat(env, workdir):
-    """A real `celery worker --beat`, stopped (and its children) when the block ends."""
+def celery_worker_with_beat(env, workdir, bin_dir=BIN):
+    """A real `celery worker --beat` (from the virtualenv of `bin_dir`), stopped (and its
+    children) when the block ends."""
     proc = subprocess.Popen(
         [
-            str(BIN / "celery"),
+            str(Path(bin_dir) / "celery"),
             "-A",
             "crm",
             "worker",
