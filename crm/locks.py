@@ -17,7 +17,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -26,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, Error, connection, connections
+from django.db import DatabaseError, Error, OperationalError, connection, connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,6 +35,18 @@ log = logging.getLogger(__name__)
 
 # First key of every advisory lock Vigil takes ("VIGL"); the second is the job name's CRC-32.
 ADVISORY_NAMESPACE = 0x5647_494C
+# How long a runner waits for the lock of a holder on this host whose process is gone: the
+# server ends that session as soon as it reads the closed socket.
+DEAD_HOLDER_WAIT_MS = 2000
+# The lock of a job as pg_locks lists it (its two keys as unsigned oids).
+ADVISORY_HELD = (
+    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND classid = %s::oid AND objid = %s::oid AND objsubid = 2"
+)
+
+
+def advisory_key(job: str) -> tuple[int, int]:
+    return ADVISORY_NAMESPACE, zlib.crc32(job.encode()) - 2**31
 
 
 class JobLocked(Exception):
@@ -143,6 +154,9 @@ class LeaseLock:
     def interrupt(self) -> None:
         """Nothing to cancel: the guard stops the job's next query."""
 
+    def close(self) -> None:
+        """Nothing to close: the lease is a row."""
+
     def release(self) -> None:
         JobLock.objects.filter(job=self.job, holder=self.holder).update(holder="", expires_at=None)
 
@@ -152,7 +166,7 @@ class AdvisoryLock:
 
     def __init__(self, job: str, holder: str) -> None:
         self.job, self.holder = job, holder
-        self.key = (ADVISORY_NAMESPACE, zlib.crc32(job.encode()) - 2**31)
+        self.key = advisory_key(job)
         self.conn = connection.copy()
         self.conn.inc_thread_sharing()  # the keeper thread checks it
         self.worker_pid = 0
@@ -162,9 +176,24 @@ class AdvisoryLock:
             cursor.execute(sql, params)
             return cursor.fetchone()[0]
 
-    def acquire(self) -> bool:
-        if not self._one("SELECT pg_try_advisory_lock(%s, %s)", self.key):
-            self.conn.close()
+    def _wait_for_lock(self, milliseconds: int) -> bool:
+        """Block until the lock is free, for at most `milliseconds`: the server wakes us."""
+        self._one("SELECT set_config('lock_timeout', %s, false)", (f"{milliseconds}ms",))
+        try:
+            self._one("SELECT pg_advisory_lock(%s, %s)::text", self.key)
+        except OperationalError:  # lock_timeout: still held
+            return False
+        finally:
+            self._one("SELECT set_config('lock_timeout', '0', false)")
+        return True
+
+    def acquire(self, wait_ms: int = 0) -> bool:
+        """Take the lock at once, or within `wait_ms`."""
+        if wait_ms:
+            taken = self._wait_for_lock(wait_ms)
+        else:
+            taken = self._one("SELECT pg_try_advisory_lock(%s, %s)", self.key)
+        if not taken:
             return False
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
@@ -178,9 +207,7 @@ class AdvisoryLock:
     def check(self) -> str:
         try:
             held = self._one(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND pid = pg_backend_pid() AND classid = %s::oid AND objid = %s::oid"
-                " AND objsubid = 2",
+                f"SELECT EXISTS ({ADVISORY_HELD} AND pid = pg_backend_pid())",
                 (self.key[0], self.key[1] % 2**32),
             )
         except Error as exc:  # InterfaceError too: the connection is gone
@@ -198,10 +225,15 @@ class AdvisoryLock:
         finally:
             other.close()
 
+    def close(self) -> None:
+        """Closing the connection lets go of the lock, if it is still held."""
+        with suppress(Error):
+            self.conn.close()
+
     def release(self) -> None:
         with suppress(Error):  # a broken connection has let go of the lock already
             self._one("SELECT pg_advisory_unlock(%s, %s)", self.key)
-            self.conn.close()
+        self.close()
         self.conn.dec_thread_sharing()
         JobLock.objects.filter(job=self.job, holder=self.holder).update(holder="")
 
@@ -219,16 +251,13 @@ def _refused(job: str) -> JobLocked:
 def _acquire(lock: LeaseLock | AdvisoryLock) -> None:
     if lock.acquire():
         return
-    # A holder on this host that was just killed may still have a database session for a
-    # moment, until the server notices the closed socket.
-    current = JobLock.objects.filter(job=lock.job).values_list("holder", flat=True).first()
-    if isinstance(lock, AdvisoryLock) and current and holder_alive(current) is False:
-        for delay in (0.05, 0.1, 0.2, 0.4, 0.8):
-            time.sleep(delay)
-            lock.conn = connection.copy()
-            lock.conn.inc_thread_sharing()
-            if lock.acquire():
-                return
+    # A holder on this host that was just killed may keep its database session a moment
+    # longer, until the server notices the closed socket: wait for that, not for a lease.
+    current = JobLock.objects.filter(job=lock.job).values_list("holder", flat=True).first() or ""
+    dead = bool(current) and holder_alive(current) is False
+    if dead and isinstance(lock, AdvisoryLock) and lock.acquire(wait_ms=DEAD_HOLDER_WAIT_MS):
+        return
+    lock.close()
     raise _refused(lock.job)
 
 
@@ -268,13 +297,12 @@ def _keep(lock: LeaseLock | AdvisoryLock, state: Held, stop: threading.Event) ->
 def is_held(job: str, now: datetime) -> bool:
     """Whether some live runner holds the job now (for `manage.py jobs` and the admin)."""
     if connection.vendor == "postgresql":
-        key = (ADVISORY_NAMESPACE, (zlib.crc32(job.encode()) - 2**31) % 2**32)
+        first, second = advisory_key(job)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND classid = %s::oid AND objid = %s::oid AND objsubid = 2 AND database ="
+                f"SELECT EXISTS ({ADVISORY_HELD} AND database ="  # noqa: S608 - a constant
                 " (SELECT oid FROM pg_database WHERE datname = current_database()))",
-                key,
+                (first, second % 2**32),
             )
             return bool(cursor.fetchone()[0])
     lock = JobLock.objects.filter(job=job).first()

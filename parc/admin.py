@@ -4,7 +4,6 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.html import format_html_join
 
 from crm.models import Team, User
 from parc import schedule
@@ -112,16 +111,21 @@ class AgreementAdmin(ManagersMayEdit, admin.ModelAdmin):
     def upcoming_visits(self, obj):
         if obj is None or not obj.pk:
             return "Shown once saved."
-        try:
-            days = next_visits(obj.plan, obj.first_visit)
-        except PlanError as exc:
-            return str(exc)
-        return format_html_join(", ", "{}", ((f"{d:%a %d %b %Y}",) for d in days))
+        return _first_visits(obj)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        days = ", ".join(f"{d:%a %d %b %Y}" for d in next_visits(obj.plan, obj.first_visit))
-        self.message_user(request, f"Next five visits of {obj.account}: {days}.", messages.INFO)
+        self.message_user(
+            request, f"Next five visits of {obj.account}: {_first_visits(obj)}.", messages.INFO
+        )
+
+
+def _first_visits(agreement: Agreement) -> str:
+    try:
+        days = next_visits(agreement.plan, agreement.first_visit)
+    except PlanError as exc:
+        return str(exc)
+    return ", ".join(f"{d:%a %d %b %Y}" for d in days)
 
 
 @admin.register(ParcSettings)
@@ -145,13 +149,12 @@ class ParcSettingsAdmin(admin.ModelAdmin):
             at = form.cleaned_data["time"].strftime("%H:%M")
             self.message_user(request, f"PARC now runs every {day} at {at} ({settings.TIME_ZONE}).")
             return redirect("admin:parc_schedule")
-        task = schedule._task()
         context = {
             **self.admin_site.each_context(request),
             "title": "PARC schedule",
             "form": form,
             "time_zone": settings.TIME_ZONE,
-            "expert": None if now else str(task.crontab or task),
+            "expert": None if now else schedule.expression(),
         }
         return TemplateResponse(request, "admin/parc/schedule.html", context)
 

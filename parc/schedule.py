@@ -5,6 +5,7 @@ from datetime import time
 from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from crm import runner
 from crm.schedules import sync_schedules
 
 TASK = "parc_generate"
@@ -22,16 +23,15 @@ DAYS = [
 
 def current() -> tuple[str, time] | None:
     """(day, time) when the schedule is one weekly time, else None (an expert's crontab)."""
-    crontab = _task().crontab
-    if crontab is None:
+    minute, hour, day_of_month, month, day_of_week = expression().split()
+    if not (minute + hour + day_of_week).isdigit() or (day_of_month, month) != ("*", "*"):
         return None
-    fields = (crontab.minute, crontab.hour, crontab.day_of_week)
-    if not all(f.isdigit() for f in fields) or (crontab.day_of_month, crontab.month_of_year) != (
-        "*",
-        "*",
-    ):
-        return None
-    return crontab.day_of_week, time(int(crontab.hour), int(crontab.minute))
+    return day_of_week, time(int(hour), int(minute))
+
+
+def expression() -> str:
+    """The crontab as Beat reads it (an administrator's edit included)."""
+    return runner.schedule_of(TASK)[0]
 
 
 def set_weekly(day: str, at: time) -> None:

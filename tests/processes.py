@@ -76,6 +76,24 @@ class Output:
             self._queue.put(line)
         self._queue.put(None)
 
+    def seen(self, pattern, timeout):
+        """Like wait_for, but a line read already counts too."""
+        if not any(re.search(pattern, line) for line in self.lines):
+            self.wait_for(pattern, timeout)
+
+    def rest(self, timeout):
+        """All the output, once the process has closed it (within `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+        return "".join(self.lines)
+
     def wait_for(self, pattern, timeout):
         """Return the first new line matching `pattern`; fail with the output so far when
         `timeout` seconds pass first or the process ends."""

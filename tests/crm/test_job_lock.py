@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from io import StringIO
 
@@ -44,6 +43,17 @@ def dead_pid():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
+
+
+def wait_until_free(job, milliseconds=10_000):
+    """Block until the server has ended a killed holder's session (it does so as soon as it
+    reads the closed socket), by waiting on the lock itself."""
+    key = locks.advisory_key(job)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{milliseconds}ms"])
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)::text", key)
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        cursor.execute("SELECT set_config('lock_timeout', '0', false)")
 
 
 @pytest.fixture
@@ -113,9 +123,9 @@ def test_the_lock_is_released_when_the_run_ends(make_job):
     assert runner.run_job("test_quick", timezone.now()).status == "succeeded"
 
 
-@postgresql_only
-@pytest.mark.django_db(transaction=True)
-def test_a_killed_holder_frees_the_job_at_once(make_job, subprocess_env):
+@pytest.fixture
+def killed_holder(make_job, subprocess_env):
+    """A runner in another process holding test_blocker, killed with SIGKILL mid-run."""
     holder = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "shell", "-c", BLOCKING_RUNNER],
         cwd=ROOT,
@@ -133,20 +143,29 @@ def test_a_killed_holder_frees_the_job_at_once(make_job, subprocess_env):
         holder.wait()
     assert holder.returncode == -signal.SIGKILL
     make_job("test_blocker", lambda as_of, dry_run=False: {"recovered": 1})
-    # The server ends the dead process's session as soon as it reads the closed socket.
-    deadline = time.monotonic() + 10
-    while locks.is_held("test_blocker", timezone.now()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    out = StringIO()
-    call_command("jobs", stdout=out)
-    assert "abandoned (its runner is gone)" in out.getvalue()
 
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_holder_frees_the_job_at_once(killed_holder):
     run = runner.run_job("test_blocker", timezone.now())  # no waiting for any lease
 
     assert run.status == JobRun.Status.SUCCEEDED and run.counts == {"recovered": 1}
     killed = JobRun.objects.exclude(pk=run.pk).get(job="test_blocker")
     assert killed.status == JobRun.Status.FAILED
     assert killed.error.startswith("Abandoned")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_jobs_shows_a_killed_run_as_abandoned(killed_holder):
+    wait_until_free("test_blocker")
+    out = StringIO()
+
+    call_command("jobs", stdout=out)
+
+    assert not locks.is_held("test_blocker", timezone.now())
+    assert "abandoned (its runner is gone)" in out.getvalue()
 
 
 @postgresql_only

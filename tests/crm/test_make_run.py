@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT
+from tests.processes import ROOT, Output
 
 STARTUP_SECONDS = 600  # the first run on a machine creates .venv
 STOP_SECONDS = 10
@@ -54,38 +53,23 @@ class MakeRun:
             text=True,
             start_new_session=True,
         )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for_log(self, pattern: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not re.search(pattern, self.log):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no {pattern!r} in make run's output:\n{self.log[-6000:]}")
-            time.sleep(0.2)
+        self.output = Output(self.proc)
 
     def wait_for_page(self, path: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        """Once runserver says it is up, the page answers 200 (asked again while it binds)."""
+        self.output.seen(r"Quit the server with", timeout=timeout)
+        for _ in range(50):
             try:
                 with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{path} never answered 200:\n{self.log[-6000:]}")
-            time.sleep(0.5)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=0.1)  # paces the retries; make ending is a failure
+            if self.proc.poll() is not None:
+                break
+        raise AssertionError(f"{path} never answered 200:\n{''.join(self.output.lines[-80:])}")
 
     def processes_left(self) -> list[str]:
         """Every live process that carries this run's VIGIL_VAR_DIR, whoever its parent is."""
@@ -128,8 +112,8 @@ def test_make_run_serves_with_a_clean_log_and_stops_all_three_processes(var_dir,
     run = MakeRun(var_dir)
     try:
         run.wait_for_page("/login/", timeout=STARTUP_SECONDS)
-        run.wait_for_log(r"celery@\S+ ready", timeout=60)
-        run.wait_for_log(r"beat: Starting", timeout=60)
+        run.output.seen(r"celery@\S+ ready", timeout=60)
+        run.output.seen(r"beat: Starting", timeout=60)
 
         # A browser asks every page, the admin's too, for /favicon.ico.
         cookies = http.cookiejar.CookieJar()
@@ -146,7 +130,7 @@ def test_make_run_serves_with_a_clean_log_and_stops_all_three_processes(var_dir,
         assert status(opener, run.url + "/login/", sign_in) == 200
         assert "sessionid" in {c.name for c in cookies}
         assert status(opener, run.url + "/team/locked/") == 403
-        run.wait_for_log(r"Forbidden \(Permission denied\): /team/locked/", timeout=10)
+        run.output.seen(r"Forbidden \(Permission denied\): /team/locked/", timeout=10)
 
         started = time.monotonic()
         if stop == "ctrl-c":
@@ -155,9 +139,9 @@ def test_make_run_serves_with_a_clean_log_and_stops_all_three_processes(var_dir,
             run.proc.send_signal(signal.SIGTERM)  # make alone, as a supervisor would
         run.proc.wait(timeout=STOP_SECONDS + 20)
         stopped_after = time.monotonic() - started
-        run._reader.join(timeout=5)
+        log = run.output.rest(timeout=5)
 
-        assert stopped_after < STOP_SECONDS, run.log[-4000:]
+        assert stopped_after < STOP_SECONDS, log[-4000:]
         assert run.processes_left() == []
         with (
             pytest.raises(ConnectionRefusedError),
@@ -165,13 +149,13 @@ def test_make_run_serves_with_a_clean_log_and_stops_all_three_processes(var_dir,
         ):
             pass
         for name in ("web", "worker", "beat"):
-            assert re.search(rf"{name}\.1 +stopped", run.log), run.log[-4000:]
-        assert "SIGKILL" not in run.log
-        assert "Segmentation fault" not in run.log
-        assert "No hostname was supplied" not in run.log
-        assert "Traceback" not in run.log
-        assert "Not Found: /favicon.ico" not in run.log
-        assert not re.search(r'"GET /favicon\.ico HTTP/1\.1" 404', run.log)
+            assert re.search(rf"{name}\.1 +stopped", log), log[-4000:]
+        assert "SIGKILL" not in log
+        assert "Segmentation fault" not in log
+        assert "No hostname was supplied" not in log
+        assert "Traceback" not in log
+        assert "Not Found: /favicon.ico" not in log
+        assert not re.search(r'"GET /favicon\.ico HTTP/1\.1" 404', log)
     finally:
         if run.proc.poll() is None:
             os.killpg(run.proc.pid, signal.SIGKILL)
