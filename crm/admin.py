@@ -21,6 +21,23 @@ from crm.models import (
 from crm.tasks import run_job_now
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the system writes: listed and searched here, never added or edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AuditAdmin(ReadOnlyAdmin):
+    """An audit trail: not deleted either."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     list_display = (
@@ -117,7 +134,7 @@ class DispatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(ReadOnlyAdmin):
     list_display = (
         "job",
         "trigger",
@@ -134,22 +151,10 @@ class JobRunAdmin(admin.ModelAdmin):
     search_fields = ("job", "error")
     date_hierarchy = "started_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(JobLock)
-class JobLockAdmin(admin.ModelAdmin):
+class JobLockAdmin(ReadOnlyAdmin):
     list_display = ("job", "holder", "acquired_at", "expires_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 admin.site.unregister(PeriodicTask)

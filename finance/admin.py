@@ -3,6 +3,7 @@ import csv
 from django.contrib import admin
 from django.http import StreamingHttpResponse
 
+from crm.admin import ReadOnlyAdmin
 from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 
 CSV_COLUMNS = [
@@ -127,7 +128,7 @@ class PenaltyPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PenaltyAccrual)
-class PenaltyAccrualAdmin(admin.ModelAdmin):
+class PenaltyAccrualAdmin(ReadOnlyAdmin):
     list_display = (
         "invoice",
         "period_start",
@@ -142,9 +143,3 @@ class PenaltyAccrualAdmin(admin.ModelAdmin):
     list_select_related = ("invoice",)
     search_fields = ("invoice__number",)
     raw_id_fields = ("invoice",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

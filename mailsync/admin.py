@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from crm.admin import AuditAdmin, ReadOnlyAdmin
 from crm.models import RPH, Contact
 from mailsync import suppression
 from mailsync.models import OutboxMessage, Suppression, SuppressionLift, TrackingEvent
@@ -124,35 +125,20 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 
 @admin.register(SuppressionLift)
-class SuppressionLiftAdmin(admin.ModelAdmin):
+class SuppressionLiftAdmin(AuditAdmin):
     list_display = ("address", "lifted_by", "lifted_at", "why", "previous_source")
     list_filter = ("previous_source",)
     search_fields = ("address", "why", "lifted_by__username")
     date_hierarchy = "lifted_at"
     readonly_fields = [f.name for f in SuppressionLift._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(TrackingEvent)
-class TrackingEventAdmin(admin.ModelAdmin):
+class TrackingEventAdmin(ReadOnlyAdmin):
     list_display = ("recipient", "event_type", "esp", "event_id", "received_at")
     list_filter = ("event_type", "esp")
     search_fields = ("recipient", "event_id")
     readonly_fields = [f.name for f in TrackingEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 # Contacts and RPH leads, as crm registers them, plus whether their address is suppressed.

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from crm.admin import AuditAdmin
 from notifications.models import AlertSettings, AuditEvent, Notification, OverdueAlert, ReminderRule
 
 
@@ -46,21 +47,12 @@ class NotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(AuditAdmin):
     list_display = ("at", "user", "action", "actor", "notification", "detail")
     list_filter = ("action",)
     list_select_related = ("user", "actor", "notification")
     search_fields = ("user__username", "actor__username", "detail")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AlertSettings)
