@@ -11,6 +11,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.db import connections
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -111,3 +113,24 @@ class Output:
                 return line
         tail = "".join(self.lines[-80:])
         raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n{tail}")
+
+
+def at_once(func, *args, runners=2):
+    """Call `func(*args)` from `runners` threads released together, each with its own database
+    connection, as runners on several hosts would; returns what each returned."""
+    start = threading.Barrier(runners)
+    outcomes = []
+
+    def run():
+        try:
+            start.wait(10)
+            outcomes.append(func(*args))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(runners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return outcomes

@@ -1,39 +1,19 @@
 """Two runners at once (a manual run beside the scheduled one on two hosts, racing past the
 engine's lock): each step of each lead is sent once, none is skipped."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from mailsync.models import OutboxMessage
 from nurture import sending
 from nurture.jobs import nurture_send
 from nurture.models import Enrollment, SentStep
 from tests.nurture.conftest import enrol, make_sequence, run_at
+from tests.processes import at_once
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="SKIP LOCKED row claims are PostgreSQL's"
 )
-
-
-def race(as_of) -> list[dict]:
-    start = threading.Barrier(2)
-    outcomes: list[dict] = []
-
-    def run():
-        try:
-            start.wait(10)
-            outcomes.append(nurture_send(as_of))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return outcomes
 
 
 @pytest.mark.django_db(transaction=True)
@@ -44,7 +24,7 @@ def test_two_runners_send_each_step_once(monkeypatch, owner):
 
     totals = []
     for day in (2, 3, 4, 5):
-        outcomes = race(run_at(day))
+        outcomes = at_once(nurture_send, run_at(day))
         assert len(outcomes) == 2
         totals.append(sum(o["sent"] for o in outcomes) + sum(o["closed"] for o in outcomes))
 

@@ -1,13 +1,12 @@
 """parc_generate: every due visit of every active agreement gets an opportunity, an inspection
 task, a follow-up task and a dispatch, exactly once."""
 
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection
 
 from crm import runner
 from crm.models import Dispatch, Opportunity, Task
@@ -16,6 +15,7 @@ from parc.models import Agreement, ParcSettings, ParcVisit
 from parc.visits import add_working_days
 from tests.factories import AccountFactory, UserFactory
 from tests.parc.conftest import AgreementFactory
+from tests.processes import at_once
 
 MONDAY = datetime(2027, 1, 4, 5, 0, tzinfo=UTC)  # the scheduled run, 05:00 on a Monday
 
@@ -170,21 +170,7 @@ def test_two_runners_at_once_make_each_visit_once():
     manager = UserFactory(username="maria_manager", role="manager")
     for _ in range(30):
         AgreementFactory(account=AccountFactory(account_manager=manager))
-    start = threading.Barrier(2)
-    outcomes = []
-
-    def run():
-        try:
-            start.wait(10)
-            outcomes.append(generate_parc_visits(MONDAY))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    outcomes = at_once(generate_parc_visits, MONDAY)
 
     assert len(outcomes) == 2  # both finished
     assert sum(o["visits"] for o in outcomes) == 30
