@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from crm import services
 from crm.models import Dispatch, Event, Opportunity, Task, User
-from crm.visibility import visible_to
+from crm.visibility import may_change, visible_to
 
 
 def _get(user: User, queryset, pk: int):
@@ -22,7 +22,7 @@ def _get(user: User, queryset, pk: int):
 def _get_to_change(user: User, queryset, pk: int):
     """The object, if the user may see it and is its owner, a manager or an administrator."""
     obj = _get(user, queryset, pk)
-    if not (user.pk == obj.owner_id or user.is_administrator or user.role == User.Role.MANAGER):
+    if not may_change(user, obj):
         raise PermissionDenied
     return obj
 

@@ -41,6 +41,12 @@ def visible_to(user: User, queryset: QuerySet, team_paths: tuple[str, ...] | Non
     return queryset.filter(allowed)
 
 
+def may_change(user: User, obj) -> bool:
+    """Whether `user` may act on a record they can see: its owner, a manager or an
+    administrator."""
+    return user.pk == obj.owner_id or user.is_administrator or user.role == User.Role.MANAGER
+
+
 def mine(user: User, queryset: QuerySet, owner: str = "owner") -> QuerySet:
     """A rep's own records; a manager's team's; an administrator's everything."""
     if user.is_administrator:

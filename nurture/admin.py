@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -24,9 +25,12 @@ class SequenceAdmin(admin.ModelAdmin):
     list_display = ("name", "active", "step_count", "final_wait_days")
     inlines = [StepInline]
 
-    @admin.display(description="Steps")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(step_total=Count("steps"))
+
+    @admin.display(description="Steps", ordering="step_total")
     def step_count(self, obj):
-        return obj.steps.count()
+        return obj.step_total
 
 
 class PreviewForm(forms.Form):

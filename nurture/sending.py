@@ -136,7 +136,8 @@ def process(batch: list[Enrollment], as_of: datetime) -> Counter:
         done.append(SentStep(enrollment=enrollment, step=step, outbox_key=email.key, at=as_of))
         moves[step.pk].append(enrollment.pk)
     outbox.queue(emails, as_of)
-    SentStep.objects.bulk_create(done)
+    # A step sent before (steps renumbered after it went out) is not sent or recorded again.
+    SentStep.objects.bulk_create(done, ignore_conflicts=True)
     for step_id, ids in moves.items():
         after, wait = following[step_id]
         Enrollment.objects.filter(pk__in=ids).update(
@@ -185,7 +186,9 @@ def address_problem(address: str, listed: dict[str, str]) -> str:
     except ValidationError:
         return f"“{address}” is not a valid email address"
     reason = listed.get(normalise(address))
-    return f"{address} is suppressed: {reason}" if reason is not None else ""
+    # Kept on the enrollment and its SentStep (500 characters each); a provider's long
+    # bounce text must not make the batch's insert fail.
+    return f"{address} is suppressed: {reason}"[:500] if reason is not None else ""
 
 
 def _stop(enrollment: Enrollment, reason: str, as_of: datetime) -> None:

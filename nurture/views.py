@@ -10,15 +10,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.models import RPH, User
-from crm.visibility import visible_to
+from crm.models import RPH
+from crm.visibility import may_change, mine, visible_to
 from mailsync.suppression import suppressed
-from nurture import services
+from nurture import sending, services
 from nurture.models import Enrollment
-
-
-def _may_change(user: User, rph: RPH) -> bool:
-    return user.pk == rph.owner_id or user.is_administrator or user.role == User.Role.MANAGER
 
 
 @login_required
@@ -26,12 +22,13 @@ def _may_change(user: User, rph: RPH) -> bool:
 def rph_detail(request, pk: int):
     rphs = visible_to(request.user, RPH.objects.select_related("owner", "contact"))
     rph = get_object_or_404(rphs, pk=pk)
-    listed = suppressed([rph.email]) if rph.email else {}
+    address = sending.address_of(rph)  # the address the sequence writes to
+    listed = suppressed([address]) if address else {}
     context = {
         "rph": rph,
         "suppression": next(iter(listed.values()), ""),
         "enrollments": services.enrollments_of(rph),
-        "may_change": _may_change(request.user, rph),
+        "may_change": may_change(request.user, rph),
     }
     return render(request, "nurture/rph.html", context)
 
@@ -40,7 +37,7 @@ def rph_detail(request, pk: int):
 @require_POST
 def rph_reply(request, pk: int):
     rph = get_object_or_404(visible_to(request.user, RPH.objects.all()), pk=pk)
-    if not _may_change(request.user, rph):
+    if not may_change(request.user, rph):
         raise PermissionDenied
     stopped = services.record_reply(rph, timezone.now())
     if stopped:
@@ -59,8 +56,6 @@ def closed_in_run(request):
     except ValueError:
         raise Http404("No such nurture run.") from None
     closed = Enrollment.objects.filter(status=Enrollment.Status.CLOSED, stopped_at=run)
-    rphs = visible_to(request.user, RPH.objects.filter(nurture_enrollments__in=closed))
-    if not (request.user.is_administrator or request.user.role == User.Role.MANAGER):
-        rphs = rphs.filter(owner=request.user)
+    rphs = mine(request.user, RPH.objects.filter(nurture_enrollments__in=closed))
     rphs = rphs.select_related("owner").order_by("name", "pk")
     return render(request, "nurture/closed.html", {"run": run, "rphs": list(rphs)})

@@ -57,3 +57,18 @@ def test_suppressed_addresses_are_looked_up_once_per_batch(sequence):
     assert counts == {"sent": 10, "skipped": 10, "failed": 0, "closed": 0, "enrolled": 0}
     lookups = [q for q in queries if 'FROM "mailsync_suppression"' in q["sql"]]
     assert len(lookups) <= 2  # ours, and the outbox's own check as it queues the batch
+
+
+@pytest.mark.django_db
+def test_a_long_suppression_reason_stops_one_enrollment_not_the_batch(sequence):
+    """A provider's bounce text can fill the 500 characters of a suppression's reason."""
+    rph = enrol(email="gone@prospect.example")
+    other = enrol()
+    suppress(rph.email, Suppression.Source.BOUNCE, "5.1.1 " + "x" * 494, run_at(1))
+
+    counts = nurture_send(run_at(2))
+
+    assert counts["sent"] == 1 and counts["skipped"] == 1
+    stopped = Enrollment.objects.get(rph=rph)
+    assert stopped.status == Enrollment.Status.STOPPED and len(stopped.stop_reason) == 500
+    assert list(OutboxMessage.objects.values_list("to", flat=True)) == [[other.email]]

@@ -64,7 +64,7 @@ def test_a_stop_reason_and_a_suppressed_address_are_shown(sequence, rep, client)
 
     page = client.get(reverse("nurture:rph", args=[rph.pk])).content.decode()
 
-    assert "suppressed: Mailbox does not exist" in page
+    assert '<span class="overdue" id="suppressed">suppressed: Mailbox does not exist' in page
     assert "is suppressed: Mailbox does not exist" in page and "not sent" in page
 
 

@@ -188,3 +188,20 @@ def test_the_job_is_registered_daily():
 
     job = registry.get("nurture_send")
     assert job.schedule == "0 8 * * *" and job.final_effects
+
+
+@pytest.mark.django_db
+def test_steps_renumbered_midway_send_no_step_twice_and_stop_nobody(sequence, owner):
+    rph = enrol(owner=owner)
+    nurture_send(run_at(2))  # step 1 is out; the lead waits for step 2
+    first, second = sequence.steps.order_by("order")[:2]
+    first.order, second.order = 99, 1  # an administrator moves step 1 to the end
+    first.save()
+    second.save()
+
+    runs = [nurture_send(run_at(day)) for day in range(3, 32)]
+
+    keys = list(OutboxMessage.objects.values_list("key", flat=True))
+    assert len(keys) == len(set(keys)) == 4  # each of the four templates once
+    assert Enrollment.objects.get(rph=rph).status == Enrollment.Status.CLOSED
+    assert sum(run["failed"] for run in runs) == 0
