@@ -98,25 +98,25 @@ def notify(user_ids: list[int], *, source: str, title: str, link: str, at: datet
     """A non-blocking notice on each user's dashboard, leading to `link` (for news that is not
     about one object: a PARC summary, a mailbox to reconnect). Once per source and user: the
     same `source` again adds nothing. Returns how many were new."""
-    before = Notification.objects.filter(source=source, user_id__in=user_ids).count()
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                user_id=user_id,
-                source=source,
-                object_kind=ObjectKind.NOTICE,
-                object_id=0,
-                title=title[:300],
-                link=link,
-                expires_at=at,
-                visible_from=at,
-                created_at=at,
-            )
-            for user_id in user_ids
-        ],
-        ignore_conflicts=True,
+    moment = Value(at, output_field=DateTimeField())
+    return insert_from_select(
+        Notification,
+        {
+            "user": "pk",
+            "source": Value(source),
+            "object_kind": Value(ObjectKind.NOTICE),
+            "object_id": Value(0),
+            "title": Value(title[:300]),
+            "note": Value(""),
+            "link": Value(link),
+            "blocking": Value(False),
+            "expires_at": moment,
+            "visible_from": moment,
+            "status": Value(OPEN),
+            "created_at": moment,
+        },
+        User.objects.filter(pk__in=user_ids),
     )
-    return Notification.objects.filter(source=source, user_id__in=user_ids).count() - before
 
 
 def dismiss(notification: Notification, user: User, now: datetime) -> bool:

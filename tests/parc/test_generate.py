@@ -154,7 +154,7 @@ def test_the_number_of_queries_does_not_grow_with_agreements(size, django_assert
     for _ in range(size):
         AgreementFactory(account=AccountFactory(account_manager=manager))
 
-    with django_assert_num_queries(25):
+    with django_assert_num_queries(23):
         counts = generate_parc_visits(MONDAY)
 
     assert counts["visits"] == size and counts["summaries"] == 1
