@@ -97,3 +97,30 @@ def env_secret_key(name: str, fallback_file) -> str:
     fallback_file.touch(mode=0o600)
     fallback_file.write_text(key)
     return key
+
+
+def env_fernet_keys(name: str, fallback_file) -> list[str]:
+    """Fernet keys (comma-separated, newest first) from the environment, or one kept in a
+    private file for the embedded default. A key that is not a Fernet key stops start-up."""
+    import base64
+    import binascii
+
+    keys = env_list(name, [])
+    if not keys:
+        if not fallback_file.exists():
+            fallback_file.parent.mkdir(parents=True, exist_ok=True)
+            fallback_file.touch(mode=0o600)
+            fallback_file.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
+        keys = [fallback_file.read_text().strip()]
+    for position, key in enumerate(keys, start=1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ImproperlyConfigured(
+                f"{name}: key {position} is not a Fernet key (32 url-safe base64-encoded bytes; "
+                "make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')."
+            )
+    return keys

@@ -7,6 +7,7 @@ from pathlib import Path
 from crm.env import (
     env_bool,
     env_database,
+    env_fernet_keys,
     env_int,
     env_list,
     env_secret_key,
@@ -142,6 +143,55 @@ ANYMAIL = {
 }
 VIGIL_OUTBOX_MAX_ATTEMPTS = env_int("VIGIL_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
 VIGIL_OUTBOX_BACKOFF_SECONDS = env_int("VIGIL_OUTBOX_BACKOFF_SECONDS", 60, minimum=1)
+
+# --- Mailbox sync (mailsync): users' IMAP mailboxes -------------------------------------------
+# Fernet keys for the refresh tokens and passwords of connected mailboxes, newest first
+# (comma-separated; MultiFernet decrypts with any, encrypts with the first). Kept apart from
+# SECRET_KEY; the embedded default makes one in a private file under var/.
+VIGIL_MAILBOX_KEYS = env_fernet_keys("VIGIL_MAILBOX_KEYS", VAR_DIR / "mailbox_key")
+VIGIL_MAILSYNC_INTERVAL_MINUTES = env_int("VIGIL_MAILSYNC_INTERVAL_MINUTES", 5, minimum=1)
+# A slow or hung IMAP server holds one worker for at most this long per network call.
+VIGIL_MAILSYNC_SOCKET_TIMEOUT = env_int("VIGIL_MAILSYNC_SOCKET_TIMEOUT", 30, minimum=1)
+VIGIL_MAILSYNC_BATCH = env_int("VIGIL_MAILSYNC_BATCH", 500, minimum=1)
+# OAuth 2.0 providers a user can connect with "Connect" (authorization code + PKCE, XOAUTH2).
+# A provider without a client id is offered only as a generic IMAP server.
+VIGIL_MAIL_PROVIDERS = {
+    "google": {
+        "label": "Google",
+        "client_id": env_str("GOOGLE_OAUTH_CLIENT_ID"),
+        "client_secret": env_str("GOOGLE_OAUTH_CLIENT_SECRET"),
+        "authorize_url": env_str(
+            "GOOGLE_OAUTH_AUTHORIZE_URL", "https://accounts.google.com/o/oauth2/v2/auth"
+        ),
+        "token_url": env_str("GOOGLE_OAUTH_TOKEN_URL", "https://oauth2.googleapis.com/token"),
+        "scope": env_str("GOOGLE_OAUTH_SCOPE", "https://mail.google.com/"),
+        "extra_authorize_params": {"access_type": "offline", "prompt": "consent"},
+        "imap_host": env_str("GOOGLE_IMAP_HOST", "imap.gmail.com"),
+        "imap_port": env_int("GOOGLE_IMAP_PORT", 993, minimum=1),
+        "imap_security": env_str("GOOGLE_IMAP_SECURITY", "ssl"),
+    },
+    "microsoft": {
+        "label": "Microsoft 365",
+        "client_id": env_str("MICROSOFT_OAUTH_CLIENT_ID"),
+        "client_secret": env_str("MICROSOFT_OAUTH_CLIENT_SECRET"),
+        "authorize_url": env_str(
+            "MICROSOFT_OAUTH_AUTHORIZE_URL",
+            "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        ),
+        "token_url": env_str(
+            "MICROSOFT_OAUTH_TOKEN_URL",
+            "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        ),
+        "scope": env_str(
+            "MICROSOFT_OAUTH_SCOPE",
+            "offline_access https://outlook.office.com/IMAP.AccessAsUser.All",
+        ),
+        "extra_authorize_params": {},
+        "imap_host": env_str("MICROSOFT_IMAP_HOST", "outlook.office365.com"),
+        "imap_port": env_int("MICROSOFT_IMAP_PORT", 993, minimum=1),
+        "imap_security": env_str("MICROSOFT_IMAP_SECURITY", "ssl"),
+    },
+}
 
 # --- Jobs and Celery ------------------------------------------------------------------------------
 VIGIL_JOB_MAX_FAILURES = env_int("VIGIL_JOB_MAX_FAILURES", 3, minimum=1)

@@ -121,3 +121,180 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.esp} {self.event_type} {self.recipient}"
+
+
+class Mailbox(models.Model):
+    """A user's mailbox that Vigil reads (INBOX and Sent) into the email backlog. Its secret (an
+    OAuth refresh token or an IMAP password) is stored encrypted (mailsync.crypto) and never
+    shown: not in the admin, logs, error reports or job output."""
+
+    class Provider(models.TextChoices):
+        GOOGLE = "google", "Google"
+        MICROSOFT = "microsoft", "Microsoft 365"
+        IMAP = "imap", "Other IMAP server"
+
+    class Auth(models.TextChoices):
+        OAUTH2 = "oauth2", "OAuth 2.0 (XOAUTH2)"
+        PASSWORD = "password", "Password"
+
+    class Security(models.TextChoices):
+        SSL = "ssl", "SSL/TLS"
+        STARTTLS = "starttls", "STARTTLS"
+        NONE = "none", "None (local servers only)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be connected"
+        ACTIVE = "active", "Connected"
+        RECONNECT = "reconnect", "Needs reconnecting"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailboxes"
+    )
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    auth = models.CharField(max_length=16, choices=Auth.choices)
+    address = models.EmailField(help_text="The mailbox's email address.")
+    username = models.CharField(max_length=320, help_text="The IMAP login (often the address).")
+    imap_host = models.CharField(max_length=255)
+    imap_port = models.PositiveIntegerField(default=993)
+    imap_security = models.CharField(
+        max_length=16, choices=Security.choices, default=Security.SSL
+    )
+    secret = models.BinaryField(
+        editable=False, default=b"", help_text="Encrypted refresh token or password."
+    )
+    access_token = models.BinaryField(editable=False, default=b"")
+    access_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Sync state: the job queues a due mailbox (queued_at) and a worker claims it (claim,
+    # claimed_until); a second task for the same queueing, or a second worker, finds it taken.
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claim = models.CharField(max_length=64, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed syncs in a row.")
+    last_error = models.TextField(blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    syncs = models.PositiveIntegerField(default=0, help_text="Syncs completed.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "address"], name="mailbox_once_per_owner")
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_sync_at"], condition=Q(status="active"), name="mailbox_due"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class MailFolder(models.Model):
+    """Where the sync stopped in one folder: committed with the messages it stored."""
+
+    class Role(models.TextChoices):
+        INBOX = "inbox", "Inbox"
+        SENT = "sent", "Sent"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
+    role = models.CharField(max_length=8, choices=Role.choices)
+    name = models.CharField(max_length=255, help_text="The folder's name on the server.")
+    uidvalidity = models.BigIntegerField(null=True)
+    last_uid = models.BigIntegerField(default=0)
+    highestmodseq = models.BigIntegerField(null=True)
+    uidnext = models.BigIntegerField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "role"], name="mailfolder_role_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} {self.name}"
+
+
+class BacklogEmail(models.Model):
+    """One email exchanged with our leads and advertisers, once, however many ways it was
+    seen: through the outbox (sent from the CRM), a Sent folder, or an inbox. Its natural key
+    is the Message-ID, or a content hash when it has none."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Received"
+        OUTBOUND = "outbound", "Sent"
+
+    message_key = models.CharField(max_length=255, unique=True)
+    message_id = models.CharField(max_length=998, blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    thread_key = models.CharField(max_length=255, db_index=True)
+    from_name = models.CharField(max_length=255, blank=True)
+    from_address = models.CharField(max_length=320, blank=True)
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    date = models.DateTimeField(null=True, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True, help_text="Sanitised; remote images removed.")
+    attachments = models.JSONField(default=list, blank=True)
+    raw_size = models.PositiveIntegerField(default=0)
+    raw = models.BinaryField(
+        null=True, blank=True, help_text="Kept only for a message that could not be parsed."
+    )
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    sent_from_crm = models.BooleanField(default=False)
+    outbox = models.OneToOneField(
+        OutboxMessage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="backlog",
+    )
+    parse_warnings = models.JSONField(default=list, blank=True)
+    unparsed = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["thread_key", "date"])]
+
+    def __str__(self) -> str:
+        return self.subject or self.message_key
+
+
+class MailboxCopy(models.Model):
+    """Where a backlog email was seen: one row per (mailbox, folder) it sits in."""
+
+    email = models.ForeignKey(BacklogEmail, on_delete=models.CASCADE, related_name="copies")
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="copies")
+    folder = models.CharField(max_length=8, choices=MailFolder.Role.choices)
+    uidvalidity = models.BigIntegerField()
+    uid = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "folder", "email"], name="mailboxcopy_once_per_folder"
+            )
+        ]
+
+
+class EmailAddress(models.Model):
+    """An address on a backlog email (from, to or cc), normalised: how emails are linked to
+    contacts, RPHs and accounts, whichever was created first."""
+
+    class Role(models.TextChoices):
+        FROM = "from", "From"
+        TO = "to", "To"
+        CC = "cc", "Cc"
+
+    email = models.ForeignKey(BacklogEmail, on_delete=models.CASCADE, related_name="addresses")
+    address = models.CharField(max_length=320, db_index=True)
+    role = models.CharField(max_length=4, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email", "address", "role"], name="emailaddress_once"
+            )
+        ]
