@@ -53,7 +53,7 @@ test: services lint
 	    tests/finance tests/notifications/test_daily_notifications.py \
 	    tests/notifications/test_expired_jobs_alert.py tests/notifications/test_blocking_gate.py \
 	    tests/crm/test_job_lock.py tests/crm/test_job_slots.py tests/crm/test_dst_slots.py \
-	    tests/parc tests/mailsync tests/nurture
+	    tests/parc tests/mailsync tests/nurture tests/monitoring
 
 ## Benchmarks on PostgreSQL (prints figures; see README).
 bench: $(VENV)/.dev
@@ -62,6 +62,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.parc
 	$(BIN)/python -m bench.suppression
 	$(BIN)/python -m bench.nurture
+	$(BIN)/python -m bench.mailsync
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

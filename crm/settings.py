@@ -153,6 +153,9 @@ VIGIL_MAILSYNC_INTERVAL_MINUTES = env_int("VIGIL_MAILSYNC_INTERVAL_MINUTES", 5, 
 # A slow or hung IMAP server holds one worker for at most this long per network call.
 VIGIL_MAILSYNC_SOCKET_TIMEOUT = env_int("VIGIL_MAILSYNC_SOCKET_TIMEOUT", 30, minimum=1)
 VIGIL_MAILSYNC_BATCH = env_int("VIGIL_MAILSYNC_BATCH", 500, minimum=1)
+# Whether users may point a mailbox at a server on this machine or a private network. Off: a
+# user's IMAP host must not become a way into the servers next to Vigil.
+VIGIL_MAILSYNC_PRIVATE_HOSTS = env_bool("VIGIL_MAILSYNC_PRIVATE_HOSTS", False)
 # OAuth 2.0 providers a user can connect with "Connect" (authorization code + PKCE, XOAUTH2).
 # A provider without a client id is offered only as a generic IMAP server.
 VIGIL_MAIL_PROVIDERS = {
@@ -252,8 +255,27 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "formatter": "plain",
             "filters": ["client_errors_in_one_line"],
-        }
+        },
+        # The bug detector: every ERROR record (and, through sys.excepthook, every unhandled
+        # exception) stored as an error event grouped by fingerprint, secrets scrubbed; stderr
+        # when the database cannot take it. Admin → Error events; the daily bug_report.
+        "error_events": {"class": "monitoring.capture.ErrorEventHandler", "level": "ERROR"},
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console", "error_events"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Sentry: off unless SENTRY_DSN is set ------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    # Django, Celery and logging integrations switch on by themselves. No personal data and no
+    # local variables leave the building: those are where passwords and tokens live.
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        send_default_pii=False,
+        include_local_variables=False,
+        traces_sample_rate=0.0,
+    )

@@ -1,10 +1,22 @@
-"""Set-based writes the ORM does not spell: INSERT … SELECT … ON CONFLICT DO NOTHING."""
+"""Set-based writes the ORM does not spell: INSERT … SELECT … ON CONFLICT DO NOTHING, and a
+lean multi-row INSERT … VALUES … ON CONFLICT for rows built in Python."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import DateField, F, Func, IntegerField, Model, QuerySet
+from django.db.models import (
+    BinaryField,
+    DateField,
+    DateTimeField,
+    F,
+    Func,
+    IntegerField,
+    JSONField,
+    Model,
+    QuerySet,
+)
 from django.db.models.expressions import Combinable
 
 
@@ -32,6 +44,57 @@ def insert_from_select(
             params,
         )
         return max(cursor.rowcount, 0)
+
+
+def insert_rows(
+    model: type[Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str] = (),
+) -> None:
+    """Insert rows (field name → value; every row the same fields) with one statement per
+    page: rows that conflict on the `conflict` fields are skipped, or have their `update`
+    fields overwritten. For hot paths where bulk_create's per-value compiling costs more than
+    the database: values are adapted only for the field types that need it (JSON, date-times,
+    bytes). Runs through Django's cursor, so query guards and counts see it."""
+    if not rows:
+        return
+    names = list(rows[0])
+    fields = [model._meta.get_field(name) for name in names]
+    adapt = [
+        (n, field.get_db_prep_save)
+        for n, field in enumerate(fields)
+        if isinstance(field, JSONField | DateTimeField | BinaryField)
+    ]
+    quote = connection.ops.quote_name
+    column_of = {f.name: str(f.column) for f in model._meta.concrete_fields}
+    column_of |= {f.attname: str(f.column) for f in model._meta.concrete_fields}
+    columns = ", ".join(quote(column_of[name]) for name in names)
+    target = ", ".join(quote(column_of[name]) for name in conflict)
+    if update:
+        action = "UPDATE SET " + ", ".join(
+            f"{quote(column_of[n])} = excluded.{quote(column_of[n])}" for n in update
+        )
+    else:
+        action = "NOTHING"
+    placeholder = "(" + ", ".join(["%s"] * len(names)) + ")"
+    page = max(1, (connection.features.max_query_params or 65535) // len(names))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), page):
+            chunk = rows[start : start + page]
+            params: list[Any] = []
+            for row in chunk:
+                values = [row[name] for name in names]
+                for n, prepare in adapt:
+                    values[n] = prepare(values[n], connection)
+                params += values
+            cursor.execute(
+                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608 - quoted names; values are parameters
+                f"VALUES {', '.join([placeholder] * len(chunk))} "
+                f"ON CONFLICT ({target}) DO {action}",
+                params,
+            )
 
 
 class AddDays(Func):

@@ -19,5 +19,6 @@ urlpatterns = [
     path("", include("parc.urls")),
     path("", include("nurture.urls")),
     path("", include("mailsync.urls")),
+    path("", include("mailsync.backlog_urls")),
     path("admin/", admin.site.urls),
 ]

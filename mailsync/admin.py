@@ -11,7 +11,14 @@ from django.utils.html import format_html
 from crm.admin import AuditAdmin, ReadOnlyAdmin
 from crm.models import RPH, Contact
 from mailsync import suppression
-from mailsync.models import OutboxMessage, Suppression, SuppressionLift, TrackingEvent
+from mailsync.models import (
+    BacklogEmail,
+    Mailbox,
+    OutboxMessage,
+    Suppression,
+    SuppressionLift,
+    TrackingEvent,
+)
 
 
 @admin.register(OutboxMessage)
@@ -209,3 +216,38 @@ for model in (Contact, RPH):
     base = type(admin.site.get_model_admin(model))
     admin.site.unregister(model)
     admin.site.register(model, _with_suppression(base))
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(ReadOnlyAdmin):
+    """Users' mailboxes, to see which sync and which fail. Their secret and access token are
+    never shown; an owner connects, reconnects and removes a mailbox on the Mailboxes page."""
+
+    list_display = ("address", "owner", "provider", "status", "last_synced_at", "last_error")
+    list_filter = ("status", "provider")
+    list_select_related = ("owner",)
+    search_fields = ("address", "owner__username")
+    exclude = ("secret", "access_token")
+    readonly_fields = [
+        f.name for f in Mailbox._meta.fields if f.name not in ("id", "secret", "access_token")
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("secret", "access_token")
+
+
+@admin.register(BacklogEmail)
+class BacklogEmailAdmin(ReadOnlyAdmin):
+    """The email backlog, to find an email and see how it was seen and read. Bodies are shown
+    as text (the HTML was sanitised when stored); raw bytes, kept only for an unreadable
+    message, are not shown."""
+
+    list_display = ("subject", "from_address", "direction", "sent_from_crm", "date", "unparsed")
+    list_filter = ("direction", "sent_from_crm", "unparsed")
+    search_fields = ("subject", "from_address", "message_id")
+    date_hierarchy = "date"
+    exclude = ("raw",)
+    readonly_fields = [f.name for f in BacklogEmail._meta.fields if f.name not in ("id", "raw")]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("raw", "text_body", "html_body")

@@ -6,4 +6,6 @@ class MailsyncConfig(AppConfig):
     verbose_name = "Mail (outbox and sync)"
 
     def ready(self) -> None:
-        from mailsync import webhooks  # noqa: F401 - connects the anymail tracking receiver
+        from mailsync import signals, suppression, webhooks  # noqa: F401 - anymail receiver
+
+        signals.inbound_email.connect(suppression.unsubscribe_by_mail)

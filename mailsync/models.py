@@ -156,9 +156,7 @@ class Mailbox(models.Model):
     username = models.CharField(max_length=320, help_text="The IMAP login (often the address).")
     imap_host = models.CharField(max_length=255)
     imap_port = models.PositiveIntegerField(default=993)
-    imap_security = models.CharField(
-        max_length=16, choices=Security.choices, default=Security.SSL
-    )
+    imap_security = models.CharField(max_length=16, choices=Security.choices, default=Security.SSL)
     secret = models.BinaryField(
         editable=False, default=b"", help_text="Encrypted refresh token or password."
     )
@@ -182,9 +180,7 @@ class Mailbox(models.Model):
             models.UniqueConstraint(fields=["owner", "address"], name="mailbox_once_per_owner")
         ]
         indexes = [
-            models.Index(
-                fields=["next_sync_at"], condition=Q(status="active"), name="mailbox_due"
-            )
+            models.Index(fields=["next_sync_at"], condition=Q(status="active"), name="mailbox_due")
         ]
 
     def __str__(self) -> str:
@@ -294,7 +290,5 @@ class EmailAddress(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["email", "address", "role"], name="emailaddress_once"
-            )
+            models.UniqueConstraint(fields=["email", "address", "role"], name="emailaddress_once")
         ]

@@ -20,6 +20,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F, Q
 
+from mailsync import backlog
 from mailsync.models import OutboxMessage
 from mailsync.suppression import normalise, suppressed
 
@@ -225,9 +226,12 @@ def deliver(batch: list[OutboxMessage], now: datetime) -> dict[str, int]:
         # Closing a connection that already broke must not lose the outcomes recorded above.
         with contextlib.suppress(OSError, smtplib.SMTPException):
             connection.close()
-    OutboxMessage.objects.filter(pk__in=sent).update(
-        status=OutboxMessage.Status.SENT, sent_at=now, claimed_until=None, last_error=""
-    )
+    with transaction.atomic():  # marked sent and in the backlog together
+        OutboxMessage.objects.filter(pk__in=sent).update(
+            status=OutboxMessage.Status.SENT, sent_at=now, claimed_until=None, last_error=""
+        )
+        done = set(sent)
+        backlog.record_sent([m for m in batch if m.pk in done], now)
     OutboxMessage.objects.bulk_update(
         failures, ["status", "next_attempt_at", "claimed_until", "last_error"]
     )

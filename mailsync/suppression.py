@@ -165,3 +165,22 @@ def unsubscribe_headers(address: str) -> dict[str, str]:
         "List-Unsubscribe": f"<{settings.VIGIL_SITE_URL}{path}>, <{mailto}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+def unsubscribe_by_mail(sender, emails, **kwargs) -> int:
+    """Act on `mailto:unsubscribe@VIGIL_MAIL_DOMAIN?subject=unsubscribe TOKEN` requests that
+    the mailbox sync brought in (the mailbox of that address must be connected). The signed
+    token names the address, whoever sends the request: a forged subject changes nothing."""
+    inbox = f"unsubscribe@{settings.VIGIL_MAIL_DOMAIN}".lower()
+    done = 0
+    for email in emails:
+        words = email.subject.split()
+        if inbox not in email.to + email.cc or len(words) != 2 or words[0].lower() != "unsubscribe":
+            continue
+        try:
+            address = address_of(words[1])
+        except BadToken:
+            continue
+        at = email.date or email.created_at
+        done += suppress(address, Suppression.Source.UNSUBSCRIBE, "unsubscribed by email", at)
+    return done

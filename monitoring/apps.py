@@ -5,4 +5,4 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self) -> None:
-        from monitoring import receivers  # noqa: F401 - connects signal receivers
+        from monitoring import heartbeat, receivers  # noqa: F401 - connects signal receivers

@@ -24,3 +24,4 @@ class NurtureConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(reinstall_trigger, sender=self)
+        from nurture import receivers  # noqa: F401 - a lead's reply, seen by the mailbox sync

@@ -29,6 +29,7 @@ def rph_detail(request, pk: int):
         "suppression": next(iter(listed.values()), ""),
         "enrollments": services.enrollments_of(rph),
         "may_change": may_change(request.user, rph),
+        "rph_addresses": [rph.email],
     }
     return render(request, "nurture/rph.html", context)
 

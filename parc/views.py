@@ -35,7 +35,9 @@ def account_agreements(request, pk: int):
             )
         except PlanError as exc:
             agreement.upcoming, agreement.plan_error = [], str(exc)
-    return render(request, "parc/account.html", {"account": account, "agreements": agreements})
+    addresses = list(account.contacts.exclude(email="").values_list("email", flat=True))
+    context = {"account": account, "agreements": agreements, "contact_addresses": addresses}
+    return render(request, "parc/account.html", context)
 
 
 @login_required

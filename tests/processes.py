@@ -30,23 +30,11 @@ def manage(*args, env=None, input=None):
 
 
 @contextmanager
-def celery_worker_with_beat(env, workdir, bin_dir=BIN):
-    """A real `celery worker --beat` (from the virtualenv of `bin_dir`), stopped (and its
-    children) when the block ends."""
+def celery(env, *args, bin_dir=BIN):
+    """A real `celery -A crm ARGS…` (from the virtualenv of `bin_dir`), its output collected,
+    stopped (and its children) when the block ends."""
     proc = subprocess.Popen(
-        [
-            str(Path(bin_dir) / "celery"),
-            "-A",
-            "crm",
-            "worker",
-            "--beat",
-            "--loglevel=INFO",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            f"--schedule={workdir}/celerybeat-schedule",
-        ],
+        [str(Path(bin_dir) / "celery"), "-A", "crm", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -63,6 +51,23 @@ def celery_worker_with_beat(env, workdir, bin_dir=BIN):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+QUIET = ("--without-gossip", "--without-mingle", "--without-heartbeat")
+
+
+def celery_worker_with_beat(env, workdir, bin_dir=BIN):
+    """A real `celery worker --beat`."""
+    return celery(
+        env,
+        "worker",
+        "--beat",
+        "--loglevel=INFO",
+        "--concurrency=1",
+        *QUIET,
+        f"--schedule={workdir}/celerybeat-schedule",
+        bin_dir=bin_dir,
+    )
 
 
 class Output:

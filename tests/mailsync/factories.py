@@ -34,3 +34,25 @@ class SuppressionFactory(factory.django.DjangoModelFactory):
     source = Suppression.Source.BOUNCE
     reason = "Postmark reported bounced: mailbox does not exist"
     created_at = factory.LazyFunction(timezone.now)
+
+
+def imap_mailbox(owner, server, user, **fields):
+    """A connected password mailbox on the test Dovecot for `user` (tests.imapserver)."""
+    from mailsync import crypto
+    from mailsync.models import Mailbox
+
+    defaults = dict(
+        owner=owner,
+        provider=Mailbox.Provider.IMAP,
+        auth=Mailbox.Auth.PASSWORD,
+        address=user.address,
+        username=user.address,
+        imap_host=server.host,
+        imap_port=server.port,
+        imap_security=Mailbox.Security.NONE,
+        secret=crypto.encrypt(user.password),
+        status=Mailbox.Status.ACTIVE,
+        next_sync_at=timezone.now(),
+        created_at=timezone.now(),
+    )
+    return Mailbox.objects.create(**{**defaults, **fields})

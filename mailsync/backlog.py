@@ -1,0 +1,221 @@
+"""The email backlog: every email exchanged with our leads and advertisers, stored once.
+
+An email's natural key is its Message-ID (a content hash when it has none), UNIQUE in the
+table: the same email seen through the outbox, a Sent folder and a colleague's inbox is one
+row, with a MailboxCopy for each folder it sits in. Storing a batch is a handful of set-based
+statements, whatever its size, and a re-run inserts nothing twice.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from types import SimpleNamespace
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from crm.sql import insert_rows
+from mailsync import signals
+from mailsync.models import BacklogEmail, EmailAddress, Mailbox, MailboxCopy, OutboxMessage
+from mailsync.parsing import ParsedEmail, message_key_for, parse, sanitise_html
+from mailsync.suppression import normalise
+
+Role = EmailAddress.Role
+# A backlog row's fields that an outbox message has no value for.
+EMPTY: dict[str, Any] = {
+    "references": [],
+    "from_name": "",
+    "attachments": [],
+    "raw": None,
+    "parse_warnings": [],
+    "unparsed": False,
+}
+
+
+@dataclass
+class Fetched:
+    """One message as the server gave it: its UID in the folder and its raw bytes, parsed
+    already if the caller did it (the sync parses on the thread that downloads)."""
+
+    uid: int
+    raw: bytes
+    parsed: ParsedEmail | None = None
+
+
+def store(
+    mailbox: Mailbox, folder: str, uidvalidity: int, fetched: Sequence[Fetched], now: datetime
+) -> int:
+    """Store a fetched batch of one folder: new emails, where each was seen, and its
+    addresses. Call inside the transaction that also moves the folder's state on. Returns how
+    many emails were new to the backlog."""
+    parsed = {item.uid: item.parsed or parse(item.raw) for item in fetched}
+    outbox = _outbox_rows(parsed.values())
+    rows: dict[str, dict[str, Any]] = {}
+    first_uid: dict[str, int] = {}  # an email twice in a folder is one copy, at its first UID
+    for item in fetched:
+        email = parsed[item.uid]
+        if email.message_key not in rows:
+            rows[email.message_key] = _row(mailbox, folder, email, item.raw, outbox, now)
+            first_uid[email.message_key] = item.uid
+    ids, new = _insert(rows)
+    insert_rows(
+        MailboxCopy,
+        [
+            {
+                "email": ids[key],
+                "mailbox": mailbox.pk,
+                "folder": folder,
+                "uidvalidity": uidvalidity,
+                "uid": uid,
+            }
+            for key, uid in first_uid.items()
+        ],
+        conflict=["mailbox", "folder", "email"],
+        update=["uidvalidity", "uid"],
+    )
+    inbound = [
+        SimpleNamespace(pk=ids[key], **row)
+        for key, row in rows.items()
+        if row["direction"] == BacklogEmail.Direction.INBOUND
+    ]
+    if inbound:
+        signals.inbound_email.send(sender=BacklogEmail, emails=inbound)
+    return new
+
+
+def record_sent(messages: Iterable[OutboxMessage], now: datetime) -> int:
+    """Put outbox messages just sent into the backlog, tagged as sent from the CRM. A copy
+    the mailbox sync finds later in a Sent folder joins this row by its Message-ID."""
+    rows = {}
+    for msg in messages:
+        key = message_key_for(msg.message_id)
+        rows[key] = {
+            **EMPTY,
+            "message_key": key,
+            "message_id": key,
+            "in_reply_to": message_key_for(msg.headers.get("In-Reply-To", "")),
+            "thread_key": _thread_key(msg.headers, key),
+            "from_address": _address(msg.from_email),
+            "to": [a for a in map(_address, msg.to) if a],
+            "cc": [a for a in map(_address, msg.cc) if a],
+            "date": now,
+            "subject": msg.subject,
+            "text_body": msg.text_body.replace("\x00", ""),
+            "html_body": sanitise_html(msg.html_body),
+            "raw_size": len(msg.text_body.encode()) + len(msg.html_body.encode()),
+            "direction": BacklogEmail.Direction.OUTBOUND,
+            "sent_from_crm": True,
+            "outbox_id": msg.pk,
+            "created_at": now,
+        }
+    return _insert(rows)[1]
+
+
+def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, int], int]:
+    """Insert the emails not in the backlog yet, and the addresses of all: their ids by
+    message key, and how many were new."""
+    if not rows:
+        return {}, 0
+    before = BacklogEmail.objects.filter(message_key__in=rows).count()
+    insert_rows(BacklogEmail, list(rows.values()), conflict=["message_key"])
+    ids = dict(BacklogEmail.objects.filter(message_key__in=rows).values_list("message_key", "pk"))
+    insert_rows(
+        EmailAddress,
+        [
+            {"email": ids[key], "address": address, "role": role}
+            for key, row in rows.items()
+            for role, addresses in (
+                (Role.FROM, [row["from_address"]] if row["from_address"] else []),
+                (Role.TO, row["to"]),
+                (Role.CC, row["cc"]),
+            )
+            for address in dict.fromkeys(addresses)
+        ],
+        conflict=["email", "address", "role"],
+    )
+    return ids, len(ids) - before
+
+
+def visible_to(user) -> Q:
+    """The backlog emails a user may read: those in a mailbox they may see (their own;
+    a manager's team's; an administrator's, all), and mail the CRM sent."""
+    if user.is_administrator:
+        return Q()
+    owners = Q(mailbox__owner=user)
+    if user.role == user.Role.MANAGER and user.team_id:
+        owners |= Q(mailbox__owner__team_id=user.team_id)
+    seen = MailboxCopy.objects.filter(owners, email=OuterRef("pk"))
+    return Q(Exists(seen)) | Q(sent_from_crm=True)
+
+
+def about(addresses: Iterable[str]) -> QuerySet[BacklogEmail]:
+    """Backlog emails from, to or copied to any of these addresses."""
+    normalised = sorted({a for a in map(_address, addresses) if a})
+    listed = EmailAddress.objects.filter(email=OuterRef("pk"), address__in=normalised)
+    return BacklogEmail.objects.filter(Exists(listed))
+
+
+def _row(
+    mailbox: Mailbox,
+    folder: str,
+    email: ParsedEmail,
+    raw: bytes,
+    outbox: dict[str, OutboxMessage],
+    now: datetime,
+) -> dict[str, Any]:
+    sent_by_us = outbox.get(email.message_key)
+    ours = sent_by_us is not None or email.message_key.endswith(
+        "@" + settings.VIGIL_MAIL_DOMAIN.lower()
+    )
+    outbound = folder == "sent" or ours or email.from_address == _address(mailbox.address)
+    return {
+        "message_key": email.message_key,
+        "message_id": email.message_id,
+        "in_reply_to": email.in_reply_to,
+        "references": email.references,
+        "thread_key": email.thread_key,
+        "from_name": email.from_name,
+        "from_address": email.from_address,
+        "to": email.to,
+        "cc": email.cc,
+        "date": email.date,
+        "subject": email.subject,
+        "text_body": email.text_body,
+        "html_body": email.html_body,
+        "attachments": email.attachments,
+        "raw_size": email.raw_size,
+        "raw": raw if email.unparsed else None,
+        "direction": BacklogEmail.Direction.OUTBOUND
+        if outbound
+        else BacklogEmail.Direction.INBOUND,
+        "sent_from_crm": ours,
+        "outbox_id": sent_by_us.pk if sent_by_us else None,
+        "parse_warnings": email.warnings,
+        "unparsed": email.unparsed,
+        "created_at": now,
+    }
+
+
+def _outbox_rows(emails: Iterable[ParsedEmail]) -> dict[str, OutboxMessage]:
+    """The outbox rows of the batch's CRM-sent emails, by message key. A copy is joined to an
+    outbox row only when its Message-ID is the row's: an X-Vigil-Outbox header alone, which
+    anyone can write, proves nothing."""
+    keys = {e.vigil_key for e in emails if e.vigil_key}
+    if not keys:
+        return {}
+    rows = OutboxMessage.objects.filter(key__in=keys).only("pk", "key", "message_id")
+    by_key = {message_key_for(row.message_id): row for row in rows}
+    return {e.message_key: by_key[e.message_key] for e in emails if e.message_key in by_key}
+
+
+def _thread_key(headers: dict[str, str], key: str) -> str:
+    references = [message_key_for(r) for r in headers.get("References", "").split()]
+    return references[0] if references else message_key_for(headers.get("In-Reply-To", "")) or key
+
+
+def _address(address: str) -> str:
+    """`Name <a@b>` or `a@b` as listed in the backlog; "" for anything else."""
+    bare = parseaddr(address)[1] if address else ""
+    return normalise(bare)[:320] if "@" in bare else ""

@@ -1,0 +1,317 @@
+"""Syncing one mailbox: its INBOX and Sent folder, incrementally by UID, into the backlog.
+
+A worker first claims the mailbox (a conditional UPDATE: exactly one row, or someone else has
+it), so one mailbox is never synced by two workers at once. Each fetched batch is stored in
+one transaction together with the folder's new state and a renewal of the claim: a worker
+that lost its claim (it hung past the lease and another took over) writes nothing, and a
+crash between batches resumes after the last committed UID. The server's read flags are
+never touched: folders are opened read-only (EXAMINE) and bodies fetched with BODY.PEEK[].
+"""
+
+import contextlib
+import ipaddress
+import logging
+import queue
+import socket
+import ssl
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import imapclient
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SENT
+
+from mailsync import backlog, crypto, oauth
+from mailsync.models import Mailbox, MailFolder
+from mailsync.parsing import parse
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=6)
+# Bodies fetched in one command at most this big (sizes are asked first, SIZE_QUERY at a time).
+BATCH_BYTES = 32 * 1024 * 1024
+SIZE_QUERY = 2000
+T = TypeVar("T")
+# Common names of a Sent folder, for servers without SPECIAL-USE (imapclient's own list).
+FOLDERS = {MailFolder.Role.INBOX: "INBOX", MailFolder.Role.SENT: SENT}
+
+
+class HostRefused(OSError):
+    """The mailbox's server is on this machine or a private network, which is not allowed."""
+
+
+def private_host(host: str) -> bool:
+    """Whether `host` resolves to an address of this machine or of a private network (one
+    that is not globally routable). An unresolvable host is not: connecting will say so."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    return any(not ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_global for info in infos)
+
+
+class AuthFailed(Exception):
+    """The server refused our credentials: retrying will not help until the owner
+    reconnects (a revoked grant, a changed password)."""
+
+
+class ClaimLost(Exception):
+    """Another worker took the mailbox over (this one outlived its lease)."""
+
+
+@dataclass
+class Outcome:
+    status: str  # synced, skipped, reconnect, failed
+    stored: int = 0
+    folders: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+
+
+def lease() -> timedelta:
+    # A claim outlives the longest a hung server can hold one network call, with room to
+    # store a batch; each stored batch renews it.
+    return timedelta(seconds=4 * settings.VIGIL_MAILSYNC_SOCKET_TIMEOUT + 60)
+
+
+def sync_mailbox(mailbox_id: int, queued_at: datetime | None = None) -> Outcome:
+    """Sync one mailbox if it is still due and nobody else holds it. `queued_at` is the
+    queueing this task was sent for: a second task for the same queueing finds it done."""
+    claim = uuid.uuid4().hex
+    now = timezone.now()
+    due = Mailbox.objects.filter(pk=mailbox_id, status=Mailbox.Status.ACTIVE)
+    if queued_at is not None:
+        due = due.filter(queued_at=queued_at)
+    free = due.filter(claimed_until__isnull=True) | due.filter(claimed_until__lt=now)
+    if free.update(claim=claim, claimed_until=now + lease()) != 1:
+        return Outcome("skipped")
+    mailbox = Mailbox.objects.get(pk=mailbox_id)
+    try:
+        outcome = _sync(mailbox, claim)
+    except (AuthFailed, oauth.GrantRevoked) as exc:
+        oauth.needs_reconnect(mailbox, timezone.now(), reason=str(exc))
+        outcome = Outcome("reconnect", error=str(exc))
+    except ClaimLost:
+        return Outcome("skipped", error="another worker took the mailbox over")
+    except (OSError, IMAPClientError, oauth.ProviderUnavailable, crypto.SecretUnreadable) as exc:
+        outcome = Outcome("failed", error=_describe(exc))
+    except Exception as exc:
+        # A fault of ours (the bug detector reports it); the other mailboxes go on.
+        log.exception("mailbox %s: sync failed", mailbox_id)
+        outcome = Outcome("failed", error=_describe(exc))
+    _release(mailbox, claim, outcome)
+    return outcome
+
+
+def _sync(mailbox: Mailbox, claim: str) -> Outcome:
+    outcome = Outcome("synced")
+    with _connect(mailbox) as client:
+        if client.has_capability("CONDSTORE"):
+            client.enable("CONDSTORE")
+        for role, wanted in FOLDERS.items():
+            name = wanted if role == MailFolder.Role.INBOX else client.find_special_folder(wanted)
+            if name is None:
+                continue
+            folder, _ = MailFolder.objects.get_or_create(
+                mailbox=mailbox, role=role, defaults={"name": name}
+            )
+            folder.name = name
+            outcome.folders[role] = _sync_folder(client, mailbox, folder, claim)
+    outcome.stored = sum(outcome.folders.values())
+    return outcome
+
+
+def _sync_folder(client, mailbox: Mailbox, folder: MailFolder, claim: str) -> int:
+    """Fetch what arrived in the folder since the last committed UID. After a UIDVALIDITY
+    change the folder is read again from the start; the backlog's Message-ID key keeps that
+    from storing any email twice."""
+    info = client.select_folder(folder.name, readonly=True)
+    uidvalidity = int(info[b"UIDVALIDITY"])
+    uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
+    modseq = int(info[b"HIGHESTMODSEQ"]) if b"HIGHESTMODSEQ" in info else None
+    if folder.uidvalidity != uidvalidity:
+        if folder.uidvalidity is not None:
+            log.info("mailbox %s %s: UIDVALIDITY changed, resyncing", mailbox.pk, folder.role)
+        folder.uidvalidity, folder.last_uid = uidvalidity, 0
+    elif uidnext is not None and uidnext <= folder.last_uid + 1:
+        _save_state(mailbox, folder, claim, uidnext, modseq)
+        return 0
+    uids = sorted(u for u in client.search(["UID", f"{folder.last_uid + 1}:*"]))
+    uids = [u for u in uids if u > folder.last_uid]
+    stored = 0
+    for chunk, fetched in _prefetched(_fetched_batches(client, uids)):
+        with transaction.atomic():
+            stored += backlog.store(mailbox, folder.role, uidvalidity, fetched, timezone.now())
+            folder.last_uid = chunk[-1]
+            _save_state(mailbox, folder, claim, uidnext, modseq)
+    if not uids:
+        _save_state(mailbox, folder, claim, uidnext, modseq)
+    return stored
+
+
+def _fetched_batches(client, uids: list[int]) -> Iterator[tuple[list[int], list[backlog.Fetched]]]:
+    """The new messages, parsed, in batches of at most VIGIL_MAILSYNC_BATCH messages and
+    BATCH_BYTES (sizes asked first, so a folder of large attachments does not fill the
+    memory)."""
+    for batch in _plan(client, uids):
+        response = client.fetch(batch, ["BODY.PEEK[]"])
+        fetched = []
+        for uid in batch:
+            raw = response.pop(uid, {}).get(b"BODY[]") or b""
+            if raw:
+                parsed = parse(raw)
+                # Raw bytes are kept only for what could not be parsed (backlog.store).
+                fetched.append(backlog.Fetched(uid, raw if parsed.unparsed else b"", parsed))
+        yield batch, fetched
+
+
+def _plan(client, uids: list[int]) -> Iterator[list[int]]:
+    limit = settings.VIGIL_MAILSYNC_BATCH
+    for start in range(0, len(uids), SIZE_QUERY):
+        asked = uids[start : start + SIZE_QUERY]
+        sizes = client.fetch(asked, ["RFC822.SIZE"])
+        batch: list[int] = []
+        total = 0
+        for uid in asked:
+            size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+            if batch and (len(batch) >= limit or total + size > BATCH_BYTES):
+                yield batch
+                batch, total = [], 0
+            batch.append(uid)
+            total += size
+        if batch:
+            yield batch
+
+
+def _prefetched(batches: Iterator[T]) -> Iterator[T]:
+    """Iterate `batches` one step ahead on a thread: the next batch downloads and is parsed
+    while this one is stored (the network and the database wait without holding the GIL)."""
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        ahead.put((True, item), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put((False, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            ahead.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="mailsync-fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = ahead.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            ahead.get_nowait()
+        thread.join(timeout=settings.VIGIL_MAILSYNC_SOCKET_TIMEOUT + 5)
+
+
+def _save_state(
+    mailbox: Mailbox, folder: MailFolder, claim: str, uidnext: int | None, modseq: int | None
+) -> None:
+    """Move the folder's state on and renew the claim, in the caller's transaction: if the
+    claim was lost, raise, and the batch stored with it rolls back."""
+    with transaction.atomic():
+        renewed = Mailbox.objects.filter(pk=mailbox.pk, claim=claim).update(
+            claimed_until=timezone.now() + lease()
+        )
+        if renewed != 1:
+            raise ClaimLost
+        folder.uidnext, folder.highestmodseq = uidnext, modseq
+        folder.save(update_fields=["name", "uidvalidity", "last_uid", "uidnext", "highestmodseq"])
+
+
+def _connect(mailbox: Mailbox) -> imapclient.IMAPClient:
+    """A signed-in session. An access token the server refuses may have been revoked before
+    its time: one fresh token on a new connection (after a failed XOAUTH2 exchange some
+    servers keep the old one unusable), then give up."""
+    try:
+        return _signed_in(mailbox, force_refresh=False)
+    except LoginError:
+        if mailbox.auth == Mailbox.Auth.PASSWORD:
+            raise AuthFailed("the server refused the password") from None
+    try:
+        return _signed_in(mailbox, force_refresh=True)
+    except LoginError:
+        raise AuthFailed("the server refused the access token") from None
+
+
+def _signed_in(mailbox: Mailbox, *, force_refresh: bool) -> imapclient.IMAPClient:
+    if not settings.VIGIL_MAILSYNC_PRIVATE_HOSTS and private_host(mailbox.imap_host):
+        raise HostRefused("the server is on a private network, which this site does not allow")
+    security = mailbox.imap_security
+    context = ssl.create_default_context()
+    client = imapclient.IMAPClient(
+        mailbox.imap_host,
+        port=mailbox.imap_port,
+        ssl=security == Mailbox.Security.SSL,
+        ssl_context=context,
+        timeout=settings.VIGIL_MAILSYNC_SOCKET_TIMEOUT,
+    )
+    try:
+        if security == Mailbox.Security.STARTTLS:
+            client.starttls(context)
+        if mailbox.auth == Mailbox.Auth.PASSWORD:
+            client.login(mailbox.username, crypto.decrypt(bytes(mailbox.secret)))
+        else:
+            access_token = oauth.access_token(mailbox, timezone.now(), force_refresh=force_refresh)
+            client.oauth2_login(mailbox.username, access_token)
+    except BaseException:
+        _close_quietly(client)
+        raise
+    return client
+
+
+def _close_quietly(client: imapclient.IMAPClient) -> None:
+    with contextlib.suppress(OSError, IMAPClientError):
+        client.shutdown()
+
+
+def _release(mailbox: Mailbox, claim: str, outcome: Outcome) -> None:
+    now = timezone.now()
+    mine = Mailbox.objects.filter(pk=mailbox.pk, claim=claim)
+    done = {"claim": "", "claimed_until": None, "queued_at": None}
+    if outcome.status == "synced":
+        mine.update(**done, attempts=0, last_error="", last_synced_at=now, syncs=F("syncs") + 1)
+    elif outcome.status == "failed":
+        attempts = mailbox.attempts + 1
+        delay = timedelta(minutes=settings.VIGIL_MAILSYNC_INTERVAL_MINUTES) * 2 ** min(
+            attempts - 1, 10
+        )
+        mine.update(
+            **done,
+            attempts=attempts,
+            last_error=outcome.error,
+            next_sync_at=now + min(delay, MAX_BACKOFF),
+        )
+    else:
+        mine.update(**done)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free account of a failure for the mailbox's last_error."""
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "the server did not answer in time"
+    return f"{type(exc).__name__}: {exc}"[:500]
