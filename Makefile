@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test services lint format install bench clean
+.PHONY: run test services lint format install bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,7 @@ test: services lint
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -q -p no:cacheprovider \
 	    tests/finance tests/notifications/test_daily_notifications.py \
 	    tests/notifications/test_expired_jobs_alert.py tests/notifications/test_blocking_gate.py \
+	    tests/notifications/test_user_blocking.py tests/notifications/test_dashboard_order.py \
 	    tests/crm/test_job_lock.py tests/crm/test_job_slots.py tests/crm/test_dst_slots.py \
 	    tests/parc tests/mailsync tests/nurture tests/monitoring
 
@@ -63,6 +64,11 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.suppression
 	$(BIN)/python -m bench.nurture
 	$(BIN)/python -m bench.mailsync
+
+## PNG screenshots into var/screenshots/: the dashboard for a rep and a manager at 1366 and 800 px,
+## Admin → Periodic tasks at 1366 px; demo data in a throwaway SQLite database.
+screenshots: $(VENV)/.dev
+	$(BIN)/python bin/screenshots var/screenshots
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

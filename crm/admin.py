@@ -4,7 +4,7 @@ from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
-from crm import registry
+from crm import ledger, registry
 from crm.models import (
     RPH,
     Account,
@@ -162,9 +162,47 @@ admin.site.unregister(PeriodicTask)
 
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
-    """Beat's schedule admin, plus "Run now" for Vigil's jobs."""
+    """Beat's schedule admin with each job's last run, status and next run from the ledger,
+    plus "Run now" for Vigil's jobs."""
 
+    list_display = ("name", "enabled", "schedule", "last_run", "last_status", "next_run")
+    list_filter = ()  # a few tasks: the filter column would only narrow the table
     actions = [*BeatPeriodicTaskAdmin.actions, "run_now"]
+
+    class Media:
+        css = {"all": ["pages.css"]}
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                ledger_started_at=ledger.latest_run("started_at"),
+                ledger_status=ledger.latest_run("status"),
+            )
+        )
+
+    @admin.display(description="Schedule")
+    def schedule(self, task):
+        if task.crontab is None:
+            return str(task.schedule) if task.interval or task.solar or task.clocked else "-"
+        return f"{ledger.crontab_expression(task.crontab)} {task.crontab.timezone}"
+
+    @admin.display(description="Last run", ordering="ledger_started_at")
+    def last_run(self, task):
+        return ledger.local(task.ledger_started_at)
+
+    @admin.display(description="Status")
+    def last_status(self, task):
+        return ledger.status(task.name, task.ledger_status, timezone.now())
+
+    @admin.display(description="Next run")
+    def next_run(self, task):
+        if task.crontab is None:
+            return "-"
+        expression, tz = ledger.crontab_expression(task.crontab), str(task.crontab.timezone)
+        moment = ledger.next_run(expression, tz, task.enabled, timezone.now())
+        return ledger.local(moment) if moment else "-"
 
     @admin.action(description="Run now (in the background)", permissions=["change"])
     def run_now(self, request, queryset):

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-from crm import locks, registry, signals, slots
+from crm import ledger, locks, registry, signals, slots
 from crm.models import JobRun
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,7 @@ def schedule_of(name: str) -> tuple[str, str, bool]:
     task = PeriodicTask.objects.select_related("crontab").filter(name=name).first()
     if task is None or task.crontab is None:
         return registry.get(name).schedule, settings.TIME_ZONE, task is None or task.enabled
-    c = task.crontab
-    expression = f"{c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week}"
-    return expression, str(c.timezone), task.enabled
+    return ledger.crontab_expression(task.crontab), str(task.crontab.timezone), task.enabled
 
 
 def run_scheduled(

@@ -199,6 +199,9 @@ VIGIL_MAIL_PROVIDERS = {
 # --- Jobs and Celery ------------------------------------------------------------------------------
 VIGIL_JOB_MAX_FAILURES = env_int("VIGIL_JOB_MAX_FAILURES", 3, minimum=1)
 VIGIL_JOB_LEASE_SECONDS = env_int("VIGIL_JOB_LEASE_SECONDS", 120, minimum=10)
+VIGIL_REMINDER_EXPIRY_DAYS = env_int("VIGIL_REMINDER_EXPIRY_DAYS", 14, minimum=1)
+# The company currency (ISO 4217 code) amounts are shown in on the dashboard.
+VIGIL_CURRENCY = env_str("VIGIL_CURRENCY", "EUR")
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -54,10 +54,11 @@ def store(
     outbox = _outbox_rows(parsed.values())
     rows: dict[str, dict[str, Any]] = {}
     first_uid: dict[str, int] = {}  # an email twice in a folder is one copy, at its first UID
+    own = _address(mailbox.address)
     for item in fetched:
         email = parsed[item.uid]
         if email.message_key not in rows:
-            rows[email.message_key] = _row(mailbox, folder, email, item.raw, outbox, now)
+            rows[email.message_key] = _row(own, folder, email, item.raw, outbox, now)
             first_uid[email.message_key] = item.uid
     ids, new = _insert(rows)
     insert_rows(
@@ -131,7 +132,7 @@ def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, int], int]:
                 (Role.TO, row["to"]),
                 (Role.CC, row["cc"]),
             )
-            for address in dict.fromkeys(addresses)
+            for address in addresses  # a repeated one is skipped by ON CONFLICT DO NOTHING
         ],
         conflict=["email", "address", "role"],
     )
@@ -158,7 +159,7 @@ def about(addresses: Iterable[str]) -> QuerySet[BacklogEmail]:
 
 
 def _row(
-    mailbox: Mailbox,
+    own_address: str,
     folder: str,
     email: ParsedEmail,
     raw: bytes,
@@ -169,7 +170,7 @@ def _row(
     ours = sent_by_us is not None or email.message_key.endswith(
         "@" + settings.VIGIL_MAIL_DOMAIN.lower()
     )
-    outbound = folder == "sent" or ours or email.from_address == _address(mailbox.address)
+    outbound = folder == "sent" or ours or email.from_address == own_address
     return {
         "message_key": email.message_key,
         "message_id": email.message_id,

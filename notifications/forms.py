@@ -3,8 +3,10 @@ from datetime import timedelta
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import Q
 from django.utils import timezone
 
+from crm.models import User
 from notifications import services
 from notifications.models import ObjectKind
 from notifications.objects import TYPES
@@ -56,3 +58,57 @@ class UnlockForm(forms.Form):
     @property
     def extension(self) -> timedelta:
         return timedelta(hours=self.cleaned_data["extend_hours"])
+
+
+class BlockingForm(forms.Form):
+    """A blocking notification set by a person: for themselves, or (a manager) for a member
+    of their team, or (an administrator) for anyone, about an open object the target owns."""
+
+    target = forms.ModelChoiceField(queryset=User.objects.none(), label="For")
+    kind = forms.ChoiceField(choices=[c for c in ObjectKind.choices if c[0] in TYPES])
+    object_id = forms.IntegerField(min_value=1, label="Object number")
+    resolve_by = forms.DateTimeField(
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        label="Resolve by",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def __init__(self, *args, actor: User, now, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor, self.now = actor, now
+        self.fields["target"].queryset = self.targets()
+        self.fields["target"].initial = actor.pk
+        self.fields["target"].label_from_instance = lambda u: u.get_full_name() or u.username
+
+    def targets(self):
+        active = User.objects.filter(is_active=True).order_by("first_name", "last_name", "pk")
+        if self.actor.is_administrator:
+            return active
+        if self.actor.role == User.Role.MANAGER:
+            team = Q(team_id=self.actor.team_id) if self.actor.team_id else Q(pk__in=[])
+            return active.filter(team | Q(manager=self.actor) | Q(pk=self.actor.pk))
+        return active.filter(pk=self.actor.pk)
+
+    def clean_resolve_by(self):
+        resolve_by = self.cleaned_data["resolve_by"]
+        if resolve_by <= self.now:
+            raise forms.ValidationError("Choose a time in the future.", code="past")
+        return resolve_by
+
+    def clean(self):
+        data = super().clean()
+        target, kind, object_id = data.get("target"), data.get("kind"), data.get("object_id")
+        if target is None or kind is None or object_id is None:
+            return data
+        if not services.may_block(self.actor, target):
+            self.add_error("target", "You can only set this for yourself or your team.")
+            return data
+        object_type = TYPES[kind]
+        owned = object_type.open(self.now).filter(pk=object_id, **{object_type.owner: target.pk})
+        if not owned.exists():
+            who = "you" if target.pk == self.actor.pk else target.get_full_name() or target
+            self.add_error(
+                "object_id",
+                f"No open {object_type.label.lower()} number {object_id} belongs to {who}.",
+            )
+        return data

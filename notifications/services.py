@@ -257,3 +257,35 @@ def locked_users(actor: User, now: datetime) -> QuerySet:
     if not actor.is_administrator:
         users = users.filter(Q(manager=actor) | Q(team_id=actor.team_id))
     return users.exclude(Q(is_superuser=True) | Q(role=User.Role.ADMIN))
+
+
+def may_block(actor: User, target: User) -> bool:
+    """Who may give whom a blocking notification: anyone themselves (a hard deadline of their
+    own), a manager the members of their team, an administrator anyone."""
+    return actor.pk == target.pk or can_unlock(actor, target)
+
+
+def add_blocking(
+    actor: User, target: User, kind: str, object_id: int, resolve_by: datetime, now: datetime
+) -> Notification:
+    """A blocking notification a person sets, about an object `target` owns: it goes through
+    the same gate as the system's (shown at once, locks `target` out once `resolve_by`
+    passes, resolved when the object is dealt with) and says who set it. The caller checks
+    may_block and ownership (BlockingForm does)."""
+    object_type = TYPES[kind]
+    name = (
+        object_type.open(now).filter(pk=object_id).values_list(object_type.name, flat=True).first()
+    )
+    who = "you" if actor.pk == target.pk else (actor.get_full_name() or actor.username)
+    return Notification.objects.create(
+        user=target,
+        source=f"set-by:{actor.pk}:{now.timestamp()}",
+        object_kind=kind,
+        object_id=object_id,
+        title=f"Deal with {object_type.label.lower()} “{name}” (set by {who})"[:300],
+        blocking=True,
+        grace_deadline=resolve_by,
+        expires_at=resolve_by,
+        visible_from=now,
+        created_at=now,
+    )

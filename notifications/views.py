@@ -1,9 +1,10 @@
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404, JsonResponse
@@ -15,13 +16,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Dispatch, Event, Opportunity, Task, User
 from crm.visibility import mine, visible_to
-from notifications import charts, services
+from notifications import charts, lists, services
 from notifications.forms import LoginForm, ReminderForm, UnlockForm
 from notifications.models import Notification
 from notifications.objects import TYPES
 
 OPEN = Notification.Status.OPEN
 DASHBOARD_NOTIFICATIONS = 10
+DASHBOARD_TASKS = 15
+DASHBOARD_ROWS = 10
+PAGE_SIZE = 50
 
 
 class LoginView(auth_views.LoginView):
@@ -29,16 +33,17 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-def _open_notifications(user: User, now, limit: int) -> list[Notification]:
-    """The user's open notifications, blocking first, each with a `link` to its object."""
-    notifications = list(
-        Notification.objects.filter(user=user, status=OPEN, visible_from__lte=now).order_by(
-            "-blocking", "grace_deadline", "expires_at"
-        )[:limit]
-    )
+def _with_links(notifications) -> list[Notification]:
+    """Each notification with a `link` to its object."""
+    notifications = list(notifications)
     for n in notifications:
         n.link = n.link or reverse(TYPES[n.object_kind].url_names[0], args=[n.object_id])
     return notifications
+
+
+def _open_notifications(user: User, now, limit: int) -> list[Notification]:
+    """The user's open notifications, most urgent first (see notifications.lists)."""
+    return _with_links(lists.open_notifications(user, now)[:limit])
 
 
 @login_required
@@ -46,14 +51,12 @@ def _open_notifications(user: User, now, limit: int) -> list[Notification]:
 def dashboard(request):
     user, now = request.user, timezone.now()
     today = timezone.localdate(now)
-    end_of_today = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
-    notifications = _open_notifications(user, now, limit=DASHBOARD_NOTIFICATIONS + 1)
-    more = len(notifications) > DASHBOARD_NOTIFICATIONS
-    notifications = notifications[:DASHBOARD_NOTIFICATIONS]
+    _, end_of_today = lists.today_bounds(now)
+    notifications = _with_links(
+        lists.with_total(lists.open_notifications(user, now))[:DASHBOARD_NOTIFICATIONS]
+    )
     tasks = list(
-        mine(user, Task.objects.filter(status=Task.Status.OPEN, due_at__lt=end_of_today))
-        .select_related("owner", "account")
-        .order_by("due_at")[:15]
+        lists.with_total(lists.full_list("tasks", user, now, {"when": "due"}))[:DASHBOARD_TASKS]
     )
     pipeline = list(
         mine(user, Opportunity.objects.filter(stage__in=Opportunity.OPEN_STAGES))
@@ -62,14 +65,18 @@ def dashboard(request):
         .order_by()
     )
     events = list(
-        mine(user, Event.objects.filter(end_at__gte=now, start_at__lt=now + timedelta(days=7)))
+        lists.with_total(
+            mine(user, Event.objects.filter(end_at__gte=now, start_at__lt=now + timedelta(days=7)))
+        )
         .select_related("account")
-        .order_by("start_at")[:10]
+        .order_by("start_at")[:DASHBOARD_ROWS]
     )
     dispatches = list(
-        visible_to(user, Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES))
+        lists.with_total(
+            visible_to(user, Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES))
+        )
         .select_related("team")
-        .order_by("due_at")[:10]
+        .order_by("due_at")[:DASHBOARD_ROWS]
     )
     trend = (
         mine(user, Task.objects.filter(status=Task.Status.OPEN))
@@ -84,8 +91,14 @@ def dashboard(request):
         "notifications/dashboard.html",
         {
             "notifications": notifications,
-            "more_notifications": more,
+            "notifications_total": _total(notifications),
+            "more_notifications": _total(notifications) - len(notifications),
             "tasks": tasks,
+            "tasks_total": _total(tasks),
+            "more_tasks": _total(tasks) - len(tasks),
+            "events_total": _total(events),
+            "dispatches_total": _total(dispatches),
+            "more_dispatches": _total(dispatches) - len(dispatches),
             "now": now,
             "pipeline": charts.pipeline(pipeline),
             "events": events,
@@ -95,16 +108,62 @@ def dashboard(request):
     )
 
 
+def _total(rows: list) -> int:
+    return rows[0].total if rows else 0
+
+
 @login_required
 @require_GET
 def notification_list(request):
-    notifications = _open_notifications(request.user, timezone.now(), limit=200)
-    blocked = any(n.blocking for n in notifications)
+    everything = notifications = lists.open_notifications(request.user, timezone.now())
+    if request.GET.get("when") in lists.WHEN:
+        notifications = notifications.filter(lists.WHEN[request.GET["when"]])
+    page = Paginator(notifications, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = _with_links(page.object_list)
     return render(
         request,
         "notifications/list.html",
-        {"notifications": notifications, "blocked": blocked},
+        {
+            "notifications": page.object_list,
+            "page": page,
+            "now": timezone.now(),
+            "filters": request.GET,
+            "query": _without_page(request.GET),
+            "when_choices": lists.WHEN_CHOICES,
+            "blocked": everything.filter(blocking=True).exists(),
+        },
     )
+
+
+@login_required
+@require_GET
+def full_list(request, kind: str):
+    user = request.user
+    records = lists.full_list(kind, user, timezone.now(), request.GET)
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "notifications/full_list.html",
+        {
+            "kind": kind,
+            "heading": lists.LISTS[kind].heading,
+            "page": page,
+            "rows": [lists.row(kind, record) for record in page.object_list],
+            "filters": request.GET,
+            "query": _without_page(request.GET),
+            "owners": lists.owners(user),
+            "statuses": lists.statuses(kind),
+            "when_choices": lists.WHEN_CHOICES,
+            "now": timezone.now(),
+        },
+    )
+
+
+def _without_page(params) -> str:
+    """The GET query string minus `page`, for the pagination links."""
+    params = params.copy()
+    params.pop("page", None)
+    return params.urlencode()
 
 
 @login_required

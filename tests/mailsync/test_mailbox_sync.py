@@ -1,6 +1,7 @@
 """The mailbox sync against a real Dovecot: INBOX and Sent into the backlog, incrementally,
 once per email, without touching the user's read flags."""
 
+import logging
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -306,3 +307,19 @@ def test_a_mailbox_on_a_private_network_is_not_contacted(mailbox, settings):
     mailbox.refresh_from_db()
     assert (outcome.status, mailbox.syncs) == ("failed", 0)
     assert "private network" in mailbox.last_error
+
+
+def test_a_sync_logs_no_password_or_token(rep, dovecot, imap_user, google, caplog):
+    caplog.set_level(logging.DEBUG)
+    password_box = imap_mailbox(rep, dovecot, imap_user, address="second@x.test")
+    oauth_box, access = google_mailbox(rep, dovecot, imap_user, google)
+    google.expire_access_tokens()  # the sync refreshes: a new access token goes by too
+
+    assert [sync_mailbox(m.pk).status for m in (password_box, oauth_box)] == ["synced"] * 2
+
+    oauth_box.refresh_from_db()
+    secrets = [imap_user.password, access, crypto.decrypt(bytes(oauth_box.access_token))]
+    secrets.append(crypto.decrypt(bytes(oauth_box.secret)))
+    assert caplog.records
+    for secret in secrets:
+        assert secret not in caplog.text

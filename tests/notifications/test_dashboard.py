@@ -63,7 +63,7 @@ def test_a_rep_sees_their_own_work_only(rita, boss, south_rep):
     assert {t.owner for t in page.context["tasks"]} == {rita}
     assert {e.owner for e in page.context["events"]} == {rita}
     assert {d.team for d in page.context["dispatches"]} == {rita.team}
-    proposal = next(b for b in page.context["pipeline"] if b["label"] == "Proposal")
+    proposal = next(b for b in page.context["pipeline"]["bars"] if b["label"] == "Proposal")
     assert proposal["count"] == 2
 
 
@@ -181,3 +181,31 @@ def test_touching_a_stale_opportunity_resolves_its_blocking_notification(rita):
 
     assert client.get("/").status_code == 200
     assert set(Notification.objects.values_list("status", flat=True)) == {"resolved"}
+
+
+def test_money_has_the_currency_symbol_and_thousands_separators(settings):
+    from decimal import Decimal
+
+    from notifications.charts import money
+
+    assert money(Decimal("353300")) == "€353,300.00"
+    assert money(Decimal("-1234.5"), "USD") == "-$1,234.50"
+    assert money(Decimal("1000000"), "SEK", places=0) == "SEK 1,000,000"
+    settings.VIGIL_CURRENCY = "GBP"
+    assert money(Decimal("99.999")) == "£100.00"
+
+
+@pytest.mark.django_db
+def test_the_charts_show_values_totals_and_a_text_description(rita):
+    OpportunityFactory(owner=rita, stage="proposal", amount=300000)
+    OpportunityFactory(owner=rita, stage="proposal", amount=53300)
+    OpportunityFactory(owner=rita, stage="negotiation", amount=1000)
+    TaskFactory(owner=rita, due_at=timezone.now() - timedelta(days=1))
+
+    html = logged_in(rita).get("/").content.decode()
+
+    assert '<title id="pipeline-title">Open opportunities by stage: 3 worth €354,300.00' in html
+    assert "Proposal: 2 worth €353,300." in html  # the <desc>
+    assert '<text x="203" y="12" text-anchor="middle" class="value">€353,300</text>' in html
+    assert "<th>Stage</th>" in html and "<th>Total</th>" in html
+    assert "over the last 14 days: 1 in all" in html

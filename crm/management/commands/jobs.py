@@ -1,9 +1,7 @@
 from django.core.management.base import BaseCommand
-from django.db.models import Max
 from django.utils import timezone
 
-from crm import locks, registry, runner, slots
-from crm.models import JobRun
+from crm import ledger, registry, runner
 
 
 class Command(BaseCommand):
@@ -11,20 +9,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         now = timezone.now()
-        last_ids = JobRun.objects.values("job").annotate(last=Max("pk")).values_list("last")
-        last_runs = {run.job: run for run in JobRun.objects.filter(pk__in=last_ids)}
+        jobs = registry.all_jobs()
+        last_runs = ledger.last_runs(job.name for job in jobs)
         rows = [("JOB", "SCHEDULE", "LAST RUN", "STATUS", "NEXT RUN")]
-        for job in registry.all_jobs():
+        for job in jobs:
             expression, tz, enabled = runner.schedule_of(job.name)
             last = last_runs.get(job.name)
-            next_run = slots.next_slot(expression, tz, now) if enabled else None
+            next_run = ledger.next_run(expression, tz, enabled, now)
             rows.append(
                 (
                     job.name,
                     f"{expression} {tz}" + ("" if enabled else " (disabled)"),
-                    _local(last.started_at) if last else "never",
-                    _status(last, now),
-                    _local(next_run) if next_run else "-",
+                    ledger.local(last.started_at if last else None),
+                    ledger.status(job.name, last.status if last else None, now),
+                    ledger.local(next_run) if next_run else "-",
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -32,15 +30,3 @@ class Command(BaseCommand):
             self.stdout.write(
                 "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             )
-
-
-def _status(run: JobRun | None, now) -> str:
-    if run is None:
-        return "-"
-    if run.status == JobRun.Status.RUNNING and not locks.is_held(run.job, now):
-        return "abandoned (its runner is gone)"
-    return run.status
-
-
-def _local(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")

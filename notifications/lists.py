@@ -1,0 +1,179 @@
+"""The dashboard's lists in order of urgency, and the full lists behind its "N more" links.
+
+Urgency: blocking first (soonest resolve-by first), then what is due today (soonest first),
+then what is overdue (most recent first), then what is upcoming (soonest first).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Dispatch, Event, Opportunity, Task, User
+from crm.visibility import mine, visible_to
+from notifications.models import Notification
+
+BLOCKING, TODAY, OVERDUE, UPCOMING = range(4)
+WHEN = {
+    "due": Q(urgency__in=[TODAY, OVERDUE]),
+    "today": Q(urgency=TODAY),
+    "overdue": Q(urgency=OVERDUE),
+    "upcoming": Q(urgency=UPCOMING),
+    "coming": Q(urgency__in=[TODAY, UPCOMING]),
+}
+WHEN_CHOICES = [
+    ("due", "Today and overdue"),
+    ("today", "Today"),
+    ("overdue", "Overdue (before today)"),
+    ("coming", "Today and later"),
+    ("upcoming", "After today"),
+]
+
+
+def today_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The start and end of the local calendar day that contains `now`."""
+    today = timezone.localdate(now)
+    start = timezone.make_aware(datetime.combine(today, time.min))
+    return start, timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
+
+
+def by_urgency(queryset: QuerySet, field: str, now: datetime) -> QuerySet:
+    """`queryset` annotated with its `urgency` bucket for the date `field`, in urgency order."""
+    start, end = today_bounds(now)
+    if queryset.model._meta.get_field(field).get_internal_type() == "DateField":
+        start, end = start.date(), end.date()
+    whens = [When(blocking=True, then=Value(BLOCKING))] if queryset.model is Notification else []
+    whens += [
+        When(**{f"{field}__lt": start}, then=Value(OVERDUE)),
+        When(**{f"{field}__lt": end}, then=Value(TODAY)),
+    ]
+    queryset = queryset.annotate(
+        urgency=Case(*whens, default=Value(UPCOMING), output_field=IntegerField())
+    ).annotate(overdue_at=Case(When(urgency=OVERDUE, then=F(field)), default=None))
+    first = [F("grace_deadline").asc(nulls_last=True)] if queryset.model is Notification else []
+    return queryset.order_by("urgency", *first, F("overdue_at").desc(nulls_last=True), field, "pk")
+
+
+def with_total(queryset: QuerySet) -> QuerySet:
+    """Each row carries `total`, the number of rows before any slice: the dashboard gets a
+    card's count in the query that reads the card."""
+    return queryset.annotate(total=Window(Count("pk")))
+
+
+def open_notifications(user: User, now: datetime) -> QuerySet:
+    """The user's open notifications that are still worth showing, most urgent first.
+
+    A non-blocking notification stops being shown VIGIL_REMINDER_EXPIRY_DAYS after its date:
+    a reminder about a close date three weeks gone must not sit above today's work. Blocking
+    ones are shown until they are resolved, whatever their date.
+    """
+    stale_before = now - timedelta(days=settings.VIGIL_REMINDER_EXPIRY_DAYS)
+    notifications = Notification.objects.filter(
+        Q(blocking=True) | Q(expires_at__gte=stale_before),
+        user=user,
+        status=Notification.Status.OPEN,
+        visible_from__lte=now,
+    )
+    return by_urgency(notifications, "expires_at", now)
+
+
+@dataclass(frozen=True)
+class FullList:
+    """One of the dashboard's full lists: which records, which date orders them, which field
+    says whether they are still open."""
+
+    model: type
+    heading: str
+    name: str
+    date: str
+    url_name: str
+    status: str = ""
+    open_values: tuple = ()
+    team_wide: bool = False  # the team's records (visible_to), not the user's own (mine)
+
+
+LISTS = {
+    "tasks": FullList(
+        Task, "Tasks", "title", "due_at", "task_detail", "status", (Task.Status.OPEN,)
+    ),
+    "opportunities": FullList(
+        Opportunity,
+        "Opportunities",
+        "name",
+        "expected_close",
+        "opportunity_detail",
+        "stage",
+        tuple(Opportunity.OPEN_STAGES),
+    ),
+    "events": FullList(Event, "Events", "title", "start_at", "event_detail"),
+    "dispatches": FullList(
+        Dispatch,
+        "Dispatches",
+        "title",
+        "due_at",
+        "dispatch_detail",
+        "status",
+        tuple(Dispatch.OPEN_STATUSES),
+        team_wide=True,
+    ),
+}
+
+
+def full_list(kind: str, user: User, now: datetime, params) -> QuerySet:
+    """The records of `kind` that `user` sees on the dashboard (their own, a manager's team's;
+    the team's dispatches), most urgent first, filtered by GET `params`: `when` (see WHEN),
+    `status` (default: the open ones; "all"; or one value) and, for managers and
+    administrators, `owner`."""
+    spec = LISTS[kind]
+    queryset = spec.model.objects.all()
+    status = params.get("status") or "open"
+    if spec.status and status == "open":
+        queryset = queryset.filter(**{f"{spec.status}__in": spec.open_values})
+    elif spec.status and status != "all":
+        queryset = queryset.filter(**{spec.status: status})
+    queryset = visible_to(user, queryset) if spec.team_wide else mine(user, queryset)
+    queryset = by_urgency(queryset, spec.date, now)
+    if params.get("when") in WHEN:
+        queryset = queryset.filter(WHEN[params["when"]])
+    owner = params.get("owner", "")
+    if owner.isdigit() and user.role != User.Role.REP:
+        queryset = queryset.filter(owner_id=int(owner))
+    related = ["owner", "account"] + (["team"] if spec.team_wide else [])
+    return queryset.select_related(*related)
+
+
+def statuses(kind: str) -> list[tuple[str, str]]:
+    """The `status` filter's choices for a list ([] when its records have no status)."""
+    spec = LISTS[kind]
+    if not spec.status:
+        return []
+    choices = spec.model._meta.get_field(spec.status).choices
+    return [("open", "Open"), *choices, ("all", "All")]
+
+
+def row(kind: str, record) -> dict:
+    """What a full list shows of one record."""
+    spec = LISTS[kind]
+    return {
+        "name": getattr(record, spec.name),
+        "url": reverse(spec.url_name, args=[record.pk]),
+        "account": record.account,
+        "owner": record.owner,
+        "date": getattr(record, spec.date),
+        "has_time": isinstance(getattr(record, spec.date), datetime),
+        "overdue": record.overdue_at is not None,
+        "status": getattr(record, f"get_{spec.status}_display")() if spec.status else "",
+    }
+
+
+def owners(user: User):
+    """Whom a manager or administrator may filter a list by; nobody for a rep."""
+    if user.role == User.Role.REP and not user.is_administrator:
+        return User.objects.none()
+    people = (
+        User.objects.all() if user.is_administrator else User.objects.filter(team_id=user.team_id)
+    )
+    return people.order_by("first_name", "last_name", "username")
