@@ -5,7 +5,7 @@ from django import forms
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from mailsync import crypto
+from mailsync import crypto, oauth
 from mailsync.models import Mailbox
 from mailsync.sync import private_host
 
@@ -147,3 +147,4 @@ class PasswordForm(forms.Form):
         mailbox.status, mailbox.attempts, mailbox.last_error = Mailbox.Status.ACTIVE, 0, ""
         mailbox.next_sync_at = now
         mailbox.save(update_fields=["secret", "status", "attempts", "last_error", "next_sync_at"])
+        oauth.reconnected(mailbox, now)

@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from mailsync import crypto
 from mailsync.models import Mailbox
-from notifications.services import notify
+from notifications.services import close_notices, notify
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,16 @@ class ProviderUnavailable(Exception):
 
 def callback_url() -> str:
     return settings.VIGIL_SITE_URL + reverse("mailsync:oauth_callback")
+
+
+def reconnect_source(mailbox: Mailbox) -> str:
+    """The start of the source of every "reconnect" notice about `mailbox`."""
+    return f"mailbox-reconnect:{mailbox.pk}:"
+
+
+def reconnected(mailbox: Mailbox, now: datetime) -> None:
+    """The owner connected the mailbox again: its "reconnect" notices are done."""
+    close_notices(mailbox.owner_id, reconnect_source(mailbox), now)
 
 
 def reconnect_url(mailbox: Mailbox) -> str:
@@ -145,6 +155,7 @@ def finish(request: HttpRequest) -> Mailbox:
         raise ConnectFailed("The mailbox was removed meanwhile.")
     for field, value in connected.items():
         setattr(mailbox, field, value)
+    reconnected(mailbox, now)
     logger.info("mailbox %s: connected with %s", mailbox.pk, mailbox.provider)
     return mailbox
 
@@ -204,7 +215,7 @@ def needs_reconnect(mailbox: Mailbox, now: datetime, reason: str) -> bool:
         if began:
             notify(
                 [mailbox.owner_id],
-                source=f"mailbox-reconnect:{mailbox.pk}:{int(now.timestamp())}",
+                source=f"{reconnect_source(mailbox)}{int(now.timestamp())}",
                 title=f"Reconnect your mailbox {mailbox.address}: {reason}",
                 link=reconnect_url(mailbox),
                 at=now,

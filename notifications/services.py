@@ -289,3 +289,14 @@ def add_blocking(
         visible_from=now,
         created_at=now,
     )
+
+
+def close_notices(user_id: int, source_prefix: str, at: datetime) -> int:
+    """Close a user's open notices whose source starts with `source_prefix`: what they asked
+    for was done (a mailbox reconnected, say). Returns how many were closed."""
+    return Notification.objects.filter(
+        user_id=user_id,
+        object_kind=ObjectKind.NOTICE,
+        source__startswith=source_prefix,
+        status=OPEN,
+    ).update(status=Notification.Status.CLOSED, resolved_at=at)

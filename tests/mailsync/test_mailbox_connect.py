@@ -172,6 +172,10 @@ def test_a_new_episode_after_reconnecting_is_a_new_notice(rita, rep, google, ima
     now = timezone.now()
     oauth.needs_reconnect(mailbox, now, "Google refused Vigil's access (invalid_grant)")
     rita.get(at_provider(rita.post(reverse("mailsync:mailbox_connect", args=[mailbox.pk]))))
+    # Reconnecting closes the notice that asked for it.
+    assert list(Notification.objects.filter(user=rep).values_list("status", flat=True)) == [
+        "closed"
+    ]
 
     oauth.needs_reconnect(mailbox, now + timedelta(days=3), "Google refused Vigil's access")
 
@@ -425,6 +429,7 @@ def test_an_imap_mailbox_takes_a_new_password_when_the_old_one_stops_working(rit
     mailbox.refresh_from_db()
     assert (mailbox.status, mailbox.last_error) == (Mailbox.Status.ACTIVE, "")
     assert crypto.decrypt(mailbox.secret) == "new pass"
+    assert not Notification.objects.filter(user=rep, status="open").exists()
 
 
 def test_the_list_page_costs_the_same_for_one_mailbox_or_many(rita, rep, django_assert_num_queries):
