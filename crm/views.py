@@ -7,7 +7,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from crm import services
@@ -51,8 +53,19 @@ def task_detail(request, pk: int):
 def task_complete(request, pk: int):
     task = _get_to_change(request.user, Task.objects.all(), pk)
     services.complete_task(task, request.user, timezone.now())
+    if request.htmx:  # a quick action: the row's action cell, swapped in place
+        return render(request, "crm/_task_done.html", {"task": task})
     messages.success(request, f"Task “{task.title}” completed.")
-    return redirect("task_detail", pk=task.pk)
+    return redirect(_next(request) or reverse("task_detail", args=[task.pk]))
+
+
+def _next(request) -> str:
+    """The page a quick action's form came from (`next`), if it is one of ours."""
+    url = request.POST.get("next", "")
+    ours = url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return url if ours else ""
 
 
 @login_required

@@ -132,6 +132,18 @@ def dismiss(notification: Notification, user: User, now: datetime) -> bool:
     )
 
 
+def snooze(notification: Notification, user: User, now: datetime) -> bool:
+    """A user may hide their own open non-blocking notification until this time tomorrow."""
+    if notification.user_id != user.pk or notification.blocking:
+        return False
+    return (
+        Notification.objects.filter(pk=notification.pk, status=OPEN).update(
+            visible_from=now + timedelta(days=1)
+        )
+        == 1
+    )
+
+
 # --- The blocking gate -----------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from notifications import blocking_views, views
 notification_patterns = [
     path("notifications/", views.notification_list, name="list"),
     path("notifications/<int:pk>/dismiss", views.dismiss, name="dismiss"),
+    path("notifications/<int:pk>/snooze", views.snooze, name="snooze"),
     path("notifications/remind", views.remind, name="remind"),
     path("notifications/blocking/new", blocking_views.new_blocking, name="blocking_new"),
     path("tasks/", views.full_list, {"kind": "tasks"}, name="tasks"),

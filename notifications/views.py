@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -192,10 +192,36 @@ def notification_api(request):
 @login_required
 @require_POST
 def dismiss(request, pk: int):
+    return _quick_action(request, pk, services.dismiss, "Notification dismissed.")
+
+
+@login_required
+@require_POST
+def snooze(request, pk: int):
+    return _quick_action(request, pk, services.snooze, "Snoozed until tomorrow.")
+
+
+def _quick_action(request, pk: int, action, done: str):
+    """Dismiss or snooze: with htmx the row disappears (an empty swap); without JavaScript,
+    back to the page the form came from with a message."""
     notification = get_object_or_404(Notification, pk=pk, user=request.user)
-    if not services.dismiss(notification, request.user, timezone.now()):
+    ok = action(notification, request.user, timezone.now())
+    if request.htmx:
+        return HttpResponse("") if ok else HttpResponse(status=409)
+    if ok:
+        messages.success(request, done)
+    else:
         messages.error(request, "A blocking notification closes when its object is dealt with.")
-    return redirect("notifications:list")
+    return redirect(_next(request) or reverse("notifications:list"))
+
+
+def _next(request) -> str:
+    """The page a quick action's form came from (`next`), if it is one of ours."""
+    url = request.POST.get("next", "")
+    ours = url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return url if ours else ""
 
 
 @login_required

