@@ -1,7 +1,9 @@
 """Set-based writes the ORM does not spell: INSERT … SELECT … ON CONFLICT DO NOTHING, and a
 lean multi-row INSERT … VALUES … ON CONFLICT for rows built in Python."""
 
-from collections.abc import Mapping, Sequence
+import functools
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
@@ -63,7 +65,7 @@ def insert_rows(
     names = list(rows[0])
     fields = [model._meta.get_field(name) for name in names]
     adapt = [
-        (n, field.get_db_prep_save)
+        (n, _adapter(field))
         for n, field in enumerate(fields)
         if isinstance(field, JSONField | DateTimeField | BinaryField)
     ]
@@ -87,7 +89,7 @@ def insert_rows(
             for row in chunk:
                 values = [row[name] for name in names]
                 for n, prepare in adapt:
-                    values[n] = prepare(values[n], connection)
+                    values[n] = prepare(values[n])
                 params += values
             cursor.execute(
                 f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608 - quoted names; values are parameters
@@ -95,6 +97,15 @@ def insert_rows(
                 f"ON CONFLICT ({target}) DO {action}",
                 params,
             )
+
+
+def _adapter(field) -> Callable[[Any], Any]:
+    """How one value of `field` goes to the database. JSON is sent as its text, which both
+    databases read into the column's type; everything else as Django would."""
+    if isinstance(field, JSONField):
+        encoder = field.encoder
+        return lambda value: None if value is None else json.dumps(value, cls=encoder)
+    return functools.partial(field.get_db_prep_save, connection=connection)
 
 
 class AddDays(Func):
