@@ -14,15 +14,10 @@ from django.utils import timezone
 
 from crm.models import Task
 from notifications.models import AuditEvent, Notification
+from tests.clients import logged_in
 from tests.factories import TaskFactory, TeamFactory, UserFactory
 
 BLOCKED = "/notifications/?blocked=1"
-
-
-def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def sample_paths():

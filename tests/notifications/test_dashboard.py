@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from crm.models import Opportunity
 from notifications.models import Notification
+from tests.clients import logged_in
 from tests.factories import (
     DispatchFactory,
     EventFactory,
@@ -17,12 +18,6 @@ from tests.factories import (
     TeamFactory,
     UserFactory,
 )
-
-
-def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -5,10 +5,11 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
-from django.test import Client, override_settings
+from django.test import override_settings
 from django.utils import timezone
 
 from notifications.models import Notification
+from tests.clients import logged_in
 from tests.factories import DispatchFactory, OpportunityFactory, TaskFactory
 
 DAY = date(2026, 11, 18)  # a Wednesday
@@ -25,12 +26,6 @@ def noon(db):
 def at(day_offset: int, hour: int):
     """A local time `day_offset` days from the frozen day."""
     return timezone.make_aware(datetime.combine(DAY + timedelta(day_offset), time(hour)))
-
-
-def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def notification(user, title, when, *, blocking=False):

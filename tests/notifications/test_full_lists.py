@@ -4,10 +4,10 @@ visibility: a rep their own records, a manager the team's, nobody another team's
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from notifications import services
+from tests.clients import logged_in
 from tests.factories import (
     DispatchFactory,
     EventFactory,
@@ -16,12 +16,6 @@ from tests.factories import (
     TeamFactory,
     UserFactory,
 )
-
-
-def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

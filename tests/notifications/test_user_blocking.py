@@ -12,15 +12,10 @@ from django.utils import timezone
 
 from crm.models import Task
 from notifications.models import AuditEvent, Notification
+from tests.clients import logged_in
 from tests.factories import TaskFactory, TeamFactory, UserFactory
 
 NEW = "/notifications/blocking/new"
-
-
-def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def form(target, task, hours=4):
