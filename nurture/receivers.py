@@ -36,18 +36,21 @@ def stop_sequences_on_reply(sender, emails: list[Any], **kwargs) -> None:
         .order_by("rph_id", "enrolled_at")
         .values_list("rph_id", "enrolled_at")
     )
-    for rph in RPH.objects.filter(pk__in=[r for r, at in replies.items() if enrolled.get(r)]):
+    for rph in RPH.objects.filter(pk__in=[r for r in replies if r in enrolled]):
         if replies[rph.pk] > enrolled[rph.pk]:
             record_reply(rph, replies[rph.pk])
 
 
 def _by_address(addresses: dict[str, datetime]) -> dict[int, datetime]:
+    """The enrolled leads writing from these addresses. Looked up through the enrollments a
+    reply can stop, not the whole lead table: this runs for every stored batch."""
     if not addresses:
         return {}
     leads = (
-        RPH.objects.annotate(address=Lower(Trim("email")))
+        Enrollment.objects.filter(status__in=REOPENED_BY_A_REPLY)
+        .annotate(address=Lower(Trim("rph__email")))
         .filter(address__in=addresses)
-        .values_list("pk", "address")
+        .values_list("rph_id", "address")
     )
     return {pk: addresses[address] for pk, address in leads}
 

@@ -88,32 +88,31 @@ class Output:
         if not any(re.search(pattern, line) for line in self.lines):
             self.wait_for(pattern, timeout)
 
-    def rest(self, timeout):
-        """All the output, once the process has closed it (within `timeout` seconds)."""
+    def _read(self, timeout):
+        """Yield each new line (also kept in `lines`) until `timeout` seconds pass or the
+        process closes its output."""
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
                 line = self._queue.get(timeout=remaining)
             except queue.Empty:
-                break
+                return
             if line is None:
-                break
+                return
             self.lines.append(line)
+            yield line
+
+    def rest(self, timeout):
+        """All the output, once the process has closed it (within `timeout` seconds)."""
+        for _ in self._read(timeout):
+            pass
         return "".join(self.lines)
 
     def wait_for(self, pattern, timeout):
         """Return the first new line matching `pattern`; fail with the output so far when
         `timeout` seconds pass first or the process ends."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
+        for line in self._read(timeout):
             if regex.search(line):
                 return line
         tail = "".join(self.lines[-80:])

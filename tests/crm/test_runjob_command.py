@@ -145,3 +145,13 @@ def test_jobs_lists_schedule_last_run_status_and_next_run(team_maker):
     assert "outbox_send" in lines and "never" in lines["outbox_send"]
     assert "0 6 * * * UTC" in lines["test_team_maker"]
     assert "succeeded" in lines["test_team_maker"]
+
+
+@pytest.mark.django_db
+def test_jobs_lists_the_next_runs_after_a_given_moment(team_maker):
+    out = StringIO()
+
+    call_command("jobs", "--as-of", "2030-01-07T04:00", stdout=out)
+
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines()[1:]}
+    assert lines["test_team_maker"].rstrip().endswith("2030-01-07 06:00 UTC")

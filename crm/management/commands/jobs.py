@@ -2,13 +2,19 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from crm import ledger, registry, runner
+from crm.management.commands.runjob import parse_as_of
 
 
 class Command(BaseCommand):
     help = "List every job with its schedule, last run, next run and last status."
 
-    def handle(self, *args, **options):
-        now = timezone.now()
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--as-of", help="The moment the list is for: next runs after it (default: now)."
+        )
+
+    def handle(self, *args, as_of=None, **options):
+        now = parse_as_of(as_of) if as_of else timezone.now()
         jobs = registry.all_jobs()
         last_runs = ledger.last_runs(job.name for job in jobs)
         rows = [("JOB", "SCHEDULE", "LAST RUN", "STATUS", "NEXT RUN")]
