@@ -9,9 +9,10 @@ from contextlib import contextmanager
 import django
 
 
-def setup(database: str) -> None:
-    """Point Django at a fresh `database` on the PostgreSQL server of DATABASE_URL (default:
-    localhost) and migrate it. Refuses SQLite: the figures are for the production database."""
+def setup(database: str, *, fresh: bool = True) -> None:
+    """Point Django at a fresh `database` (or, with fresh=False, the one already there) on the
+    PostgreSQL server of DATABASE_URL (default: localhost) and migrate it. Refuses SQLite: the
+    figures are for the production database."""
     import dj_database_url
     import psycopg2
 
@@ -28,8 +29,13 @@ def setup(database: str) -> None:
     )
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{database}"')
+        if fresh:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{database}"')
+        else:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+            if cursor.fetchone() is None:
+                sys.exit(f"no database {database} to reuse: run once without --dashboard-only")
     admin.close()
     host = config["HOST"] or "127.0.0.1"
     auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")

@@ -5,6 +5,7 @@ from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from crm import ledger, registry
+from crm.forms import time_zone_select
 from crm.models import (
     RPH,
     Account,
@@ -53,7 +54,16 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("role", "team", "is_active", "is_staff")
     list_select_related = ("team", "manager")
     autocomplete_fields = ("team", "manager")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("CRM", {"fields": ("role", "team", "manager")}))
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        ("CRM", {"fields": ("role", "team", "manager", "time_zone")}),
+    )
+
+    def get_form(self, request, obj=None, **kwargs):
+        # The same list as the user's own settings page, with this user's current zone in it.
+        zone = time_zone_select(obj.time_zone if obj else "")
+        kwargs["widgets"] = {**kwargs.get("widgets", {}), "time_zone": zone}
+        return super().get_form(request, obj, **kwargs)
 
 
 @admin.register(Team)

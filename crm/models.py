@@ -1,7 +1,11 @@
 """Core sales objects, and the two tables of the job engine (JobRun, JobLock)."""
 
+from functools import cache
+from zoneinfo import available_timezones
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -16,6 +20,22 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    # Read once: the tz database on disk does not change under a running process.
+    return frozenset(available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in time_zones():
+        raise ValidationError(
+            "“%(value)s” is not a time zone Vigil knows; choose one from the list, "
+            "e.g. Europe/Paris.",
+            code="invalid_time_zone",
+            params={"value": value},
+        )
 
 
 class User(AbstractUser):
@@ -39,9 +59,22 @@ class User(AbstractUser):
     session_epoch = models.PositiveIntegerField(
         default=0, editable=False, help_text="Raised to end every session of this user at once."
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        # Rows written by SQL (benchmarks, an older release during a deploy) get it too.
+        db_default="",
+        validators=[validate_time_zone],
+        help_text="The IANA time zone dates and times are shown in for this user, e.g. "
+        "America/New_York; blank: the company's time zone.",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["role"]), models.Index(fields=["team", "role"])]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
 
     @property
     def is_administrator(self) -> bool:
@@ -234,6 +267,13 @@ class Dispatch(models.Model):
                 name="dispatch_open_due",
             ),
             models.Index(fields=["team", "status"]),
+            # The dashboard's count of the open dispatches on a team's accounts.
+            models.Index(
+                fields=["account"],
+                include=["team"],
+                condition=Q(status__in=["scheduled", "in_progress"]),
+                name="dispatch_open_by_account",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm.middleware.UserTimeZone",
     "notifications.middleware.BlockingGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -106,6 +107,8 @@ USE_TZ = True
 TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
+# One date and time format on every page (crm/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["crm.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

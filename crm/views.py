@@ -6,6 +6,7 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from crm import services
+from crm.dates import when
 from crm.models import Dispatch, Event, Opportunity, Task, User
 from crm.visibility import may_change, visible_to
 
@@ -42,7 +44,7 @@ def task_detail(request, pk: int):
         ("Kind", task.get_kind_display()),
         ("Owner", task.owner),
         ("Account", task.account or "—"),
-        ("Due", timezone.localtime(task.due_at)),
+        ("Due", when(task.due_at)),
         ("Status", task.get_status_display()),
     ]
     return object_page(request, "task", task, fields, "crm/task_actions.html")
@@ -76,8 +78,8 @@ def opportunity_detail(request, pk: int):
         ("Owner", opportunity.owner),
         ("Stage", opportunity.get_stage_display()),
         ("Amount", opportunity.amount),
-        ("Expected close", opportunity.expected_close),
-        ("Last touched", timezone.localtime(opportunity.updated_at)),
+        ("Expected close", when(opportunity.expected_close)),
+        ("Last touched", when(opportunity.updated_at)),
     ]
     return object_page(
         request,
@@ -103,10 +105,21 @@ def opportunity_update(request, pk: int):
             expected_close=date.fromisoformat(close) if close else None,
         )
     except (ValueError, services.NotAllowed) as exc:
+        if request.htmx:
+            return HttpResponse(f"Not saved: {exc}.", status=400, content_type="text/plain")
         messages.error(request, f"Not saved: {exc}.")
     else:
+        if request.htmx:  # a quick stage change: its form, swapped in place, says it saved
+            context = {
+                "url": request.path,
+                "stage": opportunity.stage,
+                "pk": opportunity.pk,
+                "stages": Opportunity.Stage.choices,
+                "saved": True,
+            }
+            return render(request, "crm/_stage.html", context)
         messages.success(request, f"Opportunity “{opportunity.name}” updated.")
-    return redirect("opportunity_detail", pk=opportunity.pk)
+    return redirect(_next(request) or reverse("opportunity_detail", args=[opportunity.pk]))
 
 
 @login_required
@@ -115,8 +128,8 @@ def event_detail(request, pk: int):
     fields = [
         ("Owner", event.owner),
         ("Account", event.account or "—"),
-        ("Starts", timezone.localtime(event.start_at)),
-        ("Ends", timezone.localtime(event.end_at)),
+        ("Starts", when(event.start_at)),
+        ("Ends", when(event.end_at, ago=False)),
     ]
     return object_page(request, "event", event, fields)
 
@@ -128,8 +141,8 @@ def dispatch_detail(request, pk: int):
         ("Team", dispatch.team),
         ("Owner", dispatch.owner),
         ("Account", dispatch.account or "—"),
-        ("Scheduled", timezone.localtime(dispatch.scheduled_at)),
-        ("Due", timezone.localtime(dispatch.due_at)),
+        ("Scheduled", when(dispatch.scheduled_at)),
+        ("Due", when(dispatch.due_at)),
         ("Status", dispatch.get_status_display()),
     ]
     return object_page(request, "dispatch", dispatch, fields)

@@ -5,13 +5,14 @@ then what is overdue (most recent first), then what is upcoming (soonest first).
 """
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
-from django.urls import reverse
 from django.utils import timezone
 
+from crm.links import record_url
 from crm.models import Dispatch, Event, Opportunity, Task, User
 from crm.visibility import mine, visible_to
 from notifications.models import Notification
@@ -42,6 +43,8 @@ def today_bounds(now: datetime) -> tuple[datetime, datetime]:
 
 def by_urgency(queryset: QuerySet, field: str, now: datetime) -> QuerySet:
     """`queryset` annotated with its `urgency` bucket for the date `field`, in urgency order."""
+    start: datetime | date
+    end: datetime | date
     start, end = today_bounds(now)
     if queryset.model._meta.get_field(field).get_internal_type() == "DateField":
         start, end = start.date(), end.date()
@@ -63,21 +66,25 @@ def with_total(queryset: QuerySet) -> QuerySet:
     return queryset.annotate(total=Window(Count("pk")))
 
 
-def open_notifications(user: User, now: datetime) -> QuerySet:
-    """The user's open notifications that are still worth showing, most urgent first.
+def shown_notifications(user: User, now: datetime) -> QuerySet:
+    """The user's open notifications that are still worth showing.
 
     A non-blocking notification stops being shown VIGIL_REMINDER_EXPIRY_DAYS after its date:
     a reminder about a close date three weeks gone must not sit above today's work. Blocking
     ones are shown until they are resolved, whatever their date.
     """
     stale_before = now - timedelta(days=settings.VIGIL_REMINDER_EXPIRY_DAYS)
-    notifications = Notification.objects.filter(
+    return Notification.objects.filter(
         Q(blocking=True) | Q(expires_at__gte=stale_before),
         user=user,
         status=Notification.Status.OPEN,
         visible_from__lte=now,
     )
-    return by_urgency(notifications, "expires_at", now)
+
+
+def open_notifications(user: User, now: datetime) -> QuerySet:
+    """The notifications shown to the user, most urgent first."""
+    return by_urgency(shown_notifications(user, now), "expires_at", now)
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ class FullList:
     """One of the dashboard's full lists: which records, which date orders them, which field
     says whether they are still open."""
 
-    model: type
+    model: Any  # a model class
     heading: str
     name: str
     date: str
@@ -158,12 +165,15 @@ def row(kind: str, record) -> dict:
     """What a full list shows of one record."""
     spec = LISTS[kind]
     return {
+        "pk": record.pk,
         "name": getattr(record, spec.name),
-        "url": reverse(spec.url_name, args=[record.pk]),
+        "url": record_url(spec.url_name, record.pk),
+        # An open opportunity's stage changes right from the list.
+        "stage_url": record_url("opportunity_update", record.pk) if kind == "opportunities" else "",
+        "stage": getattr(record, "stage", ""),
         "account": record.account,
         "owner": record.owner,
         "date": getattr(record, spec.date),
-        "has_time": isinstance(getattr(record, spec.date), datetime),
         "overdue": record.overdue_at is not None,
         "status": getattr(record, f"get_{spec.status}_display")() if spec.status else "",
     }
@@ -173,7 +183,5 @@ def owners(user: User):
     """Whom a manager or administrator may filter a list by; nobody for a rep."""
     if user.role == User.Role.REP and not user.is_administrator:
         return User.objects.none()
-    people = (
-        User.objects.all() if user.is_administrator else User.objects.filter(team_id=user.team_id)
-    )
+    people = User.objects.all() if user.is_administrator else User.objects.filter(team=user.team_id)
     return people.order_by("first_name", "last_name", "username")

@@ -118,11 +118,13 @@ class Notification(models.Model):
                 condition=Q(status="open", blocking=True),
                 name="notification_open_blocking",
             ),
-            # The dashboard's list: a user's open notifications, blocking first.
+            # The dashboard: a user's open notifications by date, one range per urgency
+            # bucket, and their count without reading the rows.
             models.Index(
-                fields=["user", "-blocking", "grace_deadline", "expires_at"],
+                fields=["user", "expires_at"],
+                include=["blocking", "visible_from"],
                 condition=Q(status="open"),
-                name="notification_open_for_user",
+                name="notification_open_by_date",
             ),
             models.Index(
                 fields=["object_kind", "object_id"],

@@ -1,12 +1,8 @@
-from datetime import timedelta
-
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,17 +10,16 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.models import Dispatch, Event, Opportunity, Task, User
-from crm.visibility import mine, visible_to
-from notifications import charts, lists, services
+from crm.links import record_url
+from crm.models import Opportunity, User
+from crm.visibility import visible_to
+from notifications import dashboard as dashboard_reads
+from notifications import lists, services
 from notifications.forms import LoginForm, ReminderForm, UnlockForm
 from notifications.models import Notification
 from notifications.objects import TYPES
 
 OPEN = Notification.Status.OPEN
-DASHBOARD_NOTIFICATIONS = 10
-DASHBOARD_TASKS = 15
-DASHBOARD_ROWS = 10
 PAGE_SIZE = 50
 
 
@@ -37,7 +32,9 @@ def _with_links(notifications) -> list[Notification]:
     """Each notification with a `link` to its object."""
     notifications = list(notifications)
     for n in notifications:
-        n.link = n.link or reverse(TYPES[n.object_kind].url_names[0], args=[n.object_id])
+        n.url = n.link or record_url(TYPES[n.object_kind].url_names[0], n.object_id)
+        n.snooze_url = record_url("notifications:snooze", n.pk)
+        n.dismiss_url = record_url("notifications:dismiss", n.pk)
     return notifications
 
 
@@ -49,67 +46,9 @@ def _open_notifications(user: User, now, limit: int) -> list[Notification]:
 @login_required
 @require_GET
 def dashboard(request):
-    user, now = request.user, timezone.now()
-    today = timezone.localdate(now)
-    _, end_of_today = lists.today_bounds(now)
-    notifications = _with_links(
-        lists.with_total(lists.open_notifications(user, now))[:DASHBOARD_NOTIFICATIONS]
-    )
-    tasks = list(
-        lists.with_total(lists.full_list("tasks", user, now, {"when": "due"}))[:DASHBOARD_TASKS]
-    )
-    pipeline = list(
-        mine(user, Opportunity.objects.filter(stage__in=Opportunity.OPEN_STAGES))
-        .values("stage")
-        .annotate(count=Count("pk"), total=Sum("amount"))
-        .order_by()
-    )
-    events = list(
-        lists.with_total(
-            mine(user, Event.objects.filter(end_at__gte=now, start_at__lt=now + timedelta(days=7)))
-        )
-        .select_related("account")
-        .order_by("start_at")[:DASHBOARD_ROWS]
-    )
-    dispatches = list(
-        lists.with_total(
-            visible_to(user, Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES))
-        )
-        .select_related("team")
-        .order_by("due_at")[:DASHBOARD_ROWS]
-    )
-    trend = (
-        mine(user, Task.objects.filter(status=Task.Status.OPEN))
-        .filter(due_at__gte=end_of_today - timedelta(days=14), due_at__lt=end_of_today)
-        .annotate(day=TruncDate("due_at"))
-        .values("day")
-        .annotate(count=Count("pk"))
-        .order_by()
-    )
-    return render(
-        request,
-        "notifications/dashboard.html",
-        {
-            "notifications": notifications,
-            "notifications_total": _total(notifications),
-            "more_notifications": _total(notifications) - len(notifications),
-            "tasks": tasks,
-            "tasks_total": _total(tasks),
-            "more_tasks": _total(tasks) - len(tasks),
-            "events_total": _total(events),
-            "dispatches_total": _total(dispatches),
-            "more_dispatches": _total(dispatches) - len(dispatches),
-            "now": now,
-            "pipeline": charts.pipeline(pipeline),
-            "events": events,
-            "dispatches": dispatches,
-            "trend": charts.daily(trend, today, days=14),
-        },
-    )
-
-
-def _total(rows: list) -> int:
-    return rows[0].total if rows else 0
+    now = timezone.now()
+    context = dashboard_reads.read(request.user, now)
+    return render(request, "notifications/dashboard.html", {**context, "now": now})
 
 
 @login_required
@@ -154,6 +93,7 @@ def full_list(request, kind: str):
             "owners": lists.owners(user),
             "statuses": lists.statuses(kind),
             "when_choices": lists.WHEN_CHOICES,
+            "stages": Opportunity.Stage.choices,
             "now": timezone.now(),
         },
     )
@@ -181,7 +121,7 @@ def notification_api(request):
                     "blocking": n.blocking,
                     "expires_at": n.expires_at.isoformat(),
                     "grace_deadline": n.grace_deadline.isoformat() if n.grace_deadline else None,
-                    "url": n.link,
+                    "url": n.url,
                 }
                 for n in notifications
             ]

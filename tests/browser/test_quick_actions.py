@@ -1,14 +1,14 @@
 """Quick actions in Chromium: "Done" on a dashboard task row completes the task in place
 with JavaScript and by a plain form post without it; a blocked rep's quick action is refused
 by the gate except on the blocking task; "Snooze 1 day" and "Dismiss" take a reminder's row
-away in place."""
+away in place; a deal's stage changes in place, and by a plain form post without JavaScript."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from crm.models import Task
+from crm.models import Opportunity, Task
 from notifications import services
 from notifications.jobs import notify_expiring
 from notifications.models import Notification
@@ -108,3 +108,42 @@ def test_snooze_and_dismiss_remove_the_reminder_rows_without_a_reload(new_page, 
     done.refresh_from_db()
     assert later.visible_from > now + timedelta(hours=23)
     assert done.status == Notification.Status.RESOLVED
+
+
+def stage(deal) -> str:
+    return Opportunity.objects.get(pk=deal.pk).stage
+
+
+def test_a_deals_stage_changes_from_the_dashboard_without_a_reload(new_page, rita):
+    now = timezone.now()
+    deal = OpportunityFactory(owner=rita, name="Acme renewal", stage="proposal")
+    services.add_reminder(rita, "opportunity", deal.pk, now, "Ask about the budget", now)
+    page = new_page()
+    sign_in(page, "rita")
+    page.wait_for_url("**/")
+    page.evaluate("window.__marker = 1")
+
+    page.select_option(f"select[data-stage='{deal.pk}']", "negotiation")
+
+    page.locator(f"[data-stage-saved='{deal.pk}']").wait_for()
+    assert page.evaluate("window.__marker") == 1
+    assert stage(deal) == "negotiation"
+
+
+def test_a_deals_stage_changes_on_the_list_with_javascript_disabled(browser, live_server, rita):
+    deal = OpportunityFactory(owner=rita, name="Acme renewal", stage="proposal")
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, "rita")
+        page.wait_for_url("**/")
+        page.goto("/opportunities/")
+
+        page.select_option(f"select[data-stage='{deal.pk}']", "won")
+        page.locator(f"form:has(select[data-stage='{deal.pk}']) button").click()
+
+        page.wait_for_url("**/opportunities/")
+        assert "Opportunity “Acme renewal” updated." in page.locator("main").inner_text()
+        assert stage(deal) == "won"
+    finally:
+        context.close()

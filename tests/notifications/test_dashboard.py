@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -55,9 +56,9 @@ def test_a_rep_sees_their_own_work_only(rita, boss, south_rep):
 
     page = logged_in(rita).get("/")
 
-    assert {t.owner for t in page.context["tasks"]} == {rita}
-    assert {e.owner for e in page.context["events"]} == {rita}
-    assert {d.team for d in page.context["dispatches"]} == {rita.team}
+    assert {t["owner_id"] for t in page.context["tasks"].rows} == {rita.pk}
+    assert {e["owner_id"] for e in page.context["events"].rows} == {rita.pk}
+    assert {d["team_id"] for d in page.context["dispatches"].rows} == {rita.team_id}
     proposal = next(b for b in page.context["pipeline"]["bars"] if b["label"] == "Proposal")
     assert proposal["count"] == 2
 
@@ -69,7 +70,7 @@ def test_a_manager_sees_their_team(rita, boss, south_rep):
 
     page = logged_in(boss).get("/")
 
-    assert {t.owner for t in page.context["tasks"]} == {rita}
+    assert {t["owner_id"] for t in page.context["tasks"].rows} == {rita.pk}
     assert "rita task 0" in page.content.decode()
     assert "sam task" not in page.content.decode()
 
@@ -82,7 +83,11 @@ def test_the_dashboard_costs_the_same_queries_whatever_the_data(
     fill(rita, rows)
     client = logged_in(rita)
 
-    with django_assert_num_queries(9):
+    # Session, user, gate; the cards' totals; notifications, tasks, events, dispatches; the
+    # pipeline and the trend. SQLite cannot order inside a UNION: it asks for each of the
+    # notifications' four urgency buckets and the tasks' two on its own.
+    expected = 10 if connection.vendor == "postgresql" else 14
+    with django_assert_num_queries(expected):
         assert client.get("/").status_code == 200
 
 
@@ -131,12 +136,15 @@ def test_a_users_reminder_appears_on_its_date_and_can_be_dismissed(rita):
         },
     )
 
-    assert client.get("/").context["notifications"] == []
+    assert client.get("/").context["notifications"].rows == []
     with time_machine.travel(when + timedelta(minutes=1)):
-        [reminder] = client.get("/").context["notifications"]
-        assert (reminder.title, reminder.note) == ("Reminder: Big deal", "Ask about the budget")
-        client.post(f"/notifications/{reminder.pk}/dismiss")
-        assert client.get("/").context["notifications"] == []
+        [reminder] = client.get("/").context["notifications"].rows
+        assert (reminder["title"], reminder["note"]) == (
+            "Reminder: Big deal",
+            "Ask about the budget",
+        )
+        client.post(f"/notifications/{reminder['pk']}/dismiss")
+        assert client.get("/").context["notifications"].rows == []
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 """The dashboard puts the most urgent first: blocking, due today (soonest first), overdue
 (most recent first), upcoming; each card says how many there are in all."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import time_machine
@@ -51,9 +51,9 @@ def test_todays_tasks_come_first_then_overdue_most_recent_first(rita, noon):
     TaskFactory(owner=rita, title="this morning", due_at=at(0, 9))
     TaskFactory(owner=rita, title="tomorrow", due_at=at(1, 9))
 
-    tasks = logged_in(rita).get("/").context["tasks"]
+    tasks = logged_in(rita).get("/").context["tasks"].rows
 
-    assert [t.title for t in tasks] == [
+    assert [t["title"] for t in tasks] == [
         "this morning",
         "later today",
         "yesterday",
@@ -108,12 +108,13 @@ def test_the_cards_show_their_totals_and_how_many_more(rita, noon):
 
     page = logged_in(rita).get("/")
 
-    assert (page.context["tasks_total"], len(page.context["tasks"])) == (20, 15)
-    assert (page.context["notifications_total"], len(page.context["notifications"])) == (20, 10)
+    tasks, notifications = page.context["tasks"], page.context["notifications"]
+    assert (tasks.total, len(tasks.rows)) == (20, 15)
+    assert (notifications.total, len(notifications.rows)) == (20, 10)
     html = page.content.decode()
     assert 'href="/tasks/?when=due">5 more' in html
     assert 'href="/notifications/">10 more' in html
-    assert page.context["dispatches_total"] == 12
+    assert page.context["dispatches"].total == 12
     assert 'href="/dispatches/">2 more' in html
 
 
@@ -122,5 +123,21 @@ def test_no_more_link_when_everything_fits(rita, noon):
 
     page = logged_in(rita).get("/")
 
-    assert page.context["tasks_total"] == 1
+    assert page.context["tasks"].total == 1
     assert "more →" not in page.content.decode()
+
+
+@override_settings(TIME_ZONE="UTC")
+def test_today_is_the_readers_own_today(rita, boss):
+    late = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # 22:00 on the 28th in New York
+    TaskFactory(owner=rita, title="late call", due_at=late)
+    boss.time_zone = "America/New_York"
+    boss.save(update_fields=["time_zone"])
+
+    with time_machine.travel(datetime(2026, 11, 28, 20, 0, tzinfo=UTC), tick=False):
+        in_utc = logged_in(rita).get("/")
+        in_new_york = logged_in(boss).get("/")
+
+    assert in_utc.context["tasks"].rows == []  # due tomorrow in UTC
+    assert [t["title"] for t in in_new_york.context["tasks"].rows] == ["late call"]
+    assert "Sat 28 Nov 2026 22:00" in in_new_york.content.decode()

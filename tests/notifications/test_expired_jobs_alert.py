@@ -56,7 +56,7 @@ def test_jobs_three_hours_overdue_alert_owner_manager_and_the_designated_list(ri
     assert set(mail) == {"rita@vigil.example", "boss@vigil.example", "olga@vigil.example"}
     body = mail["boss@vigil.example"].text_body
     assert "Inspect Acme" in body and "Send quote" in body and "Only 2 h" not in body
-    assert "is 5 h overdue (owner rita)" in body
+    assert "is 5 h overdue (owner Rita)" in body
     assert Notification.objects.filter(source="overdue", user=ops).count() == 2
 
 
@@ -97,7 +97,7 @@ def test_the_threshold_is_configurable_and_old_jobs_do_not_flood_a_first_run(rit
     alert_overdue_jobs(NOW)
 
     assert [n.title for n in Notification.objects.filter(user=rita)] == [
-        "Dispatch “90 min” is 1 h overdue (owner rita)"
+        "Dispatch “90 min” is 1 h overdue (owner Rita)"
     ]
 
 

@@ -5,21 +5,13 @@ usual permissions and the blocking gate."""
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from crm.models import Task
 from notifications import services
 from notifications.models import Notification
+from tests.clients import HTMX, logged_in
 from tests.factories import OpportunityFactory, TaskFactory, TeamFactory, UserFactory
-
-HTMX = {"HX-Request": "true"}
-
-
-def logged_in(user, **kwargs):
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def test_the_page_shows_steps_sent_and_the_next_one(lead, rep, client):
     assert "Ana Lopez" in page and "Nurture P2" in page
     assert page.count('class="outbox-status"') == 2
     assert ">Sent<" in page and ">Queued<" in page
-    assert "step 3" in page and "Sun 08 Mar 2026" in page  # the next step and its day
+    assert "step 3" in page and "Sun 8 Mar 2026" in page  # the next step and its day
     assert 'id="record-reply"' in page
 
 

@@ -1,0 +1,65 @@
+"""Dates as people read them: the one format of crm/formats, in the viewer's time zone, with
+"in 3 h" / "2 days ago" beside it."""
+
+from datetime import date, datetime
+
+from django.utils import formats, timezone
+from django.utils.html import format_html
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+def relative(at: datetime | date, now: datetime) -> str:
+    """`at` from `now`, roughly: "in 25 min", "3 h ago", "in 2 days", "5 weeks ago"; a date
+    (no time) in whole local days: "today", "tomorrow", "3 days ago"."""
+    if not isinstance(at, datetime):
+        days = (at - timezone.localdate(now)).days
+        if days == 0:
+            return "today"
+        if days in (1, -1):
+            return "tomorrow" if days == 1 else "yesterday"
+        return _phrase(abs(days) * DAY, future=days > 0)
+    seconds = (at - now).total_seconds()
+    if abs(seconds) < MINUTE:
+        return "now"
+    return _phrase(abs(seconds), future=seconds > 0)
+
+
+def _phrase(seconds: float, *, future: bool) -> str:
+    if seconds < HOUR:
+        amount = f"{int(seconds // MINUTE)} min"
+    elif seconds < DAY:
+        amount = f"{int(seconds // HOUR)} h"
+    elif seconds < 14 * DAY:
+        days = int(seconds // DAY)
+        amount = f"{days} day{'s' if days > 1 else ''}"
+    elif seconds < 60 * DAY:
+        amount = f"{int(seconds // (7 * DAY))} weeks"
+    else:
+        months = int(seconds // (30 * DAY))
+        amount = f"{months} month{'s' if months > 1 else ''}"
+    return f"in {amount}" if future else f"{amount} ago"
+
+
+def shown(at: datetime | date | None) -> str:
+    """`at` in the one format: a datetime in the current (the viewer's) time zone."""
+    if at is None:
+        return ""
+    if isinstance(at, datetime):
+        return formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")
+    return formats.date_format(at, "DATE_FORMAT")
+
+
+def when(at: datetime | date | None, now: datetime | None = None, *, ago: bool = True) -> str:
+    """A <time> element: the date in the one format, then how far it is from `now`."""
+    if at is None:
+        return ""
+    stamp = at.isoformat() if isinstance(at, datetime) else at.strftime("%Y-%m-%d")
+    if not ago:
+        return format_html('<time datetime="{}">{}</time>', stamp, shown(at))
+    return format_html(
+        '<time datetime="{}">{}</time> <span class="muted when">({})</span>',
+        stamp,
+        shown(at),
+        relative(at, now or timezone.now()),
+    )

@@ -1,0 +1,42 @@
+from django import forms
+from django.conf import settings
+
+from crm.models import User, time_zones
+
+# The tz database also holds aliases (US/Eastern, Japan, localtime...); the list offers the
+# Region/City names people look for.
+REGIONS = (
+    "Africa/",
+    "America/",
+    "Antarctica/",
+    "Arctic/",
+    "Asia/",
+    "Atlantic/",
+    "Australia/",
+    "Europe/",
+    "Indian/",
+    "Pacific/",
+)
+
+
+def time_zone_choices(current: str = "") -> list[tuple[str, str]]:
+    """The zones to choose from, the user's current one included even if it is an alias."""
+    offered = {zone for zone in time_zones() if zone.startswith(REGIONS)} | {"UTC"}
+    if current in time_zones():
+        offered.add(current)
+    company = [("", f"The company's ({settings.TIME_ZONE})")]
+    return company + [(zone, zone.replace("_", " ")) for zone in sorted(offered)]
+
+
+def time_zone_select(current: str = "") -> forms.Select:
+    return forms.Select(choices=time_zone_choices(current))
+
+
+class PreferencesForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["time_zone"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].widget = time_zone_select(self.instance.time_zone)

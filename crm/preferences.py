@@ -1,0 +1,21 @@
+"""The signed-in user's own settings: for now, the time zone their pages are shown in."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+
+from crm.forms import PreferencesForm
+
+
+@login_required
+def preferences(request):
+    form = PreferencesForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        user = form.save(commit=False)
+        # Only this column: a whole-row save could undo a lock-out's session_epoch raised
+        # between this page's read and its write.
+        user.save(update_fields=["time_zone"])
+        zone = user.time_zone or "the company's time zone"
+        messages.success(request, f"Saved: dates and times are now shown in {zone}.")
+        return redirect("preferences")
+    return render(request, "crm/preferences.html", {"form": form})

@@ -1,0 +1,184 @@
+"""Dates in one format, in each user's own time zone: a rep in New York sees a task's due time
+in New York time, a colleague without a zone in the company's; the settings page sets the zone
+(a real one only, behind login and CSRF); people are shown by their full names."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import User
+from mailsync.models import Mailbox
+from tests.clients import logged_in
+from tests.factories import TaskFactory, TeamFactory, UserFactory
+
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+# 16:30 in Paris (the company), 10:30 in New York: the same instant, six and a half hours on.
+DUE = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)
+PREFERENCES = "/me/"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def company_in_paris_at_nine(settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def rita(db):
+    return UserFactory(
+        username="rita_rep", first_name="Rita", last_name="Reyes", team=TeamFactory(name="North")
+    )
+
+
+@pytest.fixture
+def nick(db):
+    return UserFactory(
+        username="nick_ny",
+        first_name="Nick",
+        last_name="Nolan",
+        team=TeamFactory(name="North"),
+        time_zone="America/New_York",
+    )
+
+
+@pytest.fixture
+def task(rita):
+    return TaskFactory(title="Call Acme back", owner=rita, due_at=DUE)
+
+
+def task_page(user, task) -> str:
+    response = logged_in(user).get(reverse("task_detail", args=[task.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_user_with_a_time_zone_sees_the_due_time_in_it(nick, task):
+    page = task_page(nick, task)
+
+    assert "Sat 28 Nov 2026 10:30" in page and "(in 6 h)" in page
+    assert "16:30" not in page
+
+
+def test_a_user_without_a_time_zone_sees_the_company_time(rita, task):
+    page = task_page(rita, task)
+
+    assert "Sat 28 Nov 2026 16:30" in page and "(in 6 h)" in page
+
+
+def test_a_zone_the_tz_database_does_not_know_falls_back_to_the_company_time(rita, task):
+    User.objects.filter(pk=rita.pk).update(time_zone="Mars/Olympus")
+
+    assert "Sat 28 Nov 2026 16:30" in task_page(rita, task)
+
+
+def test_the_users_zone_does_not_outlive_the_request(nick, task):
+    task_page(nick, task)
+
+    assert timezone.get_current_timezone_name() == "Europe/Paris"
+
+
+def test_the_time_zone_costs_no_query(nick, task, settings):
+    def queries() -> int:
+        client = logged_in(nick)
+        with CaptureQueriesContext(connection) as captured:
+            client.get(reverse("task_detail", args=[task.pk]))
+        return len(captured)
+
+    with_zone = queries()
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "crm.middleware.UserTimeZone"]
+
+    assert with_zone == queries()
+
+
+def test_the_settings_page_saves_a_time_zone(rita):
+    client = logged_in(rita)
+
+    page = client.get(PREFERENCES).content.decode()
+    assert f'href="{PREFERENCES}"' in page  # the "Settings" link of the nav
+    assert '<option value="America/New_York">' in page
+
+    response = client.post(PREFERENCES, {"time_zone": "America/New_York"}, follow=True)
+
+    assert response.redirect_chain == [(PREFERENCES, 302)]
+    assert "now shown in America/New_York" in response.content.decode()
+    rita.refresh_from_db()
+    assert rita.time_zone == "America/New_York"
+
+
+def test_the_settings_page_goes_back_to_the_company_zone(nick):
+    logged_in(nick).post(PREFERENCES, {"time_zone": ""})
+
+    nick.refresh_from_db()
+    assert nick.time_zone == ""
+
+
+def test_the_settings_page_refuses_a_zone_that_does_not_exist(nick):
+    response = logged_in(nick).post(PREFERENCES, {"time_zone": "Mars/Olympus"})
+
+    assert response.status_code == 200
+    assert "“Mars/Olympus” is not a time zone" in response.content.decode()
+    nick.refresh_from_db()
+    assert nick.time_zone == "America/New_York"
+
+
+def test_the_settings_page_needs_a_login(rita):
+    response = Client().post(PREFERENCES, {"time_zone": "America/New_York"})
+
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    rita.refresh_from_db()
+    assert rita.time_zone == ""
+
+
+def test_the_settings_page_needs_the_csrf_token(rita):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(rita)
+
+    assert client.post(PREFERENCES, {"time_zone": "America/New_York"}).status_code == 403
+    rita.refresh_from_db()
+    assert rita.time_zone == ""
+
+
+def test_the_admin_edits_a_users_time_zone(nick, administrator):
+    page = logged_in(administrator).get(reverse("admin:crm_user_change", args=[nick.pk]))
+
+    assert '<select name="time_zone"' in page.content.decode()
+    assert '<option value="America/New_York" selected>' in page.content.decode()
+
+
+def test_a_user_is_shown_by_full_name_else_username(rita):
+    assert str(rita) == "Rita Reyes"
+    assert str(UserFactory(username="no_name")) == "no_name"
+
+
+def test_the_object_page_shows_the_owners_full_name(rita, task):
+    manager = UserFactory(username="manny_manager", role="manager", team=rita.team)
+
+    assert "<dd>Rita Reyes</dd>" in task_page(manager, task)
+
+
+def test_the_object_page_and_the_mailbox_page_show_the_same_format(rita, task):
+    Mailbox.objects.create(
+        owner=rita,
+        provider=Mailbox.Provider.IMAP,
+        auth=Mailbox.Auth.PASSWORD,
+        address="rita@vigil.example",
+        username="rita@vigil.example",
+        imap_host="imap.vigil.example",
+        status=Mailbox.Status.ACTIVE,
+        last_synced_at=DUE,
+        created_at=NOW,
+    )
+
+    mailboxes = logged_in(rita).get(reverse("mailsync:mailboxes")).content.decode()
+
+    assert "Sat 28 Nov 2026 16:30" in mailboxes
+    assert "Sat 28 Nov 2026 16:30" in task_page(rita, task)
