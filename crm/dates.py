@@ -1,9 +1,10 @@
 """Dates as people read them: the one format of crm/formats, in the viewer's time zone, with
 "in 3 h" / "2 days ago" beside it."""
 
+import functools
 from datetime import date, datetime
 
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.html import format_html
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -45,6 +46,13 @@ def shown(at: datetime | date | None) -> str:
     """`at` in the one format: a datetime in the current (the viewer's) time zone."""
     if at is None:
         return ""
+    return _shown(at, timezone.get_current_timezone_name(), translation.get_language())
+
+
+@functools.lru_cache(maxsize=8192)
+def _shown(at: datetime | date, zone: str, language: str | None) -> str:
+    # A pure function of its arguments (the formats are code): a dashboard shows the same
+    # few dozen moments on every reload, and Django's formatter costs ~25 µs a call.
     if isinstance(at, datetime):
         return formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")
     return formats.date_format(at, "DATE_FORMAT")
