@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from crm.links import record_url
@@ -58,12 +58,6 @@ def by_urgency(queryset: QuerySet, field: str, now: datetime) -> QuerySet:
     ).annotate(overdue_at=Case(When(urgency=OVERDUE, then=F(field)), default=None))
     first = [F("grace_deadline").asc(nulls_last=True)] if queryset.model is Notification else []
     return queryset.order_by("urgency", *first, F("overdue_at").desc(nulls_last=True), field, "pk")
-
-
-def with_total(queryset: QuerySet) -> QuerySet:
-    """Each row carries `total`, the number of rows before any slice: the dashboard gets a
-    card's count in the query that reads the card."""
-    return queryset.annotate(total=Window(Count("pk")))
 
 
 def shown_notifications(user: User, now: datetime) -> QuerySet:
