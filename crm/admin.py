@@ -4,7 +4,7 @@ from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
-from crm import ledger, registry
+from crm import dates, ledger, registry
 from crm.forms import time_zone_select
 from crm.models import (
     RPH,
@@ -200,7 +200,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
 
     @admin.display(description="Last run", ordering="ledger_started_at")
     def last_run(self, task):
-        return ledger.local(task.ledger_started_at)
+        return dates.when(task.ledger_started_at) or ledger.NEVER
 
     @admin.display(description="Status")
     def last_status(self, task):
@@ -212,7 +212,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
             return "-"
         expression, tz = ledger.crontab_expression(task.crontab), str(task.crontab.timezone)
         moment = ledger.next_run(expression, tz, task.enabled, timezone.now())
-        return ledger.local(moment) if moment else "-"
+        return dates.when(moment) if moment else "-"
 
     @admin.action(description="Run now (in the background)", permissions=["change"])
     def run_now(self, request, queryset):

@@ -116,6 +116,11 @@ def test_the_cards_show_their_totals_and_how_many_more(rita, noon):
     assert 'href="/notifications/">10 more' in html
     assert page.context["dispatches"].total == 12
     assert 'href="/dispatches/">2 more' in html
+    # Of which overdue, linked to just those: 20 tasks, and the reminders of the 18 days
+    # before today (day % 10 == 0 puts two on today).
+    assert (tasks.overdue, notifications.overdue) == (20, 18)
+    assert 'href="/tasks/?when=overdue">20 overdue</a>' in html
+    assert 'href="/notifications/?when=overdue">18 overdue</a>' in html
 
 
 def test_no_more_link_when_everything_fits(rita, noon):
