@@ -59,8 +59,10 @@ test: services lint
 	    tests/parc tests/mailsync tests/nurture tests/monitoring
 
 ## Benchmarks on PostgreSQL (prints figures; see README).
+# The dashboard's figures next to those of d069525, the code before its speed work (#12).
+DASHBOARD_BEFORE ?= d069525
 bench: $(VENV)/.dev
-	$(BIN)/python -m bench.notifications
+	$(BIN)/python -m bench.notifications --before $(DASHBOARD_BEFORE)
 	$(BIN)/python -m bench.penalties
 	$(BIN)/python -m bench.parc
 	$(BIN)/python -m bench.suppression

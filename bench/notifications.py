@@ -336,9 +336,13 @@ def dashboard_before_after(clients: int, seconds: float, before: str | None) -> 
         with tempfile.TemporaryDirectory(prefix="vigil-before-") as tmp:
             worktree = Path(tmp) / "code"
             git = ["git", "-C", str(ROOT)]
-            subprocess.run(
-                [*git, "worktree", "add", "--detach", "--quiet", str(worktree), before], check=True
+            added = subprocess.run(
+                [*git, "worktree", "add", "--detach", "--quiet", str(worktree), before],
+                capture_output=True,
+                text=True,
             )
+            if added.returncode:
+                sys.exit(f"--before {before}: no such revision here ({added.stderr.strip()})")
             try:
                 runs["before"] = dashboard_load(clients, seconds, worktree, f"({before[:10]})")
             finally:
