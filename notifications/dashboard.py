@@ -13,7 +13,7 @@ the blocking gate does). Elsewhere (SQLite, the embedded default) the ORM runs t
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -28,7 +28,6 @@ from crm.models import Dispatch, Event, Opportunity, Task, User
 from crm.visibility import mine, visible_parts, visible_to
 from notifications import charts, lists
 from notifications.lists import BLOCKING, OVERDUE, TODAY, UPCOMING, today_bounds
-from notifications.objects import TYPES
 
 NOTIFICATIONS, TASKS, ROWS = 10, 15, 10
 TREND_DAYS = 14
@@ -38,8 +37,12 @@ TREND_DAYS = 14
 class Card:
     rows: list[dict]
     total: int = 0
-    more: int = field(init=False, default=0)
     overdue: int = 0  # of the total, how many are from before today
+
+    @property
+    def more(self) -> int:
+        """How many the card does not show."""
+        return self.total - len(self.rows)
 
 
 @dataclass(frozen=True)
@@ -315,11 +318,7 @@ def _in_order(rows: list[dict], buckets: list[Bucket], limit: int) -> list[dict]
 
 def _with_links(rows: list[dict]) -> list[dict]:
     for row in rows:
-        row["url"] = row["link"] or record_url(
-            TYPES[row["object_kind"]].url_names[0], row["object_id"]
-        )
-        row["snooze_url"] = record_url("notifications:snooze", row["pk"])
-        row["dismiss_url"] = record_url("notifications:dismiss", row["pk"])
+        row.update(lists.links(row["pk"], row["object_kind"], row["object_id"], row["link"]))
         if row["stage"]:
             row["stage_url"] = record_url("opportunity_update", row["object_id"])
     return rows
@@ -364,7 +363,6 @@ def read(user: User, now: datetime) -> dict:
     [totals] = results["totals"]
     for name, card in cards.items():
         card.total = totals[name]
-        card.more = card.total - len(card.rows)
         card.overdue = totals.get(f"{name}_overdue", 0)
     return {
         **cards,

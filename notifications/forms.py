@@ -78,7 +78,6 @@ class BlockingForm(forms.Form):
         self.actor, self.now = actor, now
         self.fields["target"].queryset = self.targets()
         self.fields["target"].initial = actor.pk
-        self.fields["target"].label_from_instance = lambda u: u.get_full_name() or u.username
 
     def targets(self):
         active = User.objects.filter(is_active=True).order_by("first_name", "last_name", "pk")
@@ -106,7 +105,7 @@ class BlockingForm(forms.Form):
         object_type = TYPES[kind]
         owned = object_type.open(self.now).filter(pk=object_id, **{object_type.owner: target.pk})
         if not owned.exists():
-            who = "you" if target.pk == self.actor.pk else target.get_full_name() or target
+            who = "you" if target.pk == self.actor.pk else target
             self.add_error(
                 "object_id",
                 f"No open {object_type.label.lower()} number {object_id} belongs to {who}.",

@@ -16,6 +16,7 @@ from crm.links import record_url
 from crm.models import Dispatch, Event, Opportunity, Task, User
 from crm.visibility import mine, visible_to
 from notifications.models import Notification
+from notifications.objects import TYPES
 
 BLOCKING, TODAY, OVERDUE, UPCOMING = range(4)
 WHEN = {
@@ -170,6 +171,15 @@ def row(kind: str, record) -> dict:
         "date": getattr(record, spec.date),
         "overdue": record.overdue_at is not None,
         "status": getattr(record, f"get_{spec.status}_display")() if spec.status else "",
+    }
+
+
+def links(pk: int, object_kind: str, object_id: int, link: str) -> dict[str, str]:
+    """Where a notification's row points: its object (or its own link), snooze, dismiss."""
+    return {
+        "url": link or record_url(TYPES[object_kind].url_names[0], object_id),
+        "snooze_url": record_url("notifications:snooze", pk),
+        "dismiss_url": record_url("notifications:dismiss", pk),
     }
 
 

@@ -122,26 +122,21 @@ def notify(user_ids: list[int], *, source: str, title: str, link: str, at: datet
 def dismiss(notification: Notification, user: User, now: datetime) -> bool:
     """A user may dismiss their own non-blocking notifications; blocking ones resolve only by
     dealing with their object."""
-    if notification.user_id != user.pk or notification.blocking:
-        return False
-    return (
-        Notification.objects.filter(pk=notification.pk, status=OPEN).update(
-            status=Notification.Status.RESOLVED, resolved_at=now
-        )
-        == 1
+    return _change_own_reminder(
+        notification, user, status=Notification.Status.RESOLVED, resolved_at=now
     )
 
 
 def snooze(notification: Notification, user: User, now: datetime) -> bool:
     """A user may hide their own open non-blocking notification until this time tomorrow."""
+    return _change_own_reminder(notification, user, visible_from=now + timedelta(days=1))
+
+
+def _change_own_reminder(notification: Notification, user: User, **changes) -> bool:
+    """Apply `changes` if the notification is the user's, open and not blocking."""
     if notification.user_id != user.pk or notification.blocking:
         return False
-    return (
-        Notification.objects.filter(pk=notification.pk, status=OPEN).update(
-            visible_from=now + timedelta(days=1)
-        )
-        == 1
-    )
+    return Notification.objects.filter(pk=notification.pk, status=OPEN).update(**changes) == 1
 
 
 # --- The blocking gate -----------------------------------------------------------------------
@@ -240,7 +235,7 @@ def can_unlock(actor: User, user: User) -> bool:
 
 def unlockers(user: User) -> list[str]:
     """Who can unlock the user, for the message they see at login."""
-    names = [user.manager.get_full_name() or user.manager.username] if user.manager else []
+    names = [str(user.manager)] if user.manager else []
     return [*names, "an administrator"]
 
 
@@ -288,7 +283,7 @@ def add_blocking(
     name = (
         object_type.open(now).filter(pk=object_id).values_list(object_type.name, flat=True).first()
     )
-    who = "you" if actor.pk == target.pk else (actor.get_full_name() or actor.username)
+    who = "you" if actor.pk == target.pk else str(actor)
     return Notification.objects.create(
         user=target,
         source=f"set-by:{actor.pk}:{now.timestamp()}",

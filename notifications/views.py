@@ -10,7 +10,6 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.links import record_url
 from crm.models import Opportunity, User
 from crm.visibility import visible_to
 from notifications import dashboard as dashboard_reads
@@ -29,12 +28,10 @@ class LoginView(auth_views.LoginView):
 
 
 def _with_links(notifications) -> list[Notification]:
-    """Each notification with a `link` to its object."""
+    """Each notification with the links of its row (see lists.links)."""
     notifications = list(notifications)
     for n in notifications:
-        n.url = n.link or record_url(TYPES[n.object_kind].url_names[0], n.object_id)
-        n.snooze_url = record_url("notifications:snooze", n.pk)
-        n.dismiss_url = record_url("notifications:dismiss", n.pk)
+        n.__dict__.update(lists.links(n.pk, n.object_kind, n.object_id, n.link))
     return notifications
 
 

@@ -207,7 +207,7 @@ def merge_fields(rph: RPH, address: str) -> dict[str, str]:
         "name": rph.name,
         "company": rph.company,
         "contact_name": rph.contact.name if rph.contact else "",
-        "owner_name": (owner.get_full_name() or owner.username) if owner else "",
+        "owner_name": str(owner) if owner else "",
         "owner_email": owner.email if owner else "",
         "unsubscribe_url": unsubscribe_url(address) if address else "",
     }
