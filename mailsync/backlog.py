@@ -1,21 +1,27 @@
-"""The email backlog: every email exchanged with our leads and advertisers, stored once.
+"""The email backlog: every email exchanged with our leads and advertisers.
 
-An email's natural key is its Message-ID (a content hash when it has none), UNIQUE in the
-table: the same email seen through the outbox, a Sent folder and a colleague's inbox is one
-row, with a MailboxCopy for each folder it sits in. Storing a batch is a handful of set-based
-statements, whatever its size, and a re-run inserts nothing twice.
+An email's natural key is its content (`content_key`), UNIQUE in the table: the same message
+in a Sent folder and in a colleague's inbox is one row, with a MailboxCopy for each folder it
+sits in, and a different message under the same Message-ID is another row. A Message-ID is
+no secret (every reply quotes it) and anyone can write one, so it never joins two mailboxes'
+copies, nor a copy to the CRM's own email unless the copy says what the CRM sent. Storing a
+batch is a handful of set-based statements, whatever its size, and a re-run inserts nothing
+twice.
 """
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parseaddr
+from hashlib import sha256
 from types import SimpleNamespace
 from typing import Any
 
-from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from crm import visibility
 from crm.sql import insert_rows
 from mailsync import signals
 from mailsync.models import BacklogEmail, EmailAddress, Mailbox, MailboxCopy, OutboxMessage
@@ -56,10 +62,10 @@ def store(
     first_uid: dict[str, int] = {}  # an email twice in a folder is one copy, at its first UID
     own = _address(mailbox.address)
     for item in fetched:
-        email = parsed[item.uid]
-        if email.message_key not in rows:
-            rows[email.message_key] = _row(own, folder, email, item.raw, outbox, now)
-            first_uid[email.message_key] = item.uid
+        row = _row(own, folder, parsed[item.uid], item.raw, outbox, now)
+        if row["content_key"] not in rows:
+            rows[row["content_key"]] = row
+            first_uid[row["content_key"]] = item.uid
     ids, new = _insert(rows)
     insert_rows(
         MailboxCopy,
@@ -88,12 +94,13 @@ def store(
 
 def record_sent(messages: Iterable[OutboxMessage], now: datetime) -> int:
     """Put outbox messages just sent into the backlog, tagged as sent from the CRM. A copy
-    the mailbox sync finds later in a Sent folder joins this row by its Message-ID."""
+    the mailbox sync finds later in a Sent folder joins this row when it says the same."""
     rows = {}
     for msg in messages:
         key = message_key_for(msg.message_id)
-        rows[key] = {
+        rows[sent_key(msg.pk)] = {
             **EMPTY,
+            "content_key": sent_key(msg.pk),
             "message_key": key,
             "message_id": key,
             "in_reply_to": message_key_for(msg.headers.get("In-Reply-To", "")),
@@ -116,12 +123,12 @@ def record_sent(messages: Iterable[OutboxMessage], now: datetime) -> int:
 
 def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, int], int]:
     """Insert the emails not in the backlog yet, and the addresses of all: their ids by
-    message key, and how many were new."""
+    content key, and how many were new."""
     if not rows:
         return {}, 0
-    before = BacklogEmail.objects.filter(message_key__in=rows).count()
-    insert_rows(BacklogEmail, list(rows.values()), conflict=["message_key"])
-    ids = dict(BacklogEmail.objects.filter(message_key__in=rows).values_list("message_key", "pk"))
+    before = BacklogEmail.objects.filter(content_key__in=rows).count()
+    insert_rows(BacklogEmail, list(rows.values()), conflict=["content_key"])
+    ids = dict(BacklogEmail.objects.filter(content_key__in=rows).values_list("content_key", "pk"))
     insert_rows(
         EmailAddress,
         [
@@ -140,15 +147,21 @@ def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, int], int]:
 
 
 def visible_to(user) -> Q:
-    """The backlog emails a user may read: those in a mailbox they may see (their own;
-    a manager's team's; an administrator's, all), and mail the CRM sent."""
+    """The backlog emails a user may read: those with a copy in a mailbox they may see (their
+    own; a manager's team's; an administrator's, all), and the email of an outbox message
+    about a record they may see (a nurture email: whoever may see its lead)."""
     if user.is_administrator:
         return Q()
     owners = Q(mailbox__owner=user)
     if user.role == user.Role.MANAGER and user.team_id:
         owners |= Q(mailbox__owner__team_id=user.team_id)
-    seen = MailboxCopy.objects.filter(owners, email=OuterRef("pk"))
-    return Q(Exists(seen)) | Q(sent_from_crm=True)
+    readable = Q(Exists(MailboxCopy.objects.filter(owners, email=OuterRef("pk"))))
+    types = ContentType.objects.get_for_models(*visibility.TEAM_PATHS)
+    for model, kind in types.items():
+        records = model._default_manager.filter(pk=OuterRef("outbox__about_id"))
+        about = visibility.visible_to(user, records)
+        readable |= Q(outbox__about_type=kind) & Q(Exists(about))
+    return readable
 
 
 def about(addresses: Iterable[str]) -> QuerySet[BacklogEmail]:
@@ -156,6 +169,41 @@ def about(addresses: Iterable[str]) -> QuerySet[BacklogEmail]:
     normalised = sorted({a for a in map(_address, addresses) if a})
     listed = EmailAddress.objects.filter(email=OuterRef("pk"), address__in=normalised)
     return BacklogEmail.objects.filter(Exists(listed))
+
+
+def sent_key(outbox_id: int) -> str:
+    """The content key of the email an outbox message was sent as."""
+    return f"outbox:{outbox_id}"
+
+
+# What a copy says: two copies that agree on all of it are one email. Transport headers
+# (Received, Return-Path, Delivered-To, DKIM and ARC signatures) are not read at all.
+CONTENT_FIELDS = (
+    "message_id",
+    "in_reply_to",
+    "references",
+    "from_name",
+    "from_address",
+    "to",
+    "cc",
+    "date",
+    "subject",
+    "text_body",
+    "html_body",
+    "attachments",
+)
+
+
+def content_key(row: Mapping[str, Any]) -> str:
+    """The content key of a backlog row from the sync (also of rows stored before there was
+    one: the migration reads them with it). A message that could not be parsed is keyed by
+    its bytes, which the row keeps."""
+    if row["unparsed"]:
+        return "sha256:" + sha256(bytes(row["raw"] or b"")).hexdigest()
+    date = row["date"].astimezone(UTC).isoformat() if row["date"] else ""
+    said = [date if name == "date" else row[name] for name in CONTENT_FIELDS]
+    text = json.dumps(said, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return "content:" + sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _row(
@@ -167,11 +215,10 @@ def _row(
     now: datetime,
 ) -> dict[str, Any]:
     sent_by_us = outbox.get(email.message_key)
-    ours = sent_by_us is not None or email.message_key.endswith(
-        "@" + settings.VIGIL_MAIL_DOMAIN.lower()
-    )
-    outbound = folder == "sent" or ours or email.from_address == own_address
-    return {
+    if sent_by_us is not None and not _says_what_was_sent(email, sent_by_us):
+        sent_by_us = None
+    outbound = folder == "sent" or sent_by_us is not None or email.from_address == own_address
+    row = {
         "message_key": email.message_key,
         "message_id": email.message_id,
         "in_reply_to": email.in_reply_to,
@@ -191,22 +238,43 @@ def _row(
         "direction": BacklogEmail.Direction.OUTBOUND
         if outbound
         else BacklogEmail.Direction.INBOUND,
-        "sent_from_crm": ours,
+        "sent_from_crm": sent_by_us is not None,
         "outbox_id": sent_by_us.pk if sent_by_us else None,
         "parse_warnings": email.warnings,
         "unparsed": email.unparsed,
         "created_at": now,
     }
+    row["content_key"] = sent_key(sent_by_us.pk) if sent_by_us else content_key(row)
+    return row
+
+
+def _says_what_was_sent(email: ParsedEmail, sent: OutboxMessage) -> bool:
+    """Whether a copy carrying an outbox message's Message-ID says what that message said.
+    Whoever received it knows its Message-ID and outbox key and may write them on anything;
+    only a copy of the very email joins the CRM's row (MIME encodings and line breaks differ
+    between providers, so the words are compared, not the bytes)."""
+    return (
+        email.from_address == _address(sent.from_email)
+        and sorted(email.to) == sorted(a for a in map(_address, sent.to) if a)
+        and _words(email.subject) == _words(sent.subject)
+        and _words(email.text_body) == _words(sent.text_body)
+    )
+
+
+def _words(text: str) -> list[str]:
+    return text.replace("\x00", "").split()
 
 
 def _outbox_rows(emails: Iterable[ParsedEmail]) -> dict[str, OutboxMessage]:
-    """The outbox rows of the batch's CRM-sent emails, by message key. A copy is joined to an
-    outbox row only when its Message-ID is the row's: an X-Vigil-Outbox header alone, which
-    anyone can write, proves nothing."""
+    """The outbox rows whose Message-ID and key the batch's emails carry, by message key.
+    An X-Vigil-Outbox header alone, which anyone can write, proves nothing; nor does a
+    Message-ID alone (see _says_what_was_sent)."""
     keys = {e.vigil_key for e in emails if e.vigil_key}
     if not keys:
         return {}
-    rows = OutboxMessage.objects.filter(key__in=keys).only("pk", "key", "message_id")
+    rows = OutboxMessage.objects.filter(key__in=keys).only(
+        "pk", "key", "message_id", "from_email", "to", "subject", "text_body"
+    )
     by_key = {message_key_for(row.message_id): row for row in rows}
     return {e.message_key: by_key[e.message_key] for e in emails if e.message_key in by_key}
 

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
@@ -35,6 +36,13 @@ class OutboxMessage(models.Model):
         help_text="Recipients left out (when queued or at send time), each with the reason.",
     )
     message_id = models.CharField(max_length=255, unique=True)
+    # The record the email is about (a nurture email: its lead). Who may see that record may
+    # read the email in the backlog; mail about no record (reports, summaries, alerts) only
+    # administrators, and its recipients in their own mailboxes.
+    about_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    about_id = models.PositiveBigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
@@ -212,15 +220,24 @@ class MailFolder(models.Model):
 
 
 class BacklogEmail(models.Model):
-    """One email exchanged with our leads and advertisers, once, however many ways it was
-    seen: through the outbox (sent from the CRM), a Sent folder, or an inbox. Its natural key
-    is the Message-ID, or a content hash when it has none."""
+    """One email as a mailbox holds it, or as the CRM sent it. Its natural key is its
+    content: two mailboxes that hold the same message share one row (a MailboxCopy each);
+    a different message under the same Message-ID is a row of its own, so a copy in one
+    mailbox can never show or change what another mailbox holds."""
 
     class Direction(models.TextChoices):
         INBOUND = "inbound", "Received"
         OUTBOUND = "outbound", "Sent"
 
-    message_key = models.CharField(max_length=255, unique=True)
+    content_key = models.CharField(
+        max_length=255,
+        unique=True,
+        help_text="A hash of what the email says (transport headers left out), or "
+        "outbox:<id> for the email the CRM sent.",
+    )
+    message_key = models.CharField(
+        max_length=255, db_index=True, help_text="The Message-ID as a key: not unique."
+    )
     message_id = models.CharField(max_length=998, blank=True)
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.JSONField(default=list, blank=True)
@@ -239,7 +256,9 @@ class BacklogEmail(models.Model):
         null=True, blank=True, help_text="Kept only for a message that could not be parsed."
     )
     direction = models.CharField(max_length=8, choices=Direction.choices)
-    sent_from_crm = models.BooleanField(default=False)
+    sent_from_crm = models.BooleanField(
+        default=False, help_text="The email of an outbox message, or a copy with its content."
+    )
     outbox = models.OneToOneField(
         OutboxMessage,
         null=True,

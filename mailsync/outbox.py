@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.message import make_msgid
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Model, Q
 
 from mailsync import backlog
 from mailsync.models import OutboxMessage
@@ -46,6 +47,8 @@ class Email:
     reply_to: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     from_email: str = ""
+    # The record the email is about, if any: who may see it may read the email (backlog).
+    about: Model | None = None
 
 
 def _undeliverable(email: Email) -> dict[str, str]:
@@ -90,6 +93,8 @@ def _row(email: Email, now: datetime) -> OutboxMessage:
         html_body=email.html_body,
         headers=email.headers,
         message_id=make_msgid(domain=settings.VIGIL_MAIL_DOMAIN),
+        about_type=ContentType.objects.get_for_model(email.about) if email.about else None,
+        about_id=email.about.pk if email.about else None,
         status=OutboxMessage.Status.FAILED if problem else OutboxMessage.Status.QUEUED,
         last_error=problem or (f"Not sent to: {left_out}" if left_out else ""),
         next_attempt_at=now,
