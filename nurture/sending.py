@@ -230,6 +230,7 @@ def compose(enrollment: Enrollment, address: str) -> outbox.Email:
         text_body=text,
         html_body=html,
         headers=unsubscribe_headers(address),
+        about=rph,
     )
 
 
