@@ -1,15 +1,24 @@
 """The ESP's tracking webhook: bounces, complaints and unsubscribes it reports put the address
-on the suppression list, once per provider event."""
+on the suppression list, once per provider event.
+
+The URL is public. A post without the secret is anyone's: refused with 403 and logged as a
+WARNING (the access log counts them), never as an ERROR, which the bug detector would store and
+put in the administrators' daily report. A signed post that is not a Postmark event is a 400."""
 
 import hashlib
+import json
+import logging
 from typing import Any
 
 from anymail.exceptions import AnymailWebhookValidationFailure
 from anymail.signals import AnymailTrackingEvent, EventType, tracking
 from anymail.webhooks.postmark import PostmarkTrackingWebhookView
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.dispatch import receiver
+from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from mailsync import suppression
 from mailsync.models import Suppression, TrackingEvent
@@ -22,6 +31,67 @@ SOURCES = {
 # A soft bounce (a full mailbox) heals; anymail reports it as "bounced" all the same.
 TRANSIENT_BOUNCES = {"SoftBounce"}
 
+log = logging.getLogger(__name__)
+
+# The fields anymail reads from a Postmark event (or we store), with the types they may have;
+# any other type would fail deep in anymail or the database as a server error.
+TEXT_FIELDS = ("Type", "SuppressionReason", "Description", "Details", "MessageID", "Tag")
+ADDRESS_FIELDS = ("Email", "Recipient")
+TIME_FIELDS = ("DeliveredAt", "BouncedAt", "ReceivedAt", "ChangedAt")
+MAX_ADDRESS = 320  # Suppression.address, TrackingEvent.recipient
+
+
+class MalformedEvent(ValueError):
+    """A signed post that is not a Postmark event we can read."""
+
+
+def tracking_payload(body: bytes) -> dict[str, Any]:
+    """The Postmark event in a webhook body, with every field anymail and the suppression list
+    read of the type they need. Raises MalformedEvent, in time linear in the body's length
+    (json's C parser gives up on deep nesting with RecursionError, not a crash)."""
+    try:
+        event = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise MalformedEvent(f"not JSON: {type(exc).__name__}") from None
+    if not isinstance(event, dict):
+        raise MalformedEvent("not a JSON object")
+    if not isinstance(event.get("RecordType", ""), str):
+        raise MalformedEvent("RecordType is not text")
+    if not isinstance(event.get("Metadata", {}), dict):
+        raise MalformedEvent("Metadata is not an object")
+    event_id = event.get("ID", 0)
+    if isinstance(event_id, bool) or not (isinstance(event_id, int) or _storable(event_id)):
+        raise MalformedEvent("ID is neither a number nor text")
+    for name in TEXT_FIELDS + ADDRESS_FIELDS:
+        if event.get(name) is not None and not _storable(event[name]):
+            raise MalformedEvent(f"{name} is not text")
+    for name in ADDRESS_FIELDS:
+        if len(suppression.normalise(event.get(name) or "")) > MAX_ADDRESS:
+            raise MalformedEvent(f"{name} is too long")
+    for name in TIME_FIELDS:
+        if name in event and not _aware_time(event[name]):
+            raise MalformedEvent(f"{name} is not a date and time with its zone")
+    return event
+
+
+def _storable(value: object) -> bool:
+    """Text PostgreSQL can store: no NUL, no lone surrogate (JSON's "\\ud800")."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _aware_time(value: object) -> bool:
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed, but no such day or hour
+        return False
+    return parsed is not None and parsed.tzinfo is not None
+
 
 class TrackingWebhookView(PostmarkTrackingWebhookView):
     """Postmark's tracking webhook, refusing every request while no WEBHOOK_SECRET is set
@@ -33,6 +103,23 @@ class TrackingWebhookView(PostmarkTrackingWebhookView):
         if not self.basic_auth:
             raise AnymailWebhookValidationFailure("ANYMAIL WEBHOOK_SECRET is not configured")
         super().validate_request(request)
+
+    def run_validators(self, request: HttpRequest) -> None:
+        # anymail's refusal is a SuspiciousOperation, which Django logs as an ERROR.
+        try:
+            super().run_validators(request)
+        except AnymailWebhookValidationFailure as exc:
+            log.warning("Tracking webhook post refused: %s", exc)
+            raise PermissionDenied(str(exc)) from None
+
+    def parse_events(self, request: HttpRequest) -> list[AnymailTrackingEvent]:
+        try:
+            event = tracking_payload(request.body)
+        except RequestDataTooBig:
+            raise BadRequest("Tracking webhook post too large") from None
+        except MalformedEvent as exc:
+            raise BadRequest(f"Tracking webhook post malformed: {exc}") from None
+        return [self.esp_to_anymail_event(event)]
 
 
 def event_key(esp_name: str, event: AnymailTrackingEvent) -> str:

@@ -22,8 +22,10 @@ OPEN_URL_NAMES = {
     "mailsync:unsubscribe",
     "mailsync:tracking_webhook",
 }
-# Reachable while blocked: the resolution list and the notification actions.
-RESOLUTION_URL_NAMES = {"notifications:list", "notifications:dismiss", "notifications:api"}
+# Reachable while blocked: the resolution list. Dismiss and snooze are not: a blocking
+# notification closes only when its object is dealt with (its own pages and actions, below),
+# and clearing other reminders is not dealing with it.
+RESOLUTION_URL_NAMES = {"notifications:list", "notifications:api"}
 # The "Remind me" form of every object page: it names its object in its fields, not its URL.
 REMINDER_URL_NAME = "notifications:remind"
 API_PREFIX = "/api/"

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from crm.links import validate_link
+
 
 class ObjectKind(models.TextChoices):
     TASK = "task", "Task"
@@ -89,7 +91,9 @@ class Notification(models.Model):
         blank=True,
         default="",
         db_default="",  # the daily job's INSERT … SELECT names no link
-        help_text="Where a notice leads (notices only).",
+        validators=[validate_link],
+        help_text="Where a notice leads (notices only): a path on this site (/…) or an "
+        "http(s) address.",
     )
     expires_at = models.DateTimeField(help_text="The object's date this notification is about.")
     blocking = models.BooleanField(default=False)

@@ -13,9 +13,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
 from crm.models import Task
+from notifications import services
 from notifications.models import AuditEvent, Notification
-from tests.clients import logged_in
-from tests.factories import TaskFactory, TeamFactory, UserFactory
+from tests.clients import HTMX, logged_in
+from tests.factories import OpportunityFactory, TaskFactory, TeamFactory, UserFactory
 
 BLOCKED = "/notifications/?blocked=1"
 
@@ -50,7 +51,6 @@ def test_every_url_sends_a_blocked_user_to_the_resolution_list(rita, overdue_tas
         "logout",
         "health",
         "notifications:list",
-        "notifications:dismiss",
         "notifications:api",
         "mailsync:unsubscribe",  # for whoever follows the link, blocked or not
         "mailsync:tracking_webhook",  # the email provider's, behind its own secret
@@ -78,6 +78,23 @@ def test_the_blocked_objects_page_and_its_actions_stay_reachable(rita, overdue_t
     assert client.get(f"/tasks/{other.pk}/")["Location"] == BLOCKED
     assert client.post(f"/tasks/{other.pk}/complete")["Location"] == BLOCKED
     assert client.get("/notifications/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["dismiss", "snooze"])
+def test_a_blocked_user_can_neither_dismiss_nor_snooze_another_reminder(rita, overdue_task, action):
+    now = timezone.now()
+    deal = OpportunityFactory(owner=rita, name="Acme renewal")
+    reminder = services.add_reminder(rita, "opportunity", deal.pk, now, "Ask the budget", now)
+    client = logged_in(rita)
+    url = f"/notifications/{reminder.pk}/{action}"
+
+    assert client.post(url, {"next": "/notifications/"})["Location"] == BLOCKED
+    assert client.post(url, headers=HTMX).status_code == 423
+    reminder.refresh_from_db()
+    assert (reminder.status, reminder.visible_from) == (Notification.Status.OPEN, now)
+    page = client.get("/notifications/").content.decode()
+    assert "Ask the budget" in page and f"/notifications/{reminder.pk}/{action}" not in page
 
 
 @pytest.mark.django_db

@@ -159,6 +159,6 @@ def test_a_blocking_notification_can_be_neither_snoozed_nor_dismissed(rita, over
     client = logged_in(rita)
 
     assert client.post(f"/notifications/{blocking.pk}/snooze", headers=HTMX).status_code == 423
-    assert client.post(f"/notifications/{blocking.pk}/dismiss", headers=HTMX).status_code == 409
+    assert client.post(f"/notifications/{blocking.pk}/dismiss", headers=HTMX).status_code == 423
     blocking.refresh_from_db()
     assert blocking.status == Notification.Status.OPEN
