@@ -1,18 +1,15 @@
-import re
 from datetime import datetime
 
 from django import forms
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from mailsync import crypto, oauth
+from mailsync import crypto, hosts, oauth
 from mailsync.models import Mailbox
-from mailsync.sync import private_host
 
 IMAP = Mailbox.Provider.IMAP
 # Without TLS a password crosses the network in clear: only a server on this machine may do that.
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
-HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+")
 PORT_ERROR = "Give a port between 1 and 65535 (993 for SSL/TLS, 143 for STARTTLS)."
 DUPLICATE = "You have already added this mailbox."
 
@@ -79,22 +76,19 @@ class MailboxForm(forms.ModelForm):
         if data.get("provider") != IMAP:
             return data
         host = data.get("imap_host", "")
+        if data.get("imap_port") is None and "imap_port" not in self.errors:
+            self.add_error("imap_port", PORT_ERROR)
         if not host:
             self.add_error("imap_host", "Give the IMAP server's host name, e.g. imap.example.com.")
-        elif not HOST.fullmatch(host):
+        elif hosts.normalized(host) is None:
             self.add_error(
                 "imap_host",
                 "Give only the server's host name or IP address, e.g. imap.example.com "
                 "(no https://, port or spaces).",
             )
-        elif not settings.VIGIL_MAILSYNC_PRIVATE_HOSTS and private_host(host):
-            self.add_error(
-                "imap_host",
-                "This server is on a private network or this machine, which this site does not "
-                "allow; ask your administrator.",
-            )
-        if data.get("imap_port") is None and "imap_port" not in self.errors:
-            self.add_error("imap_port", PORT_ERROR)
+        else:
+            host = data["imap_host"] = hosts.normalized(host)
+            self._check_reachable(host, data.get("imap_port") or 993)
         security = data.get("imap_security") or Mailbox.Security.SSL
         data["imap_security"] = security
         if security == Mailbox.Security.NONE and host and host.lower() not in LOCAL_HOSTS:
@@ -106,6 +100,16 @@ class MailboxForm(forms.ModelForm):
         if not data.get("password"):
             self.add_error("password", "Give the mailbox's password (or an app password).")
         return data
+
+    def _check_reachable(self, host: str, port: int) -> None:
+        """Refuse now what the worker would refuse (it checks again on every connection: a
+        name can resolve elsewhere later)."""
+        if settings.VIGIL_MAILSYNC_PRIVATE_HOSTS:
+            return
+        try:
+            hosts.resolve(host, port)
+        except hosts.Unreachable:
+            self.add_error("imap_host", hosts.UNREACHABLE)
 
     def create(self, now: datetime) -> Mailbox | None:
         """Save the mailbox: an IMAP one is ready to sync, an OAuth one waits to be connected.

@@ -9,7 +9,7 @@ never touched: folders are opened read-only (EXAMINE) and bodies fetched with BO
 """
 
 import contextlib
-import ipaddress
+import imaplib
 import logging
 import queue
 import socket
@@ -26,10 +26,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SENT
 
-from mailsync import backlog, crypto, oauth
+from mailsync import backlog, crypto, hosts, oauth
 from mailsync.models import Mailbox, MailFolder
 from mailsync.parsing import parse
 
@@ -42,20 +43,6 @@ SIZE_QUERY = 2000
 T = TypeVar("T")
 # Common names of a Sent folder, for servers without SPECIAL-USE (imapclient's own list).
 FOLDERS = {MailFolder.Role.INBOX: "INBOX", MailFolder.Role.SENT: SENT}
-
-
-class HostRefused(OSError):
-    """The mailbox's server is on this machine or a private network, which is not allowed."""
-
-
-def private_host(host: str) -> bool:
-    """Whether `host` resolves to an address of this machine or of a private network (one
-    that is not globally routable). An unresolvable host is not: connecting will say so."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return False
-    return any(not ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_global for info in infos)
 
 
 class AuthFailed(Exception):
@@ -259,22 +246,10 @@ def _connect(mailbox: Mailbox) -> imapclient.IMAPClient:
 
 
 def _signed_in(mailbox: Mailbox, *, force_refresh: bool) -> imapclient.IMAPClient:
-    if not settings.VIGIL_MAILSYNC_PRIVATE_HOSTS and private_host(mailbox.imap_host):
-        raise HostRefused("the server is on a private network, which this site does not allow")
-    security = mailbox.imap_security
-    context = ssl.create_default_context()
-    client = imapclient.IMAPClient(
-        mailbox.imap_host,
-        port=mailbox.imap_port,
-        ssl=security == Mailbox.Security.SSL,
-        ssl_context=context,
-        timeout=settings.VIGIL_MAILSYNC_SOCKET_TIMEOUT,
-    )
+    client = _connected(mailbox)
     try:
-        if security == Mailbox.Security.STARTTLS:
-            client.starttls(context)
         if mailbox.auth == Mailbox.Auth.PASSWORD:
-            client.login(mailbox.username, crypto.decrypt(bytes(mailbox.secret)))
+            _log_in(client, mailbox.username, crypto.decrypt(bytes(mailbox.secret)))
         else:
             access_token = oauth.access_token(mailbox, timezone.now(), force_refresh=force_refresh)
             client.oauth2_login(mailbox.username, access_token)
@@ -282,6 +257,98 @@ def _signed_in(mailbox: Mailbox, *, force_refresh: bool) -> imapclient.IMAPClien
         _close_quietly(client)
         raise
     return client
+
+
+def _connected(mailbox: Mailbox) -> imapclient.IMAPClient:
+    """A session with the server, over TLS unless the mailbox says none, not signed in yet.
+    Whatever goes wrong until then is one error (hosts.UNREACHABLE): a refused host, an
+    unknown name, a closed port and a silent one must look alike."""
+    targets = hosts.resolve(
+        mailbox.imap_host,
+        mailbox.imap_port,
+        private_allowed=settings.VIGIL_MAILSYNC_PRIVATE_HOSTS,
+    )
+    security = mailbox.imap_security
+    context = ssl.create_default_context()  # verifies the certificate and the host name
+    client = None
+    try:
+        client = _CheckedClient(
+            mailbox.imap_host,
+            mailbox.imap_port,
+            targets,
+            ssl_context=context if security == Mailbox.Security.SSL else None,
+            timeout=settings.VIGIL_MAILSYNC_SOCKET_TIMEOUT,
+        )
+        if security == Mailbox.Security.STARTTLS:
+            client.starttls(context)
+    except (OSError, IMAPClientError) as exc:
+        if client is not None:
+            _close_quietly(client)
+        log.info("mailbox %s: could not connect (%s)", mailbox.pk, type(exc).__name__)
+        raise hosts.Unreachable from None
+    return client
+
+
+@sensitive_variables("password")
+def _log_in(client: imapclient.IMAPClient, username: str, password: str) -> None:
+    """LOGIN carries printable ASCII only (imaplib sends it as a quoted string); anything else
+    goes as AUTHENTICATE PLAIN, UTF-8 in base64 (RFC 4616), if the server offers it."""
+    if _quotable(username) and _quotable(password) and not client.has_capability("LOGINDISABLED"):
+        client.login(username, password)
+    elif client.has_capability("AUTH=PLAIN") and "\0" not in username + password:
+        client.plain_login(username, password)
+    else:
+        raise AuthFailed("the server offers no way to sign in with this password")
+
+
+def _quotable(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
+class _CheckedIMAP4(imaplib.IMAP4):
+    """imaplib's session on a socket to an address hosts.resolve checked, never a new lookup.
+    `host` stays the name, so TLS (here or by STARTTLS) verifies the certificate against it."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        targets: list[hosts.Target],
+        ssl_context: ssl.SSLContext | None,
+        timeout: float | None,
+    ) -> None:
+        self._targets, self._ssl_context = targets, ssl_context
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = hosts.connect(self._targets, timeout)
+        if self._ssl_context is None:
+            return sock
+        try:
+            return self._ssl_context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+class _CheckedClient(imapclient.IMAPClient):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        targets: list[hosts.Target],
+        *,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float,
+    ) -> None:
+        self._targets = targets
+        super().__init__(
+            host, port, ssl=ssl_context is not None, ssl_context=ssl_context, timeout=timeout
+        )
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:  # noqa: N802 - imapclient's name
+        context = self.ssl_context if self.ssl else None
+        return _CheckedIMAP4(self.host, self.port, self._targets, context, self._timeout.connect)
 
 
 def _close_quietly(client: imapclient.IMAPClient) -> None:
@@ -312,6 +379,8 @@ def _release(mailbox: Mailbox, claim: str, outcome: Outcome) -> None:
 
 def _describe(exc: BaseException) -> str:
     """A short, secret-free account of a failure for the mailbox's last_error."""
+    if isinstance(exc, hosts.Unreachable):
+        return str(exc)
     if isinstance(exc, socket.timeout | TimeoutError):
         return "the server did not answer in time"
     return f"{type(exc).__name__}: {exc}"[:500]

@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit, urlunsplit
@@ -376,6 +376,69 @@ class _OAuthHandler(BaseHTTPRequestHandler):
 
 
 # --------------------------------------------------------------------------------------------------
+# TLS
+# --------------------------------------------------------------------------------------------------
+
+
+class TestCertificate:
+    """A throwaway certificate authority and a server certificate it signed for `names` (DNS
+    names only: not for 127.0.0.1, so a client that checks the address instead of the name
+    fails). `ca_path` is what a client trusts, e.g. SSL_CERT_FILE=ca_path for
+    ssl.create_default_context()."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    def __init__(self, directory: Path, names: Sequence[str]):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.names = tuple(names)
+        self.cert_path = directory / "server.pem"
+        self.key_path = directory / "server.key"
+        self.ca_path = directory / "ca.pem"
+        now = datetime.now(UTC)
+
+        def build(subject, issuer, key, signer, *, ca: bool):
+            builder = (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - timedelta(hours=1))
+                .not_valid_after(now + timedelta(days=2))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            )
+            if ca:
+                builder = builder.add_extension(
+                    x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                    critical=True,
+                )
+            else:
+                builder = builder.add_extension(
+                    x509.SubjectAlternativeName([x509.DNSName(n) for n in self.names]),
+                    critical=False,
+                )
+            return builder.sign(signer, hashes.SHA256())
+
+        ca_key, key = (
+            ec.generate_private_key(ec.SECP256R1()),
+            ec.generate_private_key(ec.SECP256R1()),
+        )
+        ca = build("Vigil test CA", "Vigil test CA", ca_key, ca_key, ca=True)
+        server = build(self.names[0], "Vigil test CA", key, ca_key, ca=False)
+        pem = serialization.Encoding.PEM
+        self.ca_path.write_bytes(ca.public_bytes(pem))
+        self.cert_path.write_bytes(server.public_bytes(pem))
+        self.key_path.write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+        self.key_path.chmod(0o644)  # Dovecot's config reader runs as root or as us
+
+
+# --------------------------------------------------------------------------------------------------
 # Dovecot
 # --------------------------------------------------------------------------------------------------
 
@@ -420,11 +483,21 @@ class Dovecot:
     under test must enable CONDSTORE itself.
     """
 
-    def __init__(self, introspect_url: str | None = None, keep_dir: bool = False):
+    def __init__(
+        self,
+        introspect_url: str | None = None,
+        keep_dir: bool = False,
+        *,
+        mechanisms: str = "plain login xoauth2 oauthbearer",
+        tls: TestCertificate | None = None,
+    ):
         self.introspect_url = introspect_url
         self.keep_dir = keep_dir
+        self.mechanisms = mechanisms
+        self.tls = tls
         self.host = "127.0.0.1"
         self.port = 0
+        self.tls_port = 0  # implicit TLS (imaps), with `tls` only
         self.users: dict[str, ImapUser] = {}  # by address
         self.startup_seconds = 0.0
         self.root: Path | None = None
@@ -484,6 +557,7 @@ class Dovecot:
             (self.root / "oauth2.conf.ext").write_text(self._oauth2_config())
         for attempt in range(3):
             self.port = free_port()
+            self.tls_port = free_port() if self.tls else 0
             self.conf_path.write_text(self._config())
             try:
                 self._spawn(binary)
@@ -596,13 +670,13 @@ instance_name = vigil-test-{root.name}
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 auth_verbose = yes
-ssl = no
+{self._tls_config()}
 disable_plaintext_auth = no
 login_trusted_networks = 127.0.0.0/8
 # Tests log in with bad credentials on purpose: refuse within 0.5 s (the auth process's failure
 # timer still ticks every 500 ms; `nodelay` in override_fields does not shorten it) instead of 2 s.
 auth_failure_delay = 0
-auth_mechanisms = plain login xoauth2 oauthbearer
+auth_mechanisms = {self.mechanisms}
 auth_username_chars = abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@+
 mail_location = maildir:{root}/mail/%u
 mail_uid = {self.uid}
@@ -652,7 +726,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
   }}
 }}
 service imap {{
@@ -666,6 +742,12 @@ service anvil {{
   }}
 }}
 """
+
+    def _tls_config(self) -> str:
+        """STARTTLS on the IMAP port and implicit TLS on `tls_port`, with the test certificate."""
+        if self.tls is None:
+            return "ssl = no"
+        return f"ssl = yes\nssl_cert = <{self.tls.cert_path}\nssl_key = <{self.tls.key_path}"
 
     def _oauth2_config(self) -> str:
         """Dovecot's oauth2 passdb: no tokeninfo URL, so every token is checked by RFC 7662
@@ -701,18 +783,22 @@ timeout_msecs = 10000
                 raise ValueError(f"user {address} exists")
             self.users[address] = ImapUser(name.split("@")[0], address, password)
             path = self._root / "users" / address
-            path.write_text(f"{address}:{{PLAIN}}{password}\n")
+            path.write_text(f"{address}:{{PLAIN}}{password}\n", encoding="utf-8")
         return address
 
     def user(self, user: str) -> ImapUser:
         return self.users[self._address(user)]
 
     def client(self, user: str, timeout: float = IMAP_TIMEOUT) -> imapclient.IMAPClient:
-        """An imapclient session logged in with the user's password (close it, or use `with`)."""
+        """An imapclient session logged in with the user's password (close it, or use `with`);
+        AUTHENTICATE PLAIN for a password that LOGIN cannot carry (not ASCII)."""
         account = self.user(user)
         client = imapclient.IMAPClient(self.host, self.port, ssl=False, timeout=timeout)
         try:
-            client.login(account.address, account.password)
+            if account.password.isascii():
+                client.login(account.address, account.password)
+            else:
+                client.plain_login(account.address, account.password)
         except Exception:
             client.shutdown()
             raise
@@ -870,6 +956,34 @@ def dovecot(oauth_provider):
     """One Dovecot for the session, checking tokens with `oauth_provider`. Tests isolate
     themselves by using their own `imap_user`."""
     server = Dovecot(introspect_url=oauth_provider.introspect_url)
+    try:
+        server.start()
+    except DovecotError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_tls(tmp_path_factory):
+    """A Dovecot speaking TLS (STARTTLS on `port`, implicit TLS on `tls_port`) with a
+    certificate for imap.vigil.test only, signed by the CA at `tls.ca_path`. Password logins
+    only; users are added with `add_user`."""
+    tls = TestCertificate(tmp_path_factory.mktemp("tls"), ["imap.vigil.test"])
+    server = Dovecot(mechanisms="plain login", tls=tls)
+    try:
+        server.start()
+    except DovecotError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_without_plain():
+    """A Dovecot that offers no AUTHENTICATE PLAIN, only SASL LOGIN (and so, as Dovecot does,
+    LOGINDISABLED for the IMAP LOGIN command)."""
+    server = Dovecot(mechanisms="login")
     try:
         server.start()
     except DovecotError as error:
