@@ -1,8 +1,17 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 
 from crm import dates, ledger, registry
 from crm.forms import time_zone_select
@@ -20,9 +29,95 @@ from crm.models import (
     User,
 )
 from crm.tasks import run_job_now
+from crm.visibility import TEAM_PATHS, teams_visible_to, visible_to
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+def is_administrator(user) -> bool:
+    """User.is_administrator for anyone the admin asks, the anonymous visitor of its login page
+    included."""
+    return getattr(user, "is_administrator", False)
+
+
+class VisibleRows:
+    """Mixed into every ModelAdmin and inline. Django's permissions say which models a user
+    may edit; the rows come from crm.visibility, as on every other page: a non-administrator
+    lists, opens, changes, deletes, acts on and picks (foreign keys, autocomplete and raw-id
+    lookups go through the related model's admin) only what the rule lets them see.
+
+    The rule is `team_paths` (by default the model's TEAM_PATHS entry), or `rows_for` for a
+    model with a rule of its own. Rows of no team (configuration, schedules, monitoring) say
+    `company_wide = True`. A model with neither is for administrators only."""
+
+    team_paths: tuple[str, ...] | None = None
+    company_wide = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.company_wide and self.has_rule():
+            raise ImproperlyConfigured(f"{type(self).__name__}: company-wide rows have no team")
+
+    def has_rule(self) -> bool:
+        return (
+            self.team_paths is not None
+            or self.model in TEAM_PATHS
+            or type(self).rows_for is not VisibleRows.rows_for
+        )
+
+    def rows_for(self, user, queryset: QuerySet) -> QuerySet:
+        """The rows of `queryset` a non-administrator may see."""
+        paths = self.team_paths or TEAM_PATHS.get(queryset.model)
+        if paths:
+            return visible_to(user, queryset, paths)
+        return queryset if self.company_wide else queryset.none()
+
+    def visible_rows(self, user, queryset: QuerySet) -> QuerySet:
+        return queryset if user.is_administrator else self.rows_for(user, queryset)
+
+    def get_queryset(self, request):
+        return self.visible_rows(request.user, super().get_queryset(request))
+
+    def choices(self, request, queryset: QuerySet) -> QuerySet:
+        """The related rows a user may pick: those the related model's admin lists for them."""
+        related = self.admin_site._registry.get(queryset.model)
+        if isinstance(related, VisibleRows):
+            return related.visible_rows(request.user, queryset)
+        user, paths = request.user, TEAM_PATHS.get(queryset.model)
+        if user.is_administrator:
+            return queryset
+        return visible_to(user, queryset, paths) if paths else queryset.none()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = self.choices(request, field.queryset)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = self.choices(request, field.queryset)
+        return field
+
+    def _may_reach(self, request) -> bool:
+        return is_administrator(request.user) or self.company_wide or self.has_rule()
+
+    def has_module_permission(self, request):
+        return self._may_reach(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._may_reach(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return self._may_reach(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may_reach(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may_reach(request) and super().has_delete_permission(request, obj)
+
+
+class ReadOnlyAdmin(VisibleRows, admin.ModelAdmin):
     """Records the system writes: listed and searched here, never added or edited."""
 
     def has_add_permission(self, request):
@@ -40,7 +135,7 @@ class AuditAdmin(ReadOnlyAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(VisibleRows, BaseUserAdmin):
     list_display = (
         "username",
         "email",
@@ -67,14 +162,17 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("name", "kind")
     list_filter = ("kind",)
     search_fields = ("name",)
 
+    def rows_for(self, user, queryset):
+        return teams_visible_to(user, queryset)
+
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("name", "account_manager", "team", "created_at")
     list_filter = ("team",)
     list_select_related = ("account_manager", "team")
@@ -83,7 +181,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("name", "email", "account", "status")
     list_filter = ("status",)
     list_select_related = ("account",)
@@ -92,7 +190,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(RPH)
-class RPHAdmin(admin.ModelAdmin):
+class RPHAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("name", "company", "email", "owner", "status", "status_changed_at")
     list_filter = ("status",)
     list_select_related = ("owner",)
@@ -102,7 +200,7 @@ class RPHAdmin(admin.ModelAdmin):
 
 
 @admin.register(Opportunity)
-class OpportunityAdmin(admin.ModelAdmin):
+class OpportunityAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("name", "account", "owner", "stage", "amount", "expected_close")
     list_filter = ("stage",)
     list_select_related = ("account", "owner")
@@ -112,7 +210,7 @@ class OpportunityAdmin(admin.ModelAdmin):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("title", "kind", "owner", "account", "due_at", "status")
     list_filter = ("status", "kind")
     list_select_related = ("owner", "account")
@@ -122,7 +220,7 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("title", "owner", "account", "start_at", "end_at")
     list_select_related = ("owner", "account")
     search_fields = ("title", "account__name")
@@ -131,7 +229,7 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Dispatch)
-class DispatchAdmin(admin.ModelAdmin):
+class DispatchAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("title", "team", "owner", "scheduled_at", "due_at", "status")
     list_filter = ("status", "team")
     list_select_related = ("team", "owner")
@@ -145,6 +243,7 @@ class DispatchAdmin(admin.ModelAdmin):
 
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
+    company_wide = True
     list_display = (
         "job",
         "trigger",
@@ -164,16 +263,25 @@ class JobRunAdmin(ReadOnlyAdmin):
 
 @admin.register(JobLock)
 class JobLockAdmin(ReadOnlyAdmin):
+    company_wide = True
     list_display = ("job", "holder", "acquired_at", "expires_at")
 
+
+# Third-party admins: the schedules and permission groups are the company's, not a team's.
+for model in (Group, ClockedSchedule, CrontabSchedule, IntervalSchedule, SolarSchedule):
+    base = type(admin.site.get_model_admin(model))
+    admin.site.unregister(model)
+    admin.site.register(model, type(base.__name__, (VisibleRows, base), {"company_wide": True}))
 
 admin.site.unregister(PeriodicTask)
 
 
 @admin.register(PeriodicTask)
-class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
+class PeriodicTaskAdmin(VisibleRows, BeatPeriodicTaskAdmin):
     """Beat's schedule admin with each job's last run, status and next run from the ledger,
     plus "Run now" for Vigil's jobs."""
+
+    company_wide = True
 
     list_display = ("name", "enabled", "schedule", "last_run", "last_status", "next_run")
     list_filter = ()  # a few tasks: the filter column would only narrow the table

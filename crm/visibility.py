@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from crm.models import RPH, Account, Contact, Dispatch, Event, Opportunity, Task, User
+from crm.models import RPH, Account, Contact, Dispatch, Event, Opportunity, Task, Team, User
 
 # The path from each model to the team its records belong to.
 TEAM_PATHS: dict[type, tuple[str, ...]] = {
@@ -16,6 +16,7 @@ TEAM_PATHS: dict[type, tuple[str, ...]] = {
     Account: ("team",),
     Contact: ("account__team",),
     RPH: ("owner__team",),
+    User: ("team",),  # the people of one's own team
 }
 
 
@@ -71,3 +72,10 @@ def mine(user: User, queryset: QuerySet, owner: str = "owner") -> QuerySet:
     if user.role == User.Role.MANAGER:
         return visible_to(user, queryset)
     return queryset.filter(**{owner: user})
+
+
+def teams_visible_to(user: User, queryset: QuerySet) -> QuerySet:
+    """A user's own team, and the visiting teams every sales team sends its visits to."""
+    if user.is_administrator:
+        return queryset
+    return queryset.filter(Q(pk=user.team_id) | Q(kind=Team.Kind.VISITING))

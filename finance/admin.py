@@ -3,7 +3,7 @@ import csv
 from django.contrib import admin
 from django.http import StreamingHttpResponse
 
-from crm.admin import ReadOnlyAdmin
+from crm.admin import ReadOnlyAdmin, VisibleRows
 from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 
 CSV_COLUMNS = [
@@ -19,8 +19,9 @@ CSV_COLUMNS = [
 ]
 
 
-class PaymentInline(admin.TabularInline):
+class PaymentInline(VisibleRows, admin.TabularInline):
     model = Payment
+    team_paths = ("invoice__account__team",)
     extra = 0
     readonly_fields = ("recorded_at",)
 
@@ -64,7 +65,8 @@ class Echo:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
+    team_paths = ("account__team",)
     list_display = CSV_COLUMNS
     list_filter = (OverdueFilter, PenaltyFilter)
     list_select_related = ("account",)
@@ -85,6 +87,12 @@ class InvoiceAdmin(admin.ModelAdmin):
     inlines = [PaymentInline]
     actions = ["export_csv"]
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        # Nothing is computed before the invoice is saved: an unsaved one holds the database's
+        # defaults as placeholders, which cannot be shown (a refused add would answer 500).
+        return fields if obj else [f for f in fields if f not in self.readonly_fields]
+
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request, queryset):
         rows = queryset.select_related("account").order_by("-days_overdue", "pk")
@@ -101,7 +109,8 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(VisibleRows, admin.ModelAdmin):
+    team_paths = ("invoice__account__team",)
     list_display = ("invoice", "paid_on", "amount", "recorded_at")
     list_select_related = ("invoice",)
     search_fields = ("invoice__number",)
@@ -111,7 +120,11 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(PenaltyPolicy)
-class PenaltyPolicyAdmin(admin.ModelAdmin):
+class PenaltyPolicyAdmin(VisibleRows, admin.ModelAdmin):
+    """An account's own policy is its team's; the default policy (no account), an
+    administrator's."""
+
+    team_paths = ("account__team",)
     list_display = (
         "name",
         "account",
@@ -129,6 +142,7 @@ class PenaltyPolicyAdmin(admin.ModelAdmin):
 
 @admin.register(PenaltyAccrual)
 class PenaltyAccrualAdmin(ReadOnlyAdmin):
+    team_paths = ("invoice__account__team",)
     list_display = (
         "invoice",
         "period_start",

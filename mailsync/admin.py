@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from crm.admin import AuditAdmin, ReadOnlyAdmin
+from crm.admin import AuditAdmin, ReadOnlyAdmin, VisibleRows, is_administrator
 from crm.models import RPH, Contact
-from mailsync import suppression
+from mailsync import backlog, suppression
 from mailsync.models import (
     BacklogEmail,
     Mailbox,
@@ -22,7 +22,9 @@ from mailsync.models import (
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(VisibleRows, admin.ModelAdmin):
+    """Every team's outgoing mail: for administrators only (it has no team of its own)."""
+
     list_display = (
         "subject",
         "recipients",
@@ -86,7 +88,8 @@ class ActiveFilter(admin.SimpleListFilter):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(VisibleRows, admin.ModelAdmin):
+    company_wide = True  # one list for the company: an address is refused for everyone
     form = SuppressionForm
     list_display = ("address", "source", "reason", "created_at", "lifted_at")
     list_filter = (ActiveFilter, "source")
@@ -107,9 +110,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def has_lift_permission(self, request) -> bool:
         user = request.user
-        return getattr(user, "is_administrator", False) or user.has_perm(
-            "mailsync.lift_suppression"
-        )
+        return is_administrator(user) or user.has_perm("mailsync.lift_suppression")
 
     @admin.action(description="Lift the selected suppressions…", permissions=["lift"])
     def lift_suppressions(self, request, queryset):
@@ -133,6 +134,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(SuppressionLift)
 class SuppressionLiftAdmin(AuditAdmin):
+    company_wide = True
     list_display = ("address", "lifted_by", "lifted_at", "why", "previous_source")
     list_filter = ("previous_source",)
     search_fields = ("address", "why", "lifted_by__username")
@@ -142,6 +144,7 @@ class SuppressionLiftAdmin(AuditAdmin):
 
 @admin.register(TrackingEvent)
 class TrackingEventAdmin(ReadOnlyAdmin):
+    company_wide = True
     list_display = ("recipient", "event_type", "esp", "event_id", "received_at")
     list_filter = ("event_type", "esp")
     search_fields = ("recipient", "event_id")
@@ -223,6 +226,7 @@ class MailboxAdmin(ReadOnlyAdmin):
     """Users' mailboxes, to see which sync and which fail. Their secret and access token are
     never shown; an owner connects, reconnects and removes a mailbox on the Mailboxes page."""
 
+    team_paths = ("owner__team",)
     list_display = ("address", "owner", "provider", "status", "last_synced_at", "last_error")
     list_filter = ("status", "provider")
     list_select_related = ("owner",)
@@ -248,6 +252,9 @@ class BacklogEmailAdmin(ReadOnlyAdmin):
     date_hierarchy = "date"
     exclude = ("raw",)
     readonly_fields = [f.name for f in BacklogEmail._meta.fields if f.name not in ("id", "raw")]
+
+    def rows_for(self, user, queryset):
+        return queryset.filter(backlog.visible_to(user))
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("raw", "text_body", "html_body")

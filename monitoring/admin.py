@@ -3,7 +3,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from crm.admin import ReadOnlyAdmin
+from crm.admin import ReadOnlyAdmin, is_administrator
 from monitoring.models import BugReport, ErrorEvent
 
 
@@ -20,6 +20,7 @@ class RegressionFilter(admin.SimpleListFilter):
 
 @admin.register(ErrorEvent)
 class ErrorEventAdmin(ReadOnlyAdmin):
+    company_wide = True
     list_display = ("title", "flags", "count", "first_seen", "last_seen", "logger", "status")
     list_filter = ("status", RegressionFilter, "level", "logger")
     search_fields = ("title", "message", "location", "exception_type", "logger", "fingerprint")
@@ -70,13 +71,12 @@ class ErrorEventAdmin(ReadOnlyAdmin):
 
     def has_resolve_permission(self, request) -> bool:
         user = request.user
-        return getattr(user, "is_administrator", False) or user.has_perm(
-            "monitoring.change_errorevent"
-        )
+        return is_administrator(user) or user.has_perm("monitoring.change_errorevent")
 
 
 @admin.register(BugReport)
 class BugReportAdmin(ReadOnlyAdmin):
+    company_wide = True
     list_display = ("day", "subject", "all_clear")
     list_filter = ("all_clear",)
     date_hierarchy = "day"

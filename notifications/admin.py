@@ -1,11 +1,12 @@
 from django.contrib import admin
 
-from crm.admin import AuditAdmin
+from crm.admin import AuditAdmin, VisibleRows
 from notifications.models import AlertSettings, AuditEvent, Notification, OverdueAlert, ReminderRule
 
 
 @admin.register(ReminderRule)
-class ReminderRuleAdmin(admin.ModelAdmin):
+class ReminderRuleAdmin(VisibleRows, admin.ModelAdmin):
+    company_wide = True
     list_display = (
         "name",
         "object_kind",
@@ -27,7 +28,8 @@ class ReminderRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(VisibleRows, admin.ModelAdmin):
+    team_paths = ("user__team",)
     list_display = (
         "title",
         "user",
@@ -48,6 +50,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(AuditAdmin):
+    team_paths = ("user__team",)
     list_display = ("at", "user", "action", "actor", "notification", "detail")
     list_filter = ("action",)
     list_select_related = ("user", "actor", "notification")
@@ -56,7 +59,8 @@ class AuditEventAdmin(AuditAdmin):
 
 
 @admin.register(AlertSettings)
-class AlertSettingsAdmin(admin.ModelAdmin):
+class AlertSettingsAdmin(VisibleRows, admin.ModelAdmin):
+    company_wide = True
     list_display = ("__str__", "threshold")
     filter_horizontal = ("recipients",)
 
@@ -65,7 +69,8 @@ class AlertSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(OverdueAlert)
-class OverdueAlertAdmin(admin.ModelAdmin):
+class OverdueAlertAdmin(VisibleRows, admin.ModelAdmin):
+    team_paths = ("owner__team",)
     list_display = ("title", "object_kind", "object_id", "owner", "due_at", "alerted_at")
     list_filter = ("object_kind",)
     list_select_related = ("owner",)

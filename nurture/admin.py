@@ -8,20 +8,23 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from crm.admin import VisibleRows
 from crm.models import RPH
 from nurture import sending
 from nurture.models import EmailTemplate, Enrollment, SentStep, Sequence, Step
 
 
-class StepInline(admin.TabularInline):
+class StepInline(VisibleRows, admin.TabularInline):
     model = Step
+    company_wide = True
     extra = 1
     fields = ("order", "template", "wait_days")
     ordering = ("order", "pk")
 
 
 @admin.register(Sequence)
-class SequenceAdmin(admin.ModelAdmin):
+class SequenceAdmin(VisibleRows, admin.ModelAdmin):
+    company_wide = True
     list_display = ("name", "active", "step_count", "final_wait_days")
     inlines = [StepInline]
 
@@ -47,7 +50,8 @@ class PreviewForm(forms.Form):
 
 
 @admin.register(EmailTemplate)
-class EmailTemplateAdmin(admin.ModelAdmin):
+class EmailTemplateAdmin(VisibleRows, admin.ModelAdmin):
+    company_wide = True
     list_display = ("name", "subject", "updated_at", "preview_link")
     search_fields = ("name", "subject", "body")
     readonly_fields = ("preview_link",)
@@ -68,10 +72,11 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     def preview_view(self, request, pk: int):
         """The template rendered for a real lead, as the run would send it."""
-        template = get_object_or_404(EmailTemplate, pk=pk)
+        template = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_view_permission(request, template):
             raise PermissionDenied
         form = PreviewForm(request.GET or None, admin_site=self.admin_site)
+        form.fields["rph"].queryset = self.choices(request, form.fields["rph"].queryset)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Preview: {template}",
@@ -93,8 +98,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/nurture/preview.html", context)
 
 
-class SentStepInline(admin.TabularInline):
+class SentStepInline(VisibleRows, admin.TabularInline):
     model = SentStep
+    team_paths = ("enrollment__rph__owner__team",)
     extra = 0
     can_delete = False
     fields = readonly_fields = ("step", "at", "outbox_key", "skipped")
@@ -104,7 +110,8 @@ class SentStepInline(admin.TabularInline):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin):
+class EnrollmentAdmin(VisibleRows, admin.ModelAdmin):
+    team_paths = ("rph__owner__team",)
     list_display = ("rph", "sequence", "status", "step", "next_due_at", "stop_reason")
     list_filter = ("status", "sequence")
     list_select_related = ("rph", "sequence", "step__template")

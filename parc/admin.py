@@ -5,6 +5,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from crm.admin import VisibleRows, is_administrator
 from crm.models import Team, User
 from parc import schedule
 from parc.forms import ScheduleForm
@@ -12,15 +13,16 @@ from parc.models import Agreement, ParcSettings, ParcVisit
 from parc.plans import PlanError, next_visits
 
 
-class ManagersMayEdit:
-    """Administrators and managers (staff) edit PARC agreements; nobody else sees them."""
+class ManagersMayEdit(VisibleRows):
+    """Administrators and managers (staff) edit PARC agreements, a manager their own team's
+    only; nobody else sees them."""
 
     def _allowed(self, request) -> bool:
         user = request.user
         return (
             user.is_active
             and user.is_staff
-            and (user.is_superuser or user.role in (User.Role.ADMIN, User.Role.MANAGER))
+            and (user.is_administrator or user.role == User.Role.MANAGER)
         )
 
     def has_module_permission(self, request):
@@ -41,6 +43,7 @@ class ManagersMayEdit:
 
 class ParcVisitInline(ManagersMayEdit, admin.TabularInline):
     model = ParcVisit
+    team_paths = ("agreement__account__team",)
     extra = 0
     can_delete = False
     fields = readonly_fields = (
@@ -63,6 +66,7 @@ class ParcVisitInline(ManagersMayEdit, admin.TabularInline):
 
 @admin.register(Agreement)
 class AgreementAdmin(ManagersMayEdit, admin.ModelAdmin):
+    team_paths = ("account__team",)
     list_display = ("account", "plan", "first_visit", "end_date", "visiting_team", "active")
     list_filter = ("active", "visiting_team")
     list_select_related = ("account", "visiting_team")
@@ -128,8 +132,22 @@ def _first_visits(agreement: Agreement) -> str:
     return ", ".join(f"{d:%a %d %b %Y}" for d in days)
 
 
+class AdministratorsOnly(VisibleRows):
+    """For administrators (User.is_administrator, as everywhere in the app), whatever their
+    Django permissions."""
+
+    def has_module_permission(self, request):
+        return is_administrator(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_administrator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_administrator(request.user)
+
+
 @admin.register(ParcSettings)
-class ParcSettingsAdmin(admin.ModelAdmin):
+class ParcSettingsAdmin(AdministratorsOnly, admin.ModelAdmin):
     list_display = ("__str__", "horizon_days")
 
     def get_urls(self):
@@ -138,7 +156,7 @@ class ParcSettingsAdmin(admin.ModelAdmin):
 
     def schedule_view(self, request):
         """Day and time of the PARC run: the crontab of its periodic task, for administrators."""
-        if not request.user.has_perm("django_celery_beat.change_periodictask"):
+        if not request.user.is_administrator:
             raise PermissionDenied
         now = schedule.current()
         initial = {"day": now[0], "time": now[1]} if now else {}
@@ -159,7 +177,7 @@ class ParcSettingsAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/parc/schedule.html", context)
 
     def has_add_permission(self, request):
-        return not ParcSettings.objects.exists()
+        return request.user.is_administrator and not ParcSettings.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 
 from mailsync import suppression
 from mailsync.models import Suppression, SuppressionLift
-from tests.factories import UserFactory
+from tests.factories import TeamFactory, UserFactory
 from tests.mailsync.factories import ContactFactory, RPHFactory, SuppressionFactory
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -106,7 +106,9 @@ def test_an_administrator_lifts_a_suppression_with_a_reason_and_it_is_audited(
 
 @pytest.mark.django_db
 def test_staff_without_the_permission_cannot_lift(client, rosa):
-    clerk = UserFactory(username="sam_staff", is_staff=True)
+    rosa.account.team = TeamFactory(name="North")  # her contact is seen by her team only
+    rosa.account.save()
+    clerk = UserFactory(username="sam_staff", is_staff=True, team=rosa.account.team)
     clerk.user_permissions.add(*_perms("view_suppression", "view_contact"))
     client.force_login(clerk)
 

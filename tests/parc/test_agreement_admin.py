@@ -17,12 +17,13 @@ ADD = reverse("admin:parc_agreement_add")
 
 @pytest.fixture
 def staff_manager(db):
-    return UserFactory(username="maria_manager", role="manager", is_staff=True)
+    team = TeamFactory(name="South Sales")
+    return UserFactory(username="maria_manager", role="manager", team=team, is_staff=True)
 
 
 @pytest.fixture
 def form(staff_manager):
-    account = AccountFactory(name="Acme", account_manager=staff_manager)
+    account = AccountFactory(name="Acme", account_manager=staff_manager, team=staff_manager.team)
     team = TeamFactory(name="Inspectors North", kind="visiting")
     return {
         "account": account.pk,
