@@ -41,6 +41,19 @@ FILTERS = (
 TESTS = ("defined", "undefined", "none")
 MAX_OUTPUT = 100_000  # characters: far above any real email, far below trouble
 MAX_SOURCE = 50_000
+# Jinja's parser and compiler recurse once or more per level of nesting, compile in time that
+# grows with the square of an expression's depth, and Python converts an integer's digits in
+# quadratic time: without these caps 3,000 parentheses, `not` x 5,000 or a 5,000-digit number
+# raise RecursionError or ValueError, and 50,000 characters of filters take seconds to check.
+MAX_BRACKETS = 10  # brackets within brackets
+MAX_BLOCKS = 20  # {% if %} blocks within each other, each {% elif %} counting as one more
+MAX_TAG_PARTS = 25  # names, operators and values in one {{ … }} or {% … %}
+MAX_PARTS = 2_000  # in the whole template
+MAX_DIGITS = 15
+# Tags that open a block closed by {% end… %} ({% set x %} without "=" does too).
+BLOCK_TAGS = frozenset(
+    ["if", "for", "macro", "call", "filter", "block", "with", "autoescape", "trans"]
+)
 
 # The node types a template may contain. Anything else is named in the refusal.
 ALLOWED = (
@@ -116,15 +129,79 @@ def check(source: str) -> None:
     if len(source) > MAX_SOURCE:
         raise TemplateRefused(f"The template is longer than {MAX_SOURCE:,} characters.")
     try:
+        _check_size(source)
         tree = HTML.parse(source)
+        for node in _walk(tree):
+            _check_node(node)
+        unknown = sorted(meta.find_undeclared_variables(tree) - MERGE_FIELDS.keys())
     except TemplateSyntaxError as exc:
         raise TemplateRefused(f"Syntax error on line {exc.lineno}: {exc.message}") from None
-    for node in _walk(tree):
-        _check_node(node)
-    unknown = sorted(meta.find_undeclared_variables(tree) - MERGE_FIELDS.keys())
+    except TemplateRefused:
+        raise
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        # Past the caps above nothing should get here; if it does, it is the same refusal.
+        raise TemplateRefused(
+            "The template is nested too deeply or too long to check; simplify it."
+        ) from None
     if unknown:
         known = ", ".join(MERGE_FIELDS)
         raise TemplateRefused(f"Unknown merge field “{unknown[0]}” (known: {known}).")
+
+
+def _check_size(source: str) -> None:
+    """Refuse, from the tokens alone (linear time), what would make the parser recurse deep
+    or the compiler take long. Each refusal names its line."""
+    blocks: list[int] = []  # per open block: 1, plus 1 per {% elif %}
+    brackets = parts = total = 0
+    tag: list[str] = []  # the names, operators and values of the tag being read
+    for lineno, kind, value in HTML.lexer.tokeniter(source, None):
+        if kind in ("variable_begin", "block_begin"):
+            brackets = parts = 0
+            tag = []
+        elif kind == "block_end" and tag:
+            _count_block(blocks, tag)
+            if sum(blocks) > MAX_BLOCKS:
+                raise TemplateRefused(
+                    f"The template is nested too deeply on line {lineno}: at most {MAX_BLOCKS} "
+                    "{% if %} blocks and {% elif %} branches within each other."
+                )
+        elif kind in ("name", "operator", "integer", "float", "string"):
+            parts, total = parts + 1, total + 1
+            tag.append(value)
+            if kind == "operator":
+                brackets += (value in "([{") - (value in ")]}")
+            _check_tag(lineno, kind, value, brackets, parts, total)
+
+
+def _count_block(blocks: list[int], tag: list[str]) -> None:
+    if tag[0] in BLOCK_TAGS or (tag[0] == "set" and "=" not in tag):
+        blocks.append(1)
+    elif tag[0] == "elif" and blocks:
+        blocks[-1] += 1
+    elif tag[0].startswith("end") and blocks:
+        blocks.pop()
+
+
+def _check_tag(lineno: int, kind: str, value: str, brackets: int, parts: int, total: int) -> None:
+    if brackets > MAX_BRACKETS:
+        raise TemplateRefused(
+            f"The template is nested too deeply on line {lineno}: at most {MAX_BRACKETS} "
+            "brackets within each other."
+        )
+    if parts > MAX_TAG_PARTS:
+        raise TemplateRefused(
+            f"An expression is too long on line {lineno}: at most {MAX_TAG_PARTS} names, "
+            "operators and values in one {{ … }} or {% … %}."
+        )
+    if total > MAX_PARTS:
+        raise TemplateRefused(
+            f"The template is too long to check (line {lineno}): at most {MAX_PARTS:,} names, "
+            "operators and values in all its {{ … }} and {% … %} together."
+        )
+    if kind in ("integer", "float") and len(value) > MAX_DIGITS:
+        raise TemplateRefused(
+            f"A number is too long on line {lineno}: at most {MAX_DIGITS} digits."
+        )
 
 
 def _walk(node: nodes.Node) -> Iterator[nodes.Node]:

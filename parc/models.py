@@ -1,7 +1,8 @@
 """PARC agreements: service contracts under which a visiting team inspects a client's site on a
 recurring plan, and the visits the weekly run generates from them."""
 
-from datetime import time, timedelta
+import re
+from datetime import date, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -13,6 +14,22 @@ from crm.models import Account, Dispatch, Opportunity, Task, Team, User
 from parc.plans import PlanError, parse_plan
 
 NOT_NEGATIVE = "Must be zero or more days."
+
+# An opportunity-name pattern is text with two placeholders; {{ and }} are braces. Nothing else
+# in braces: str.format would read `{account:😀>250000000}` as a gigabyte of padding.
+NAME_TOKENS = re.compile(r"\{account\}|\{date\}|\{\{|\}\}|[^{}]+")
+NAME_REFUSED = "Use only {account} and {date} as placeholders; {{ and }} for braces."
+
+
+def name_pattern_is_valid(pattern: str) -> bool:
+    return sum(len(token) for token in NAME_TOKENS.findall(pattern)) == len(pattern)
+
+
+def opportunity_name(pattern: str, account: str, day: date) -> str:
+    """The pattern filled in by plain substitution, in one pass: a brace that is not a
+    placeholder (in a row that skipped the check) stays text."""
+    values = {"{account}": account, "{date}": day.isoformat(), "{{": "{", "}}": "}"}
+    return re.sub(r"\{account\}|\{date\}|\{\{|\}\}", lambda m: values[m.group()], pattern)
 
 
 class ParcSettings(models.Model):
@@ -85,7 +102,8 @@ class Agreement(models.Model):
     opportunity_name = models.CharField(
         max_length=200,
         default="PARC visit {account} {date}",
-        help_text="Name of each visit's opportunity; {account} and {date} are filled in.",
+        help_text="Name of each visit's opportunity; {account} and {date} are filled in. "
+        "No other braces: write {{ and }} for { and }.",
     )
     active = models.BooleanField(default=True, help_text="Inactive: no more visits.")
     notes = models.TextField(blank=True)
@@ -119,11 +137,8 @@ class Agreement(models.Model):
                 parse_plan(self.plan, self.first_visit)
             except PlanError as exc:
                 errors["plan"] = str(exc)
-        if self.opportunity_name:
-            try:
-                self.opportunity_name.format(account="", date="")
-            except (KeyError, IndexError, ValueError):
-                errors["opportunity_name"] = "Use only {account} and {date} as placeholders."
+        if self.opportunity_name and not name_pattern_is_valid(self.opportunity_name):
+            errors["opportunity_name"] = NAME_REFUSED
         if errors:
             raise ValidationError(errors)
 

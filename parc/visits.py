@@ -22,7 +22,7 @@ from crm.models import Dispatch, Opportunity, Task, Team, User
 from crm.slots import local_instant
 from mailsync import outbox
 from notifications.services import notify
-from parc.models import Agreement, ParcVisit
+from parc.models import Agreement, ParcVisit, opportunity_name
 from parc.plans import PlanError, visit_dates
 
 log = logging.getLogger(__name__)
@@ -177,9 +177,7 @@ def _owner(visit: ParcVisit) -> int:
 
 def _opportunity(visit: ParcVisit) -> Opportunity:
     agreement = visit.agreement
-    name = agreement.opportunity_name.format(
-        account=agreement.account.name, date=visit.visit_date.isoformat()
-    )
+    name = opportunity_name(agreement.opportunity_name, agreement.account.name, visit.visit_date)
     return Opportunity(
         account=agreement.account,
         name=name[:200],
