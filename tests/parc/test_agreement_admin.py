@@ -11,6 +11,7 @@ from django_celery_beat.models import PeriodicTask
 from crm.schedules import sync_schedules
 from parc.models import Agreement
 from tests.factories import AccountFactory, TeamFactory, UserFactory
+from tests.parc.conftest import agreement_form
 
 ADD = reverse("admin:parc_agreement_add")
 
@@ -24,25 +25,7 @@ def staff_manager(db):
 @pytest.fixture
 def form(staff_manager):
     account = AccountFactory(name="Acme", account_manager=staff_manager, team=staff_manager.team)
-    team = TeamFactory(name="Inspectors North", kind="visiting")
-    return {
-        "account": account.pk,
-        "account_manager": "",
-        "visiting_team": team.pk,
-        "active": "on",
-        "plan": "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU",
-        "first_visit": "2027-01-05",
-        "end_date": "",
-        "visit_time": "09:00",
-        "visit_duration": "02:00:00",
-        "inspection_offset_days": "0",
-        "follow_up_working_days": "5",
-        "opportunity_name": "PARC visit {account} {date}",
-        "opportunity_amount": "450.00",
-        "notes": "",
-        "visits-TOTAL_FORMS": "0",
-        "visits-INITIAL_FORMS": "0",
-    }
+    return agreement_form(account, plan="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU")
 
 
 @pytest.mark.django_db

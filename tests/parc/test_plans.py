@@ -15,8 +15,8 @@ from parc import visits
 from parc.jobs import generate_parc_visits
 from parc.models import Agreement, ParcVisit, opportunity_name
 from parc.plans import PlanError, next_visits, parse_plan, visit_dates
-from tests.factories import AccountFactory, TeamFactory
-from tests.parc.conftest import AgreementFactory
+from tests.factories import AccountFactory
+from tests.parc.conftest import AgreementFactory, agreement_form
 
 FIRST = date(2027, 1, 5)  # a Tuesday
 PLAN_LENGTH = Agreement._meta.get_field("plan").max_length
@@ -236,26 +236,7 @@ def test_a_name_pattern_that_skipped_validation_is_used_as_text(agreement):
 
 @pytest.fixture
 def admin_form(administrator):
-    account = AccountFactory(name="Acme", account_manager=administrator)
-    team = TeamFactory(name="Inspectors North", kind="visiting")
-    return {
-        "account": account.pk,
-        "account_manager": "",
-        "visiting_team": team.pk,
-        "active": "on",
-        "plan": "FREQ=WEEKLY;BYDAY=TU",
-        "first_visit": "2027-01-05",
-        "end_date": "",
-        "visit_time": "09:00",
-        "visit_duration": "02:00:00",
-        "inspection_offset_days": "0",
-        "follow_up_working_days": "5",
-        "opportunity_name": "PARC visit {account} {date}",
-        "opportunity_amount": "450.00",
-        "notes": "",
-        "visits-TOTAL_FORMS": "0",
-        "visits-INITIAL_FORMS": "0",
-    }
+    return agreement_form(AccountFactory(name="Acme", account_manager=administrator))
 
 
 @pytest.mark.parametrize(
