@@ -166,6 +166,7 @@ class TeamAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("name", "kind")
     list_filter = ("kind",)
     search_fields = ("name",)
+    ordering = ("name", "pk")  # autocomplete pages through it
 
     def rows_for(self, user, queryset):
         return teams_visible_to(user, queryset)
@@ -177,6 +178,7 @@ class AccountAdmin(VisibleRows, admin.ModelAdmin):
     list_filter = ("team",)
     list_select_related = ("account_manager", "team")
     search_fields = ("name",)
+    ordering = ("name", "pk")  # autocomplete pages through it
     autocomplete_fields = ("account_manager", "team")
 
 
@@ -186,6 +188,7 @@ class ContactAdmin(VisibleRows, admin.ModelAdmin):
     list_filter = ("status",)
     list_select_related = ("account",)
     search_fields = ("name", "email", "account__name")
+    ordering = ("name", "pk")  # autocomplete pages through it
     autocomplete_fields = ("account",)
 
 
@@ -205,6 +208,7 @@ class OpportunityAdmin(VisibleRows, admin.ModelAdmin):
     list_filter = ("stage",)
     list_select_related = ("account", "owner")
     search_fields = ("name", "account__name")
+    ordering = ("name", "pk")  # autocomplete pages through it
     autocomplete_fields = ("account", "owner")
     date_hierarchy = "expected_close"
 
