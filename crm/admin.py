@@ -154,6 +154,14 @@ class UserAdmin(VisibleRows, BaseUserAdmin):
         ("CRM", {"fields": ("role", "team", "manager", "time_zone")}),
     )
 
+    # What makes a user more than their team's member: only administrators set it, or a
+    # manager could make themselves (or a colleague) an administrator and see everything.
+    PRIVILEGES = ("role", "team", "is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if is_administrator(request.user) else fields + self.PRIVILEGES
+
     def get_form(self, request, obj=None, **kwargs):
         # The same list as the user's own settings page, with this user's current zone in it.
         zone = time_zone_select(obj.time_zone if obj else "")

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.utils.html import strip_tags
 
 from crm import visibility
 from crm.sql import insert_rows
@@ -258,10 +259,17 @@ def _says_what_was_sent(email: ParsedEmail, sent: OutboxMessage) -> bool:
     between providers, so the words are compared, not the bytes)."""
     return (
         email.from_address == _address(sent.from_email)
-        and sorted(email.to) == sorted(a for a in map(_address, sent.to) if a)
+        and _addresses(email.to) == _addresses(map(_address, sent.to))
+        and _addresses(email.cc) == _addresses(map(_address, sent.cc))
+        and not email.attachments  # the outbox sends none
         and _words(email.subject) == _words(sent.subject)
         and _words(email.text_body) == _words(sent.text_body)
+        and _words(strip_tags(email.html_body)) == _words(strip_tags(sanitise_html(sent.html_body)))
     )
+
+
+def _addresses(addresses: Iterable[str]) -> list[str]:
+    return sorted(a for a in addresses if a)
 
 
 def _words(text: str) -> list[str]:
@@ -276,7 +284,7 @@ def _outbox_rows(emails: Iterable[ParsedEmail]) -> dict[str, OutboxMessage]:
     if not keys:
         return {}
     rows = OutboxMessage.objects.filter(key__in=keys).only(
-        "pk", "key", "message_id", "from_email", "to", "subject", "text_body"
+        "pk", "key", "message_id", "from_email", "to", "cc", "subject", "text_body", "html_body"
     )
     by_key = {message_key_for(row.message_id): row for row in rows}
     return {e.message_key: by_key[e.message_key] for e in emails if e.message_key in by_key}

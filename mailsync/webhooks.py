@@ -39,6 +39,14 @@ TEXT_FIELDS = ("Type", "SuppressionReason", "Description", "Details", "MessageID
 ADDRESS_FIELDS = ("Email", "Recipient")
 TIME_FIELDS = ("DeliveredAt", "BouncedAt", "ReceivedAt", "ChangedAt")
 MAX_ADDRESS = 320  # Suppression.address, TrackingEvent.recipient
+TRACKING_RECORD_TYPES = {
+    "Bounce",
+    "Click",
+    "Delivery",
+    "Open",
+    "SpamComplaint",
+    "SubscriptionChange",
+}
 
 
 class MalformedEvent(ValueError):
@@ -55,8 +63,10 @@ def tracking_payload(body: bytes) -> dict[str, Any]:
         raise MalformedEvent(f"not JSON: {type(exc).__name__}") from None
     if not isinstance(event, dict):
         raise MalformedEvent("not a JSON object")
-    if not isinstance(event.get("RecordType", ""), str):
-        raise MalformedEvent("RecordType is not text")
+    record_type = event.get("RecordType")
+    if not isinstance(record_type, str) or record_type not in TRACKING_RECORD_TYPES:
+        # anymail reads an event without one as inbound mail, which this view is not for
+        raise MalformedEvent("RecordType is not one of Postmark's tracking events")
     if not isinstance(event.get("Metadata", {}), dict):
         raise MalformedEvent("Metadata is not an object")
     event_id = event.get("ID", 0)

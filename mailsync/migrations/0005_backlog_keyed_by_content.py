@@ -1,11 +1,10 @@
 # Emails were UNIQUE on Message-ID: the first copy stored won, and a copy with the same
 # Message-ID in any other mailbox gave its owner that email (issue 17). Each row is now keyed
 # by what it says (mailsync.backlog.content_key). Existing rows get their key from their
-# stored fields, the same function the sync uses, so a re-synced copy finds its row. A row's
-# content came from its first copy (the email and that copy are inserted together); a copy in
-# another mailbox may have held something else, which nobody stored, so it is removed and its
-# folder rewound to read that message again. Nothing a mailbox holds is lost: the next sync
-# stores each such copy as what it really is.
+# stored fields, the same function the sync uses, so a re-synced copy finds its row. Which
+# copy a row's content came from was never recorded, so every copy is read again: the next
+# sync stores each as what its mailbox really holds. 0006 makes the key UNIQUE, in a
+# transaction of its own (PostgreSQL refuses to alter a table with deletes pending checks).
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -37,52 +36,28 @@ def rekey(apps, schema_editor):
             Email.objects.bulk_update(batch, ["content_key"])
             batch = []
     Email.objects.bulk_update(batch, ["content_key"])
-    _merge_same_content(Email, Copy)
-    _unverified_copies_read_again(Email, Copy, Folder)
+    _merge_same_content(Email)
+    _unverified_copies_read_again(Copy, Folder)
 
 
-def _merge_same_content(Email, Copy):
-    """Rows keyed by their raw bytes before (no Message-ID) that say the same thing."""
+def _merge_same_content(Email):
+    """Rows keyed by their raw bytes before (no Message-ID) that say the same thing: one is
+    kept (their copies go in any case, see below)."""
     twins = (
         Email.objects.values("content_key").annotate(n=Count("pk"), keep=Min("pk")).filter(n__gt=1)
     )
     for twin in twins:
-        others = Email.objects.filter(content_key=twin["content_key"]).exclude(pk=twin["keep"])
-        for copy in Copy.objects.filter(email__in=others):
-            taken = Copy.objects.filter(
-                email_id=twin["keep"], mailbox_id=copy.mailbox_id, folder=copy.folder
-            )
-            if not taken.exists():
-                Copy.objects.filter(pk=copy.pk).update(email_id=twin["keep"])
-        others.delete()
+        Email.objects.filter(content_key=twin["content_key"]).exclude(pk=twin["keep"]).delete()
 
 
-def _unverified_copies_read_again(Email, Copy, Folder):
-    """Copies whose content nobody read: those of another mailbox than the one the row's
-    content came from, and every copy of an email the CRM sent (its content is the outbox's)."""
-    shared = (
-        Copy.objects.values("email_id")
-        .annotate(mailboxes=Count("mailbox_id", distinct=True))
-        .filter(mailboxes__gt=1)
-        .values_list("email_id", flat=True)
-    )
-    suspect = set(shared) | set(
-        Copy.objects.filter(email__outbox__isnull=False).values_list("email_id", flat=True)
-    )
-    for email_id in sorted(suspect):
-        copies = list(Copy.objects.filter(email_id=email_id).order_by("pk"))
-        sent_by_crm = Email.objects.filter(pk=email_id, outbox__isnull=False).exists()
-        source = None if sent_by_crm else copies[0].mailbox_id
-        for copy in copies:
-            if copy.mailbox_id == source:
-                continue
-            folder = Folder.objects.filter(
-                mailbox_id=copy.mailbox_id, role=copy.folder, uidvalidity=copy.uidvalidity
-            ).first()
-            if folder is not None and folder.last_uid >= copy.uid:
-                folder.last_uid = copy.uid - 1
-                folder.save(update_fields=["last_uid"])
-            copy.delete()
+def _unverified_copies_read_again(Copy, Folder):
+    """Which mailbox a row's content came from was never recorded (its first copy's mailbox
+    may have been removed since, leaving only a copy that held something else), so no copy
+    is trusted: all are removed and every folder is read again from its first UID. A copy
+    that holds what its row says joins it again by its content key; one that held
+    something else becomes an email of its own."""
+    Copy.objects.all().delete()
+    Folder.objects.update(last_uid=0, uidnext=None, highestmodseq=None)
 
 
 def nurture_mail_is_about_its_lead(apps, schema_editor):
@@ -151,22 +126,4 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(rekey, migrations.RunPython.noop),
         migrations.RunPython(nurture_mail_is_about_its_lead, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="backlogemail",
-            name="content_key",
-            field=models.CharField(
-                help_text="A hash of what the email says (transport headers left out), or "
-                "outbox:<id> for the email the CRM sent.",
-                max_length=255,
-                unique=True,
-            ),
-        ),
-        migrations.AlterField(
-            model_name="backlogemail",
-            name="sent_from_crm",
-            field=models.BooleanField(
-                default=False,
-                help_text="The email of an outbox message, or a copy with its content.",
-            ),
-        ),
     ]

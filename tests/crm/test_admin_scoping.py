@@ -382,3 +382,27 @@ def test_an_administrator_who_is_not_a_superuser_opens_the_parc_pages(client, pa
     assert client.get(reverse(page)).status_code == 200
     settings = ParcSettings.objects.get()
     assert client.get(_url(ParcSettings, "change", settings.pk)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_manager_cannot_make_anyone_of_their_team_an_administrator(client):
+    team = TeamFactory(name="South Sales")
+    manager = UserFactory(username="sam_south", role="manager", team=team, is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(codename__endswith="_user"))
+    colleague = UserFactory(username="sue_south", role="rep", team=team)
+    client.force_login(manager)
+
+    for user in (manager, colleague):
+        page = client.get(reverse("admin:crm_user_change", args=[user.pk]))
+        assert page.status_code == 200
+        form = page.context["adminform"].form
+        data = {name: form[name].value() or "" for name in form.fields}
+        data.update(role="admin", is_superuser="on", is_staff="on", username=user.username)
+        data.update(first_name="Changed")  # a valid POST: what they may change is saved
+        joined = timezone.localtime(user.date_joined)
+        data.update(date_joined_0=f"{joined:%Y-%m-%d}", date_joined_1=f"{joined:%H:%M:%S}")
+        saved = client.post(reverse("admin:crm_user_change", args=[user.pk]), data)
+        assert saved.status_code == 302, saved.context["adminform"].form.errors
+        user.refresh_from_db()
+        assert user.first_name == "Changed"
+        assert not user.is_superuser and user.role != "admin" and not user.is_administrator

@@ -129,7 +129,7 @@ def test_a_message_id_in_our_mail_domain_is_not_sent_from_the_crm(mailboxes, rep
     assert page(rep_b, email).status_code == 404
 
 
-def sent_email(key, *, about=None, to="lead@client.example", from_email=""):
+def sent_email(key, *, about=None, to="lead@client.example", from_email="", html=""):
     now = timezone.now()
     outbox.queue(
         [
@@ -138,6 +138,7 @@ def sent_email(key, *, about=None, to="lead@client.example", from_email=""):
                 to=[to],
                 subject="Our offer",
                 text_body="Hello, our price is 12,500 EUR",
+                html_body=html,
                 source="test",
                 from_email=from_email,
                 about=about,
@@ -167,32 +168,45 @@ def test_crm_sent_mail_is_read_with_the_visibility_of_what_it_was_about(rep_a, r
 
 def test_a_copy_that_says_something_else_does_not_join_the_crm_email(mailboxes, dovecot):
     (box_a, _), (user_a, _) = mailboxes
-    sent = sent_email("offer-1", to=user_a.address, from_email="sales@vigil.example")
+    html = "<p>Hello, our price is <b>12,500 EUR</b></p>"
+    sent = sent_email("offer-1", to=user_a.address, from_email="sales@vigil.example", html=html)
     delivered = mail.outbox[-1].message()
 
-    # Whoever received it knows its Message-ID and outbox key: a forgery with both.
-    forged = message(
-        "Our price is 1 EUR",
-        subject="Our offer",
-        msgid=delivered["Message-ID"],
-        sender="sales@vigil.example",
-        to=user_a.address,
-    ).replace(b"\nMessage-ID", f"\nX-Vigil-Outbox: {sent.outbox.key}\nMessage-ID".encode())
-    store(dovecot, box_a, user_a, forged)
+    # Whoever received it knows its Message-ID and outbox key: forgeries with both, one with
+    # other words, one with the same text but other HTML, one with an attachment.
+    def forgery(text, html=None, attachment=None):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "sales@vigil.example", user_a.address, "Our offer"
+        msg["Message-ID"], msg["X-Vigil-Outbox"] = delivered["Message-ID"], sent.outbox.key
+        msg.set_content(text)
+        if html:
+            msg.add_alternative(html, subtype="html")
+        if attachment:
+            msg.add_attachment(attachment, maintype="application", subtype="octet-stream")
+        return msg.as_bytes()
+
+    same_text = "Hello, our price is 12,500 EUR"
+    for raw in (
+        forgery("Our price is 1 EUR", html),
+        forgery(same_text, "<p>Pay to IBAN XX00 instead</p>"),
+        forgery(same_text, html, attachment=b"MZ executable"),
+    ):
+        store(dovecot, box_a, user_a, raw)
 
     sent.refresh_from_db()
     assert "12,500" in sent.text_body and not sent.copies.exists()
-    copy = BacklogEmail.objects.get(copies__mailbox=box_a)
-    assert (copy.sent_from_crm, copy.outbox_id, copy.pk != sent.pk) == (False, None, True)
+    copies = BacklogEmail.objects.filter(copies__mailbox=box_a)
+    assert copies.count() == 3
+    assert {(c.sent_from_crm, c.outbox_id) for c in copies} == {(False, None)}
 
     # The very email, as the recipient's provider delivered it, joins the CRM's row.
     store(dovecot, box_a, user_a, delivered.as_bytes())
     assert MailboxCopy.objects.filter(email=sent, mailbox=box_a).count() == 1
-    assert BacklogEmail.objects.count() == 2
+    assert BacklogEmail.objects.count() == 4
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_keys_stored_emails_by_content_and_reads_unverified_copies_again():
+def test_the_migration_keys_stored_emails_by_content_and_reads_every_copy_again():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
@@ -245,6 +259,9 @@ def test_the_migration_keys_stored_emails_by_content_and_reads_unverified_copies
         **fields,
     )
     Copy.objects.create(email=domain_tagged, mailbox=boxes[0], folder="inbox", uidvalidity=7, uid=4)
+    for n, key in enumerate(("sha256:aaa", "sha256:bbb")):  # no Message-ID: keyed by raw bytes
+        twin = Email.objects.create(message_key=key, subject="No id", text_body="Same", **fields)
+        Copy.objects.create(email=twin, mailbox=boxes[n], folder="inbox", uidvalidity=7, uid=6)
     make_sequence()
     lead = RPH.objects.create(
         name="Lead",
@@ -272,16 +289,16 @@ def test_the_migration_keys_stored_emails_by_content_and_reads_unverified_copies
     MigrationExecutor(connection).migrate(latest)
 
     from mailsync.backlog import content_key
-    from mailsync.models import BacklogEmail, MailFolder, OutboxMessage
+    from mailsync.models import BacklogEmail, MailboxCopy, MailFolder, OutboxMessage
 
     contract = BacklogEmail.objects.get(subject="Contract")
     assert contract.content_key == content_key(
         BacklogEmail.objects.filter(pk=contract.pk).values()[0]
     )
-    # Ana's copy is where the stored content came from; Ben's is read again by the next sync.
-    assert list(contract.copies.values_list("mailbox", flat=True)) == [boxes[0].pk]
-    assert MailFolder.objects.get(mailbox=boxes[1].pk).last_uid == 4
-    assert MailFolder.objects.get(mailbox=boxes[0].pk).last_uid == 9
+    # Which copy the content came from was never recorded: every copy is read again.
+    assert not MailboxCopy.objects.exists()
+    assert set(MailFolder.objects.values_list("last_uid", flat=True)) == {0}
+    assert BacklogEmail.objects.filter(subject="No id").count() == 1
     assert BacklogEmail.objects.get(message_key="x1@vigil.localhost").sent_from_crm is False
     assert BacklogEmail.objects.get(outbox=sent.pk).content_key == f"outbox:{sent.pk}"
     assert OutboxMessage.objects.get(pk=sent.pk).about_id == lead.pk

@@ -170,6 +170,10 @@ MALFORMED = {
     "BouncedAt an impossible date": bounce_with(BouncedAt="2026-02-30T10:00:00Z"),
     "BouncedAt without a zone": bounce_with(BouncedAt="2026-11-02T16:33:54"),
     "RecordType a list": bounce_with(RecordType=["Bounce"]),
+    "no RecordType, as inbound mail": json.dumps(
+        {"FromFull": {"Email": "a@client.example"}, "Email": "a@client.example"}
+    ).encode(),
+    "RecordType unknown": bounce_with(RecordType="Inbound"),
     "Type a list": bounce_with(Type=["HardBounce"]),
     "Metadata null": bounce_with(Metadata=None),
     "Metadata a list": bounce_with(Metadata=["anymail_id"]),
