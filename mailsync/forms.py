@@ -76,19 +76,20 @@ class MailboxForm(forms.ModelForm):
         if data.get("provider") != IMAP:
             return data
         host = data.get("imap_host", "")
+        name = hosts.normalized(host)
         if data.get("imap_port") is None and "imap_port" not in self.errors:
             self.add_error("imap_port", PORT_ERROR)
         if not host:
             self.add_error("imap_host", "Give the IMAP server's host name, e.g. imap.example.com.")
-        elif hosts.normalized(host) is None:
+        elif name is None:
             self.add_error(
                 "imap_host",
                 "Give only the server's host name or IP address, e.g. imap.example.com "
                 "(no https://, port or spaces).",
             )
         else:
-            host = data["imap_host"] = hosts.normalized(host)
-            self._check_reachable(host, data.get("imap_port") or 993)
+            host = data["imap_host"] = name
+            self._check_reachable(name, data.get("imap_port") or 993)
         security = data.get("imap_security") or Mailbox.Security.SSL
         data["imap_security"] = security
         if security == Mailbox.Security.NONE and host and host.lower() not in LOCAL_HOSTS:

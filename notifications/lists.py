@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from crm.links import record_url
+from crm.links import is_safe_link, record_url
 from crm.models import Dispatch, Event, Opportunity, Task, User
 from crm.visibility import mine, visible_to
 from notifications.models import Notification
@@ -175,9 +175,14 @@ def row(kind: str, record) -> dict:
 
 
 def links(pk: int, object_kind: str, object_id: int, link: str) -> dict[str, str]:
-    """Where a notification's row points: its object (or its own link), snooze, dismiss."""
+    """Where a notification's row points: its own link, else its object (a notice has none:
+    nowhere), snooze, dismiss. A link stored before links were checked that is not safe
+    (crm.links) is never used."""
+    if not (link and is_safe_link(link)):
+        kind = TYPES.get(object_kind)
+        link = record_url(kind.url_names[0], object_id) if kind else ""
     return {
-        "url": link or record_url(TYPES[object_kind].url_names[0], object_id),
+        "url": link,
         "snooze_url": record_url("notifications:snooze", pk),
         "dismiss_url": record_url("notifications:dismiss", pk),
     }

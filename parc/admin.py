@@ -126,7 +126,7 @@ class AgreementAdmin(ManagersMayEdit, admin.ModelAdmin):
 
 def _first_visits(agreement: Agreement) -> str:
     try:
-        days = next_visits(agreement.plan, agreement.first_visit)
+        days = next_visits(agreement.plan, agreement.first_visit, visit_time=agreement.visit_time)
     except PlanError as exc:
         return str(exc)
     return ", ".join(f"{d:%a %d %b %Y}" for d in days)

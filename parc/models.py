@@ -14,22 +14,26 @@ from crm.models import Account, Dispatch, Opportunity, Task, Team, User
 from parc.plans import PlanError, parse_plan
 
 NOT_NEGATIVE = "Must be zero or more days."
+# A plan with COUNT is counted from its first visit on every run: a first visit in year 1
+# would make each run walk two thousand years of days.
+EARLIEST_FIRST_VISIT = date(2000, 1, 1)
 
 # An opportunity-name pattern is text with two placeholders; {{ and }} are braces. Nothing else
 # in braces: str.format would read `{account:😀>250000000}` as a gigabyte of padding.
-NAME_TOKENS = re.compile(r"\{account\}|\{date\}|\{\{|\}\}|[^{}]+")
+PLACEHOLDERS = re.compile(r"\{account\}|\{date\}|\{\{|\}\}")
 NAME_REFUSED = "Use only {account} and {date} as placeholders; {{ and }} for braces."
 
 
 def name_pattern_is_valid(pattern: str) -> bool:
-    return sum(len(token) for token in NAME_TOKENS.findall(pattern)) == len(pattern)
+    rest = PLACEHOLDERS.sub("", pattern)
+    return "{" not in rest and "}" not in rest
 
 
 def opportunity_name(pattern: str, account: str, day: date) -> str:
     """The pattern filled in by plain substitution, in one pass: a brace that is not a
     placeholder (in a row that skipped the check) stays text."""
     values = {"{account}": account, "{date}": day.isoformat(), "{{": "{", "}}": "}"}
-    return re.sub(r"\{account\}|\{date\}|\{\{|\}\}", lambda m: values[m.group()], pattern)
+    return PLACEHOLDERS.sub(lambda match: values[match.group()], pattern)
 
 
 class ParcSettings(models.Model):
@@ -120,6 +124,10 @@ class Agreement(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
+        if self.first_visit and self.first_visit < EARLIEST_FIRST_VISIT:
+            errors["first_visit"] = (
+                f"The first visit is on or after {EARLIEST_FIRST_VISIT:%d %b %Y}."
+            )
         if self.end_date and self.first_visit and self.end_date < self.first_visit:
             errors["end_date"] = "The end date is before the first visit."
         if self.visiting_team_id is None:
@@ -132,9 +140,9 @@ class Agreement(models.Model):
         if manager is not None and manager.role not in (User.Role.MANAGER, User.Role.ADMIN):
             field = "account_manager" if self.account_manager_id else "account"
             errors[field] = f"{manager} is not a manager."
-        if self.plan and self.first_visit:
+        if self.plan and self.first_visit and "first_visit" not in errors:
             try:
-                parse_plan(self.plan, self.first_visit)
+                parse_plan(self.plan, self.first_visit, self.visit_time or time())
             except PlanError as exc:
                 errors["plan"] = str(exc)
         if self.opportunity_name and not name_pattern_is_valid(self.opportunity_name):

@@ -11,7 +11,7 @@ import calendar
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
 
@@ -56,10 +56,10 @@ class Plan:
     week_start: int = 0
 
 
-def parse_plan(plan: str, first_visit: date) -> Plan:
-    """The plan, counted from the first visit; PlanError names what is wrong."""
-    parts = _parts(plan)
-    rule = _plan(parts, first_visit)
+def parse_plan(plan: str, first_visit: date, visit_time: time = time()) -> Plan:
+    """The plan, counted from the first visit; PlanError names what is wrong, also a plan
+    that yields no visit within LOOK_AHEAD_YEARS (the check on save)."""
+    rule = _read(plan, first_visit, visit_time)
     last_day = _years_after(first_visit, LOOK_AHEAD_YEARS)
     if next(_occurrences(rule, first_visit, last_day), None) is None:
         raise PlanError(
@@ -69,15 +69,21 @@ def parse_plan(plan: str, first_visit: date) -> Plan:
     return rule
 
 
-def visit_dates(plan: str, first_visit: date, after: date | None, until: date) -> list[date]:
-    """The plan's visit dates after `after` (or from the first visit on) up to `until`."""
-    rule = parse_plan(plan, first_visit)
+def visit_dates(
+    plan: str, first_visit: date, after: date | None, until: date, visit_time: time = time()
+) -> list[date]:
+    """The plan's visit dates after `after` (or from the first visit on) up to `until`. A
+    plan that skipped the check on save is refused here too (the look-ahead stops at the
+    first visit of any plan that has one)."""
+    rule = parse_plan(plan, first_visit, visit_time)
     start = max(first_visit, after + timedelta(days=1)) if after else first_visit
     return list(_occurrences(rule, start, until))
 
 
-def next_visits(plan: str, first_visit: date, count: int = 5) -> list[date]:
-    rule = parse_plan(plan, first_visit)
+def next_visits(
+    plan: str, first_visit: date, count: int = 5, visit_time: time = time()
+) -> list[date]:
+    rule = _read(plan, first_visit, visit_time)
     last_day = _years_after(first_visit, LOOK_AHEAD_YEARS)
     return list(islice(_occurrences(rule, first_visit, last_day), count))
 
@@ -114,7 +120,11 @@ def _parts(plan: str) -> dict[str, str]:
     return parts
 
 
-def _plan(parts: dict[str, str], start: date) -> Plan:
+def _read(plan: str, start: date, visit_time: time) -> Plan:
+    return _plan(_parts(plan), start, visit_time)
+
+
+def _plan(parts: dict[str, str], start: date, visit_time: time) -> Plan:
     frequency = parts.get("FREQ")
     if frequency is None:
         raise PlanError(f"Give the frequency (FREQ=DAILY, WEEKLY, MONTHLY or YEARLY; {EXAMPLE}).")
@@ -142,7 +152,7 @@ def _plan(parts: dict[str, str], start: date) -> Plan:
         frequency=frequency,
         interval=_count("INTERVAL", parts.get("INTERVAL"), 999) or 1,
         count=_count("COUNT", parts.get("COUNT"), 9999),
-        until=_until(parts.get("UNTIL")),
+        until=_until(parts.get("UNTIL"), visit_time),
         months=months,
         month_days=month_days,
         weekdays=weekdays,
@@ -201,9 +211,10 @@ def _weekday(value: str) -> int:
     return DAYS.index(value)
 
 
-def _until(value: str | None) -> date | None:
-    """The last day a visit may fall on. The UTC form calendar programs export
-    (20270201T000000Z) is that instant's day in the company's time zone."""
+def _until(value: str | None, visit_time: time) -> date | None:
+    """The last day a visit may fall on. A time (floating, or the UTC form calendar programs
+    export: 20270201T000000Z, read in the company's time zone) ends the day before when it
+    comes before the visit's own time: RFC 5545 compares instants, not days."""
     if value is None:
         return None
     match = _UNTIL.fullmatch(value)
@@ -216,9 +227,11 @@ def _until(value: str | None) -> date | None:
         instant = datetime.strptime(day + moment, "%Y%m%d%H%M%S")  # noqa: DTZ007 - see below
     except ValueError:
         raise PlanError("UNTIL is a date (20271231) or a UTC time (20271231T000000Z).") from None
-    if not utc:  # a floating time: its own day
-        return instant.date()
-    return instant.replace(tzinfo=UTC).astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    if utc:
+        instant = instant.replace(tzinfo=UTC).astimezone(ZoneInfo(settings.TIME_ZONE))
+    if instant.time().replace(tzinfo=None) < visit_time:
+        return instant.date() - timedelta(days=1)
+    return instant.date()
 
 
 # Evaluation: one period after another, every day of it that every BY… part allows.

@@ -30,7 +30,7 @@ def account_agreements(request, pk: int):
     for agreement in agreements:
         try:
             agreement.upcoming, agreement.plan_error = (
-                next_visits(agreement.plan, agreement.first_visit),
+                next_visits(agreement.plan, agreement.first_visit, visit_time=agreement.visit_time),
                 "",
             )
         except PlanError as exc:

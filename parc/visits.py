@@ -56,7 +56,13 @@ def due(today: date, until: date) -> tuple[list[DueVisit], dict[str, int]]:
             days = (
                 []
                 if problem
-                else visit_dates(agreement.plan, agreement.first_visit, agreement.last_visit, end)
+                else visit_dates(
+                    agreement.plan,
+                    agreement.first_visit,
+                    agreement.last_visit,
+                    end,
+                    agreement.visit_time,
+                )
             )
         except PlanError as exc:
             problem = f"its plan is refused: {exc}"

@@ -5,6 +5,7 @@ harmless even in a row that skipped the check."""
 import itertools
 import time
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 
 import pytest
 from dateutil.rrule import rrulestr
@@ -108,6 +109,34 @@ def test_until_in_the_utc_form_calendar_programs_export_is_accepted():
         date(2027, 1, 19),
         date(2027, 1, 26),
     ]
+
+
+@pytest.mark.parametrize(
+    ("visit_time", "last"), [(dtime(9, 0), date(2027, 2, 1)), (dtime(0, 30), date(2027, 2, 2))]
+)
+def test_until_ends_at_its_instant_not_its_day(settings, visit_time, last):
+    # 23:59:59 UTC on 1 February is 00:59:59 on 2 February in Madrid: a 09:00 visit that day
+    # starts after UNTIL, a 00:30 one before it.
+    settings.TIME_ZONE = "Europe/Madrid"
+    plan = "FREQ=DAILY;UNTIL=20270201T235959Z"
+
+    days = visit_dates(plan, date(2027, 1, 30), None, date(2027, 2, 10), visit_time)
+
+    assert days[-1] == last
+    assert next_visits(plan, date(2027, 1, 30), visit_time=visit_time)[-1] == last
+
+
+@pytest.mark.django_db
+def test_a_first_visit_before_2000_is_refused_and_a_count_from_2000_runs_within_a_second():
+    agreement = AgreementFactory.build(first_visit=date(1, 1, 1), plan="FREQ=DAILY;COUNT=9999")
+    with pytest.raises(ValidationError) as refused:
+        agreement.clean()
+    assert "first_visit" in refused.value.message_dict
+
+    plan = "FREQ=DAILY;COUNT=9999;BYMONTH=2;BYMONTHDAY=29"
+    days, seconds = cpu(visit_dates, plan, date(2000, 1, 1), None, date(2030, 12, 31))
+
+    assert seconds < CPU_SECONDS and days[0] == date(2000, 2, 29) and len(days) == 8
 
 
 SAME_AS_DATEUTIL = [
