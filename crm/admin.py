@@ -38,6 +38,10 @@ def is_administrator(user) -> bool:
     return getattr(user, "is_administrator", False)
 
 
+# A list filter on a team offers only the teams of the rows listed, not every team's name.
+OWN_TEAMS = admin.RelatedOnlyFieldListFilter
+
+
 class VisibleRows:
     """Mixed into every ModelAdmin and inline. Django's permissions say which models a user
     may edit; the rows come from crm.visibility, as on every other page: a non-administrator
@@ -146,7 +150,7 @@ class UserAdmin(VisibleRows, BaseUserAdmin):
         "manager",
         "is_active",
     )
-    list_filter = ("role", "team", "is_active", "is_staff")
+    list_filter = ("role", ("team", OWN_TEAMS), "is_active", "is_staff")
     list_select_related = ("team", "manager")
     autocomplete_fields = ("team", "manager")
     fieldsets = (
@@ -183,7 +187,7 @@ class TeamAdmin(VisibleRows, admin.ModelAdmin):
 @admin.register(Account)
 class AccountAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("name", "account_manager", "team", "created_at")
-    list_filter = ("team",)
+    list_filter = (("team", OWN_TEAMS),)
     list_select_related = ("account_manager", "team")
     search_fields = ("name",)
     ordering = ("name", "pk")  # autocomplete pages through it
@@ -243,7 +247,7 @@ class EventAdmin(VisibleRows, admin.ModelAdmin):
 @admin.register(Dispatch)
 class DispatchAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("title", "team", "owner", "scheduled_at", "due_at", "status")
-    list_filter = ("status", "team")
+    list_filter = ("status", ("team", OWN_TEAMS))
     list_select_related = ("team", "owner")
     search_fields = ("title", "account__name")
     autocomplete_fields = ("team", "owner", "account")

@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from crm.admin import VisibleRows, is_administrator
+from crm.admin import OWN_TEAMS, VisibleRows, is_administrator
 from crm.models import Team, User
 from parc import schedule
 from parc.forms import ScheduleForm
@@ -68,7 +68,7 @@ class ParcVisitInline(ManagersMayEdit, admin.TabularInline):
 class AgreementAdmin(ManagersMayEdit, admin.ModelAdmin):
     team_paths = ("account__team",)
     list_display = ("account", "plan", "first_visit", "end_date", "visiting_team", "active")
-    list_filter = ("active", "visiting_team")
+    list_filter = ("active", ("visiting_team", OWN_TEAMS))
     list_select_related = ("account", "visiting_team")
     search_fields = ("account__name", "plan", "notes")
     readonly_fields = ("upcoming_visits",)

@@ -406,3 +406,24 @@ def test_a_manager_cannot_make_anyone_of_their_team_an_administrator(client):
         user.refresh_from_db()
         assert user.first_name == "Changed"
         assert not user.is_superuser and user.role != "admin" and not user.is_administrator
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "model", [Account, Dispatch, User, Agreement], ids=lambda model: model.__name__
+)
+def test_a_team_filter_names_no_other_team(client, model):
+    north = TeamFactory(name="Northern Secret Sales")
+    AccountFactory(team=north)
+    DispatchFactory(team=north)
+    UserFactory(username="nils_north", team=north)
+    south = TeamFactory(name="South Sales")
+    manager = UserFactory(username="sam_south", role="manager", team=south, is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    AccountFactory(team=south)
+    client.force_login(manager)
+
+    page = client.get(reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"))
+
+    assert page.status_code == 200
+    assert "Northern Secret" not in page.content.decode()
