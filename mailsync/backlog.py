@@ -37,6 +37,8 @@ EMPTY: dict[str, Any] = {
     "raw": None,
     "parse_warnings": [],
     "unparsed": False,
+    "kind": BacklogEmail.Kind.PERSON,
+    "delivery_report": [],
 }
 
 
@@ -246,6 +248,8 @@ def _row(
         "outbox_id": sent_by_us.pk if sent_by_us else None,
         "parse_warnings": email.warnings,
         "unparsed": email.unparsed,
+        "kind": email.kind,
+        "delivery_report": email.delivery_report,
         "created_at": now,
     }
     row["content_key"] = sent_key(sent_by_us.pk) if sent_by_us else content_key(row)

@@ -229,6 +229,11 @@ class BacklogEmail(models.Model):
         INBOUND = "inbound", "Received"
         OUTBOUND = "outbound", "Sent"
 
+    class Kind(models.TextChoices):
+        PERSON = "person", "Written by a person"
+        AUTO_REPLY = "auto_reply", "Automatic reply"
+        DELIVERY_REPORT = "delivery_report", "Delivery report"
+
     content_key = models.CharField(
         max_length=255,
         unique=True,
@@ -268,6 +273,17 @@ class BacklogEmail(models.Model):
     )
     parse_warnings = models.JSONField(default=list, blank=True)
     unparsed = models.BooleanField(default=False)
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.PERSON,
+        help_text="Who wrote it: a person, an automatic reply, or a delivery report.",
+    )
+    delivery_report = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A delivery report's recipients: address, action, status, diagnostic.",
+    )
     created_at = models.DateTimeField()
 
     class Meta:
@@ -285,6 +301,9 @@ class MailboxCopy(models.Model):
     folder = models.CharField(max_length=8, choices=MailFolder.Role.choices)
     uidvalidity = models.BigIntegerField()
     uid = models.BigIntegerField()
+    gone_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sync found it no longer on the server."
+    )
 
     class Meta:
         constraints = [

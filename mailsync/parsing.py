@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import nh3
 
+from mailsync.classify import classify
 from mailsync.suppression import normalise
 
 KEY_LENGTH = 255  # message_key, thread_key
@@ -157,6 +158,8 @@ class ParsedEmail:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     raw_size: int = 0
     vigil_key: str = ""
+    kind: str = "person"  # BacklogEmail.Kind: see mailsync.classify
+    delivery_report: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unparsed: bool = False
 
@@ -278,6 +281,9 @@ def _read(data: bytes, notes: _Notes) -> ParsedEmail:
     email.vigil_key = _clean(_one_line(_first(headers, "x-vigil-outbox")))[:KEY_LENGTH]
     if whole:
         _read_bodies(email, message, notes)
+    email.kind, email.delivery_report = _guarded(
+        notes, "automatic-reply headers", ("person", []), lambda: classify(message)
+    )
     return email
 
 
