@@ -296,6 +296,7 @@ class JobRun(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (its runner stopped)"
 
     SCHEDULED_TRIGGERS = [Trigger.SCHEDULE, Trigger.CATCHUP]
 
@@ -318,10 +319,11 @@ class JobRun(models.Model):
 
     class Meta:
         constraints = [
-            # A scheduled slot runs at most once, however many Beats or workers race for it.
+            # A scheduled slot runs at most once, however many Beats or workers race for it;
+            # a run whose runner died (killed, OOM, deploy) leaves the slot to a new run.
             models.UniqueConstraint(
                 fields=["job", "slot"],
-                condition=Q(trigger__in=["schedule", "catchup"]),
+                condition=Q(trigger__in=["schedule", "catchup"]) & ~Q(status="abandoned"),
                 name="jobrun_one_run_per_slot",
             ),
         ]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 
 # Clocks of the hosts that start runs may differ a little; an as_of closer than this is "now".
 CLOCK_SKEW = timedelta(minutes=5)
+ABANDONED = "Abandoned: its runner stopped without finishing (killed or crashed)."
+# A slot younger than this is Beat's own to run: the periodic catch-up leaves it alone.
+CATCH_UP_GRACE = timedelta(minutes=2)
 
 
 class SlotTaken(Exception):
@@ -52,11 +56,12 @@ def run_job(
     holder = locks.holder_name()
     with locks.held(name, holder) as lock:
         started = timezone.now()
-        # We hold the lock, so any run still marked running lost its runner (killed).
+        # We hold the lock, so any run still marked running lost its runner (killed). Its
+        # slot is free again: this run, or the next catch-up, runs it whole.
         JobRun.objects.filter(job=name, status=JobRun.Status.RUNNING).update(
-            status=JobRun.Status.FAILED,
+            status=JobRun.Status.ABANDONED,
             finished_at=started,
-            error="Abandoned: its runner stopped without finishing (killed or crashed).",
+            error=ABANDONED,
         )
         try:
             run = JobRun.objects.create(
@@ -117,24 +122,42 @@ def run_scheduled(
     """Run the latest slot due at `now` unless it already ran. Slots missed since the last
     scheduled run are not run one by one: this run covers them (jobs catch up by as_of) and
     records how many it stands for. Returns None when there was nothing to do."""
+    due = due_slot(name, now)
+    if due is None:
+        return None
+    slot, missed = due
+    try:
+        return run_job(name, slot, trigger=trigger, slot=slot, missed_slots=missed)
+    except SlotTaken:
+        return None
+
+
+def due_slot(name: str, now: datetime) -> tuple[datetime, int] | None:
+    """The job's latest slot at `now` and how many earlier slots it stands for, when that slot
+    still has to run: no run holds it, or only runs whose runner is gone (killed mid-run: a
+    slot is not done until a run of it finishes). None when the job is disabled, the slot is
+    done or running, or it was abandoned VIGIL_JOB_SLOT_ATTEMPTS times (it then waits for
+    the next slot, which covers it: a run the machine kills every time must not loop)."""
     registry.get(name)
     expression, tz, enabled = schedule_of(name)
     if not enabled:
         return None
     slot = slots.latest_slot(expression, tz, now)
+    scheduled = JobRun.objects.filter(job=name, trigger__in=JobRun.SCHEDULED_TRIGGERS)
+    runs = list(scheduled.filter(slot__gte=slot).values_list("status", flat=True))
+    live = [status for status in runs if status != JobRun.Status.ABANDONED]
+    if live and (live != [JobRun.Status.RUNNING] or locks.is_held(name, now)):
+        return None  # done, or running now
+    if len(runs) >= settings.VIGIL_JOB_SLOT_ATTEMPTS:
+        log.warning("%s: slot %s abandoned %s times; left to the next slot", name, slot, len(runs))
+        return None
     last = (
-        JobRun.objects.filter(job=name, trigger__in=JobRun.SCHEDULED_TRIGGERS)
-        .order_by("-slot")
-        .values_list("slot", flat=True)
-        .first()
+        scheduled.filter(slot__lt=slot)
+        .exclude(status=JobRun.Status.ABANDONED)
+        .aggregate(last=Max("slot"))["last"]
     )
-    if last is not None and last >= slot:
-        return None
     missed = slots.slots_between(expression, tz, last, slot) if last else 0
-    try:
-        return run_job(name, slot, trigger=trigger, slot=slot, missed_slots=missed)
-    except SlotTaken:
-        return None
+    return slot, missed
 
 
 def catch_up(now: datetime) -> list[JobRun]:
@@ -149,6 +172,12 @@ def catch_up(now: datetime) -> list[JobRun]:
         if run is not None:
             runs.append(run)
     return runs
+
+
+def missed_jobs(now: datetime) -> list[str]:
+    """The jobs whose latest slot, due for longer than Beat needs to send it, has not run or
+    lost its runner: what the periodic catch-up queues."""
+    return [job.name for job in registry.all_jobs() if due_slot(job.name, now - CATCH_UP_GRACE)]
 
 
 def disable_after_repeated_failures(name: str) -> bool:

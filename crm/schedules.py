@@ -9,11 +9,14 @@ ever deleted.
 import json
 
 from django.conf import settings
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from crm import registry
 
 TASK = "crm.run_scheduled_job"
+CATCH_UP = "catch_up_missed_slots"  # the PeriodicTask of crm.tasks.catch_up
+CATCH_UP_TASK = "crm.catch_up"
+CATCH_UP_MINUTES = 5
 
 
 def _crontab(expression: str, tz: str) -> CrontabSchedule:
@@ -33,9 +36,11 @@ def _crontab(expression: str, tz: str) -> CrontabSchedule:
 
 def sync_schedules() -> dict[str, int]:
     created = repointed = 0
-    for job in registry.all_jobs():
+    jobs = registry.all_jobs()
+    tasks = PeriodicTask.objects.in_bulk([job.name for job in jobs] + [CATCH_UP], field_name="name")
+    for job in jobs:
         owned = {"task": TASK, "args": json.dumps([job.name]), "kwargs": "{}"}
-        task = PeriodicTask.objects.filter(name=job.name).first()
+        task = tasks.get(job.name)
         if task is None:
             PeriodicTask.objects.create(
                 name=job.name,
@@ -49,7 +54,25 @@ def sync_schedules() -> dict[str, int]:
                 setattr(task, field, value)
             task.save(update_fields=list(owned))
             repointed += 1
+    if CATCH_UP not in tasks:
+        created += _create_catch_up()
     return {"created": created, "repointed": repointed}
+
+
+def _create_catch_up() -> int:
+    """The periodic look for slots whose runner died: every CATCH_UP_MINUTES unless an
+    administrator changes it."""
+    every, _ = IntervalSchedule.objects.get_or_create(
+        every=CATCH_UP_MINUTES, period=IntervalSchedule.MINUTES
+    )
+    PeriodicTask.objects.create(
+        name=CATCH_UP,
+        task=CATCH_UP_TASK,
+        interval=every,
+        description="Queue again each job whose latest slot has not run (its runner was killed "
+        "mid-run, or its message lost).",
+    )
+    return 1
 
 
 def sync_after_migrate(sender, **kwargs) -> None:

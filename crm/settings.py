@@ -204,6 +204,9 @@ VIGIL_MAIL_PROVIDERS = {
 # --- Jobs and Celery ------------------------------------------------------------------------------
 VIGIL_JOB_MAX_FAILURES = env_int("VIGIL_JOB_MAX_FAILURES", 3, minimum=1)
 VIGIL_JOB_LEASE_SECONDS = env_int("VIGIL_JOB_LEASE_SECONDS", 120, minimum=10)
+# How many times a scheduled slot whose runner died (killed mid-run) is started again before it
+# is left to the next slot.
+VIGIL_JOB_SLOT_ATTEMPTS = env_int("VIGIL_JOB_SLOT_ATTEMPTS", 3, minimum=1)
 VIGIL_REMINDER_EXPIRY_DAYS = env_int("VIGIL_REMINDER_EXPIRY_DAYS", 14, minimum=1)
 # The company currency (ISO 4217 code) amounts are shown in on the dashboard.
 VIGIL_CURRENCY = env_str("VIGIL_CURRENCY", "EUR")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from django.db import connections
 
+from crm import locks
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -138,3 +140,14 @@ def at_once(func, *args, runners=2):
     for thread in threads:
         thread.join(60)
     return outcomes
+
+
+def wait_until_free(job, milliseconds=10_000):
+    """Block until the server has ended a killed holder's session (it does so as soon as it
+    reads the closed socket), by waiting on the lock itself."""
+    key = locks.advisory_key(job)
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{milliseconds}ms"])
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)::text", key)
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        cursor.execute("SELECT set_config('lock_timeout', '0', false)")
