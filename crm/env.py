@@ -68,6 +68,21 @@ def env_time_zone(name: str, default: str = "UTC") -> str:
     return value
 
 
+def env_charset(name: str, default: str) -> str:
+    """A charset Python decodes text in, ASCII-compatible (so that it can read 8-bit mail)."""
+    value = env_str(name, default)
+    ascii_bytes = bytes(range(32, 127))
+    try:
+        usable = ascii_bytes.decode(value, "replace") == ascii_bytes.decode()
+    except (LookupError, ValueError, TypeError):
+        usable = False
+    if not usable:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not an ASCII-compatible text charset (e.g. windows-1252)."
+        )
+    return value
+
+
 def env_database(name: str, default: str) -> dict[str, Any]:
     value = env_str(name, default)
     try:

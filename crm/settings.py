@@ -6,6 +6,7 @@ from pathlib import Path
 
 from crm.env import (
     env_bool,
+    env_charset,
     env_database,
     env_fernet_keys,
     env_int,
@@ -161,6 +162,12 @@ VIGIL_MAILSYNC_BATCH = env_int("VIGIL_MAILSYNC_BATCH", 500, minimum=1)
 # Whether users may point a mailbox at a server on this machine or a private network. Off: a
 # user's IMAP host must not become a way into the servers next to Vigil.
 VIGIL_MAILSYNC_PRIVATE_HOSTS = env_bool("VIGIL_MAILSYNC_PRIVATE_HOSTS", False)
+# 8-bit mail that declares no charset (or US-ASCII, or is not valid UTF-8) is read in this one,
+# as Thunderbird does, with a parse warning. The raw message of an email whose parse noted a
+# problem is kept (compressed) up to this size, for `manage.py reparse_emails`; 0 keeps none
+# (an email that could not be parsed at all is always kept: it is all there is of it).
+VIGIL_MAILSYNC_FALLBACK_CHARSET = env_charset("VIGIL_MAILSYNC_FALLBACK_CHARSET", "windows-1252")
+VIGIL_MAILSYNC_RAW_KEEP_BYTES = env_int("VIGIL_MAILSYNC_RAW_KEEP_BYTES", 5 * 1024 * 1024)
 # OAuth 2.0 providers a user can connect with "Connect" (authorization code + PKCE, XOAUTH2).
 # A provider without a client id is offered only as a generic IMAP server.
 VIGIL_MAIL_PROVIDERS = {

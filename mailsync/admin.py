@@ -243,8 +243,8 @@ class MailboxAdmin(ReadOnlyAdmin):
 @admin.register(BacklogEmail)
 class BacklogEmailAdmin(ReadOnlyAdmin):
     """The email backlog, to find an email and see how it was seen and read. Bodies are shown
-    as text (the HTML was sanitised when stored); raw bytes, kept only for an unreadable
-    message, are not shown."""
+    as text (the HTML was sanitised when stored); the raw message, kept for an email whose
+    parse noted a problem (for `reparse_emails`), is not shown."""
 
     list_display = ("subject", "from_address", "direction", "sent_from_crm", "date", "unparsed")
     list_filter = ("direction", "sent_from_crm", "unparsed")

@@ -7,17 +7,23 @@ no secret (every reply quotes it) and anyone can write one, so it never joins tw
 copies, nor a copy to the CRM's own email unless the copy says what the CRM sent. Storing a
 batch is a handful of set-based statements, whatever its size, and a re-run inserts nothing
 twice.
+
+The raw message is kept (compressed) when its parse noted a problem, so that a better parser
+can read it again (`reparse`, the reparse_emails command); the rest are kept as parsed.
 """
 
 import json
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from hashlib import sha256
 from types import SimpleNamespace
 from typing import Any, cast
 
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils.html import strip_tags
 
@@ -35,6 +41,7 @@ EMPTY: dict[str, Any] = {
     "from_name": "",
     "attachments": [],
     "raw": None,
+    "raw_compressed": False,
     "parse_warnings": [],
     "unparsed": False,
     "kind": BacklogEmail.Kind.PERSON,
@@ -78,11 +85,12 @@ def store(
                 "folder": folder,
                 "uidvalidity": uidvalidity,
                 "uid": uid,
+                "gone_at": None,  # back in the folder (moved out and in again): not gone
             }
             for key, uid in first_uid.items()
         ],
         conflict=["mailbox", "folder", "email"],
-        update=["uidvalidity", "uid"],
+        update=["uidvalidity", "uid", "gone_at"],
     )
     inbound = [
         SimpleNamespace(pk=ids[key], **row)
@@ -131,11 +139,17 @@ def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, int], int]:
     before = BacklogEmail.objects.filter(content_key__in=rows).count()
     insert_rows(BacklogEmail, list(rows.values()), conflict=["content_key"])
     ids = dict(BacklogEmail.objects.filter(content_key__in=rows).values_list("content_key", "pk"))
+    _insert_addresses((ids[key], row) for key, row in rows.items())
+    return ids, len(ids) - before
+
+
+def _insert_addresses(emails: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+    """The from, to and cc addresses of emails (id, row), each once per role."""
     insert_rows(
         EmailAddress,
         [
-            {"email": ids[key], "address": address, "role": role}
-            for key, row in rows.items()
+            {"email": pk, "address": address, "role": role}
+            for pk, row in emails
             for role, addresses in (
                 (Role.FROM, [row["from_address"]] if row["from_address"] else []),
                 (Role.TO, row["to"]),
@@ -145,7 +159,6 @@ def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, int], int]:
         ],
         conflict=["email", "address", "role"],
     )
-    return ids, len(ids) - before
 
 
 def visible_to(user) -> Q:
@@ -154,10 +167,7 @@ def visible_to(user) -> Q:
     about a record they may see (a nurture email: whoever may see its lead)."""
     if user.is_administrator:
         return Q()
-    owners = Q(mailbox__owner=user)
-    if user.role == user.Role.MANAGER and user.team_id:
-        owners |= Q(mailbox__owner__team_id=user.team_id)
-    readable = Q(Exists(MailboxCopy.objects.filter(owners, email=OuterRef("pk"))))
+    readable = Q(Exists(MailboxCopy.objects.filter(copies_visible_to(user), email=OuterRef("pk"))))
     # The kind is matched by name in the same query: a lookup of its id first would cost a
     # query on every page of a fresh process.
     for model in cast(list[type[Model]], list(visibility.TEAM_PATHS)):
@@ -168,6 +178,17 @@ def visible_to(user) -> Q:
         )
         readable |= kind & Q(Exists(visibility.visible_to(user, records)))
     return readable
+
+
+def copies_visible_to(user) -> Q:
+    """The mailbox copies a user may see: in their own mailboxes, their team's for a manager,
+    all for an administrator."""
+    if user.is_administrator:
+        return Q()
+    owners = Q(mailbox__owner=user)
+    if user.role == user.Role.MANAGER and user.team_id:
+        owners |= Q(mailbox__owner__team_id=user.team_id)
+    return owners
 
 
 def about(addresses: Iterable[str]) -> QuerySet[BacklogEmail]:
@@ -203,28 +224,42 @@ CONTENT_FIELDS = (
 def content_key(row: Mapping[str, Any]) -> str:
     """The content key of a backlog row from the sync (also of rows stored before there was
     one: the migration reads them with it). A message that could not be parsed is keyed by
-    its bytes, which the row keeps."""
+    its bytes, which the row keeps (compressed or not: the key is of the bytes received)."""
     if row["unparsed"]:
-        return "sha256:" + sha256(bytes(row["raw"] or b"")).hexdigest()
+        return "sha256:" + sha256(raw_message(row)).hexdigest()
     date = row["date"].astimezone(UTC).isoformat() if row["date"] else ""
     said = [date if name == "date" else row[name] for name in CONTENT_FIELDS]
     text = json.dumps(said, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return "content:" + sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _row(
-    own_address: str,
-    folder: str,
-    email: ParsedEmail,
-    raw: bytes,
-    outbox: dict[str, OutboxMessage],
-    now: datetime,
-) -> dict[str, Any]:
-    sent_by_us = outbox.get(email.message_key)
-    if sent_by_us is not None and not _says_what_was_sent(email, sent_by_us):
-        sent_by_us = None
-    outbound = folder == "sent" or sent_by_us is not None or email.from_address == own_address
-    row = {
+def raw_message(row: Mapping[str, Any] | BacklogEmail) -> bytes:
+    """The raw message a backlog row (a model or its values) kept, as received; b"" for
+    none."""
+    if isinstance(row, Mapping):
+        raw, compressed = row.get("raw"), row.get("raw_compressed", False)
+    else:
+        raw, compressed = row.raw, row.raw_compressed
+    data = bytes(raw or b"")
+    return zlib.decompress(data) if data and compressed else data
+
+
+def _kept_raw(email: ParsedEmail, raw: bytes) -> tuple[bytes | None, list[str]]:
+    """What a row keeps of its raw message, compressed, and its parse warnings. An email that
+    could not be parsed keeps it whatever its size (it is all there is of it, and its key); one
+    whose parse noted a problem keeps it up to VIGIL_MAILSYNC_RAW_KEEP_BYTES, so that a better
+    parser can read it again (reparse); a bigger one says so in its warnings."""
+    if not raw or not (email.unparsed or email.warnings):
+        return None, email.warnings
+    limit = settings.VIGIL_MAILSYNC_RAW_KEEP_BYTES
+    if not email.unparsed and len(raw) > limit:
+        return None, [*email.warnings, f"raw message of {len(raw)} bytes not kept (over {limit})"]
+    return zlib.compress(raw), email.warnings
+
+
+def _parsed_fields(email: ParsedEmail) -> dict[str, Any]:
+    """A backlog row's fields read from its raw message."""
+    return {
         "message_key": email.message_key,
         "message_id": email.message_id,
         "in_reply_to": email.in_reply_to,
@@ -240,16 +275,39 @@ def _row(
         "html_body": email.html_body,
         "attachments": email.attachments,
         "raw_size": email.raw_size,
-        "raw": raw if email.unparsed else None,
+        "parse_warnings": email.warnings,
+        "unparsed": email.unparsed,
+        "kind": email.kind,
+        "delivery_report": email.delivery_report,
+    }
+
+
+PARSED_FIELDS = tuple(_parsed_fields(ParsedEmail()))
+
+
+def _row(
+    own_address: str,
+    folder: str,
+    email: ParsedEmail,
+    raw: bytes,
+    outbox: dict[str, OutboxMessage],
+    now: datetime,
+) -> dict[str, Any]:
+    sent_by_us = outbox.get(email.message_key)
+    if sent_by_us is not None and not _says_what_was_sent(email, sent_by_us):
+        sent_by_us = None
+    outbound = folder == "sent" or sent_by_us is not None or email.from_address == own_address
+    kept, warnings = _kept_raw(email, raw)
+    row = {
+        **_parsed_fields(email),
+        "parse_warnings": warnings,
+        "raw": kept,
+        "raw_compressed": kept is not None,
         "direction": BacklogEmail.Direction.OUTBOUND
         if outbound
         else BacklogEmail.Direction.INBOUND,
         "sent_from_crm": sent_by_us is not None,
         "outbox_id": sent_by_us.pk if sent_by_us else None,
-        "parse_warnings": email.warnings,
-        "unparsed": email.unparsed,
-        "kind": email.kind,
-        "delivery_report": email.delivery_report,
         "created_at": now,
     }
     row["content_key"] = sent_key(sent_by_us.pk) if sent_by_us else content_key(row)
@@ -303,3 +361,100 @@ def _address(address: str) -> str:
     """`Name <a@b>` or `a@b` as listed in the backlog; "" for anything else."""
     bare = parseaddr(address)[1] if address else ""
     return normalise(bare)[:320] if "@" in bare else ""
+
+
+# Reading kept raw messages again
+
+
+@dataclass
+class Reparsed:
+    read: int = 0
+    changed: int = 0
+    kept_key: int = 0  # another row holds the key of what it says now
+    unreadable: int = 0
+
+    def add(self, other: "Reparsed") -> None:
+        for name in (f.name for f in fields(self)):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def reparse(batch: int = 200) -> Reparsed:
+    """Read every kept raw message again with today's parser and store what it says now: a
+    batch of rows per transaction, so a crash loses at most one batch and a second run
+    changes nothing.
+
+    A row's id stays (its copies and links point at it). Its content key becomes
+    the one the sync gives the message today, so a copy synced later joins this row instead
+    of making a second one; a row whose new key another row has already (a copy synced since
+    the parser changed) keeps its old one, as does the CRM's own sent mail (outbox:<id>).
+    Nothing is announced again (signals.inbound_email): these are not new emails."""
+    done = Reparsed()
+    after = 0
+    while pks := list(
+        BacklogEmail.objects.filter(pk__gt=after, raw__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch]
+    ):
+        after = pks[-1]
+        done.add(_reparse_rows(pks))
+    return done
+
+
+def _reparse_rows(pks: list[int]) -> Reparsed:
+    try:
+        with transaction.atomic():
+            return _reparse_now(pks)
+    except IntegrityError:
+        # A sync stored a row under one of the new keys after they were checked: once more,
+        # now that the check sees it.
+        with transaction.atomic():
+            return _reparse_now(pks)
+
+
+def _reparse_now(pks: list[int]) -> Reparsed:
+    done = Reparsed()
+    changed = []
+    for email in BacklogEmail.objects.filter(pk__in=pks).order_by("pk"):
+        done.read += 1
+        try:
+            now_read = _parsed_fields(parse(raw_message(email)))
+        except zlib.error:
+            done.unreadable += 1
+            continue
+        if any(getattr(email, name) != value for name, value in now_read.items()):
+            for name, value in now_read.items():
+                setattr(email, name, value)
+            changed.append(email)
+    done.changed = len(changed)
+    done.kept_key = _rekey(changed)
+    BacklogEmail.objects.bulk_update(changed, [*PARSED_FIELDS, "content_key"], batch_size=100)
+    EmailAddress.objects.filter(email__in=changed).delete()
+    _insert_addresses((email.pk, vars(email)) for email in changed)
+    return done
+
+
+def _rekey(emails: list[BacklogEmail]) -> int:
+    """Give each email the content key of what it says now, unless another row has that key
+    or it is the CRM's own sent mail. Returns how many kept their old key for that reason."""
+    wanted: dict[int, str] = {}
+    for email in emails:
+        values = {name: getattr(email, name) for name in (*CONTENT_FIELDS, "unparsed")}
+        key = content_key({**values, "raw": email.raw, "raw_compressed": email.raw_compressed})
+        if not email.content_key.startswith("outbox:") and key != email.content_key:
+            wanted[email.pk] = key
+    taken = set(
+        BacklogEmail.objects.filter(content_key__in=wanted.values()).values_list(
+            "content_key", flat=True
+        )
+    )
+    kept = 0
+    for email in emails:
+        new_key = wanted.get(email.pk)
+        if new_key is None:
+            continue
+        if new_key in taken:
+            kept += 1
+        else:
+            taken.add(new_key)
+            email.content_key = new_key
+    return kept

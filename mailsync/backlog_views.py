@@ -19,7 +19,12 @@ EMAIL_CSP = "default-src 'self'; img-src 'self' data:; frame-src 'self'; object-
 def email_detail(request, pk: int):
     emails = BacklogEmail.objects.filter(backlog.visible_to(request.user)).defer("raw")
     email = get_object_or_404(emails, pk=pk)
-    response = render(request, "mailsync/email.html", {"email": email})
+    gone = (
+        email.copies.filter(backlog.copies_visible_to(request.user), gone_at__isnull=False)
+        .select_related("mailbox")
+        .order_by("gone_at", "pk")
+    )
+    response = render(request, "mailsync/email.html", {"email": email, "gone": gone})
     response["Content-Security-Policy"] = EMAIL_CSP
     return response
 

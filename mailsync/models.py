@@ -258,7 +258,13 @@ class BacklogEmail(models.Model):
     attachments = models.JSONField(default=list, blank=True)
     raw_size = models.PositiveIntegerField(default=0)
     raw = models.BinaryField(
-        null=True, blank=True, help_text="Kept only for a message that could not be parsed."
+        null=True,
+        blank=True,
+        help_text="The message as received, kept when it could not be parsed or its parse "
+        "noted a problem (up to VIGIL_MAILSYNC_RAW_KEEP_BYTES), for reparse_emails.",
+    )
+    raw_compressed = models.BooleanField(
+        default=False, help_text="raw is zlib-compressed (rows stored before 0008 are not)."
     )
     direction = models.CharField(max_length=8, choices=Direction.choices)
     sent_from_crm = models.BooleanField(

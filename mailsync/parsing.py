@@ -4,7 +4,9 @@ backlog row needs.
 Mail from the outside world is often broken, and some of it is hostile. `parse()` never
 raises: each field is read on its own, a field that cannot be read falls back to a default
 with a note in `warnings`, and only a message with nothing usable at all comes back
-`unparsed` (the caller then keeps its raw bytes). Every string that comes out is free of NUL
+`unparsed`. (The caller keeps the raw bytes of a message with warnings, so that a better
+parser can read it again.) 8-bit text that is not UTF-8 and declares no other charset is read
+in VIGIL_MAILSYNC_FALLBACK_CHARSET, with a warning. Every string that comes out is free of NUL
 and lone surrogates (PostgreSQL text and jsonb refuse both) and within its column's length.
 
 The MIME structure and MIME headers are parsed by the standard library with `policy.default`
@@ -14,6 +16,7 @@ quadratic (7.7 s for a To header of 10,000 addresses) and raises on an encoded d
 holding a line break, and this runs for every synced email.
 """
 
+import codecs
 import html
 import re
 from collections.abc import Callable, Iterable
@@ -31,6 +34,7 @@ from hashlib import sha256
 from typing import Any, TypeVar
 
 import nh3
+from django.conf import settings
 
 from mailsync.classify import classify
 from mailsync.suppression import normalise
@@ -96,6 +100,7 @@ LINE_ENDING_TAGS = re.compile(r"<(?:br|/p|/div|/li|/tr|/h[1-6]|/blockquote|/pre|
 BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
 MSG_ID = re.compile(r"<([^<>]*)>")
 SURROGATE = re.compile("[\ud800-\udfff]")
+ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")  # bytes that are not UTF-8, surrogate-escaped
 ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")  # RFC 2047
 STAND_IN = re.compile(r"=\?(\d{1,6})\?=")
 NOT_IN_ADDRESS = frozenset(' <>()[],;:\\"')  # outside a quoted local part, which we refuse
@@ -210,7 +215,7 @@ class _PartInfo:
     content_type: str
     charset: str
     filename: str
-    is_attachment: bool
+    attached: bool  # Content-Disposition: attachment
 
 
 def parse(raw: bytes) -> ParsedEmail:
@@ -281,8 +286,9 @@ def _read(data: bytes, notes: _Notes) -> ParsedEmail:
     email.vigil_key = _clean(_one_line(_first(headers, "x-vigil-outbox")))[:KEY_LENGTH]
     if whole:
         _read_bodies(email, message, notes)
+    unclassified: tuple[str, list[dict[str, str]]] = ("person", [])
     email.kind, email.delivery_report = _guarded(
-        notes, "automatic-reply headers", ("person", []), lambda: classify(message)
+        notes, "automatic-reply headers", unclassified, lambda: classify(message)
     )
     return email
 
@@ -391,7 +397,8 @@ def _read_bodies(email: ParsedEmail, message: Message, notes: _Notes) -> None:
 def _walk(part: Message, depth: int, in_alternative: bool, found: _Bodies, notes: _Notes) -> None:
     """Collect the body texts and attachments under `part`. The first text/plain and the
     first text/html are the bodies; later ones are added to them unless they are mere
-    alternatives. Stops at MAX_DEPTH levels and MAX_PARTS parts."""
+    alternatives (a named one is a file shown inline: listed as an attachment too). Stops at
+    MAX_DEPTH levels and MAX_PARTS parts."""
     found.parts += 1
     if found.parts > MAX_PARTS:
         notes.add(f"more than {MAX_PARTS} MIME parts: the rest left out")
@@ -404,17 +411,27 @@ def _walk(part: Message, depth: int, in_alternative: bool, found: _Bodies, notes
             alternative = info.content_type == "multipart/alternative"
             for child in _subparts(part):
                 _walk(child, depth + 1, alternative, found, notes)
-    elif part.is_multipart() or info.is_attachment:
-        _attach(part, info, found, notes)
-    elif info.content_type in ("text/html", "text/plain") or info.content_type.startswith(
-        "multipart/"  # a multipart without a usable boundary: its source, as text
-    ):
+    elif not part.is_multipart() and _is_body(info):
         bodies = found.html if info.content_type == "text/html" else found.plain
+        if info.filename and (found.plain or found.html) and not in_alternative:
+            _attach(part, info, found, notes)  # a file shown inline: listed, its text kept too
         if not (bodies and in_alternative):
             bodies.append(_guarded(notes, "body", "", lambda: _text_of(part, info, notes)))
     else:
         _attach(part, info, found, notes)
     notes.defects(part.defects)
+
+
+def _is_body(info: _PartInfo) -> bool:
+    """Whether a leaf part is body text: text/plain or text/html not sent as an attachment,
+    whatever its file name (as for `EmailMessage.get_body`: some mailers name every part,
+    the body too, `inline; filename="msg.txt"`)."""
+    if info.attached:
+        return False
+    # A multipart without a usable boundary: its source, as text.
+    return info.content_type in ("text/html", "text/plain") or info.content_type.startswith(
+        "multipart/"
+    )
 
 
 def _subparts(part: Message) -> list[Message]:
@@ -432,11 +449,11 @@ def _describe(part: Message, notes: _Notes) -> _PartInfo:
     kind = str(content_type.content_type if content_type is not None else part.get_default_type())
     filename = str(params.get("filename") or type_params.get("name") or "")
     filename = _clean(_one_line(_decode_words(filename, notes)))[:NAME_LENGTH]
-    is_attachment = (
+    attached = (
         disposition is not None and str(disposition.content_disposition).lower() == "attachment"
-    ) or bool(filename and not kind.lower().startswith("multipart/"))
+    )
     charset = str(type_params.get("charset") or "").strip()
-    return _PartInfo(kind.lower()[:NAME_LENGTH], charset, filename, is_attachment)
+    return _PartInfo(kind.lower()[:NAME_LENGTH], charset, filename, attached)
 
 
 def _mime_header(part: Message, name: str, notes: _Notes) -> Any:
@@ -457,7 +474,7 @@ def _text_of(part: Message, info: _PartInfo, notes: _Notes) -> str:
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         return ""
-    text = _decode(data, info.charset or "utf-8", info.content_type, notes)
+    text = _decode(data, info.charset, info.content_type, notes)
     return text.replace("\r\n", "\n") if "\r" in text else text
 
 
@@ -481,9 +498,13 @@ def _attachment_size(part: Message) -> int:
 
 
 def _decode(data: bytes, charset: str, where: str, notes: _Notes) -> str:
-    """Bytes in their declared charset as text. Bytes invalid in it are replaced; a charset
-    Python does not know (or that is not a text encoding) is read as UTF-8 with replacement
-    characters, which cannot fail. Both noted."""
+    """Bytes in their declared charset as text. Without one, or where a sender wrote 8-bit
+    text and declared US-ASCII or UTF-8 (the commonest mislabelling), see `_utf8_or_fallback`.
+    Bytes invalid in another charset are replaced; a charset Python does not know (or that is
+    not a text encoding) is read as UTF-8 with replacement characters, which cannot fail.
+    Each noted."""
+    if _codec(charset) in ("", "ascii", "utf-8"):
+        return _decode_unlabelled(data, charset, where, notes)
     try:
         return data.decode(charset)
     except LookupError:
@@ -499,20 +520,57 @@ def _decode(data: bytes, charset: str, where: str, notes: _Notes) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _codec(charset: str) -> str | None:
+    """Python's name of a charset ("" for none declared; None for one it does not know)."""
+    if not charset:
+        return ""
+    try:
+        return codecs.lookup(charset).name
+    except (LookupError, ValueError, TypeError):
+        return None
+
+
+def _decode_unlabelled(data: bytes, charset: str, where: str, notes: _Notes) -> str:
+    text, fallback = _utf8_or_fallback(data)
+    if fallback:
+        declared = f"not in charset {charset[:40]!r}" if charset else "without a charset"
+        notes.add(f"{where}: 8-bit bytes {declared}, decoded as {fallback}")
+    elif charset and not data.isascii() and _codec(charset) == "ascii":
+        notes.add(f"{where}: 8-bit bytes in charset {charset[:40]!r}, read as UTF-8")
+    return text
+
+
+def _utf8_or_fallback(data: bytes) -> tuple[str, str]:
+    """Text whose sender did not say its charset: UTF-8 where the bytes are UTF-8 (RFC 6532),
+    and each run of bytes that are not read in VIGIL_MAILSYNC_FALLBACK_CHARSET (windows-1252
+    by default, as Thunderbird does: "José", not "Jos\ufffd"). Returns the text and the
+    fallback charset if it was needed, else ""."""
+    try:
+        return data.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        pass
+    fallback = settings.VIGIL_MAILSYNC_FALLBACK_CHARSET
+    escaped = data.decode("utf-8", "surrogateescape")
+    text = ESCAPED_BYTES.sub(
+        lambda run: run.group().encode("utf-8", "surrogateescape").decode(fallback, "replace"),
+        escaped,
+    )
+    return text, fallback
+
+
 def _decode_8bit(value: str, notes: _Notes, label: str) -> str:
     """A header as the parser left it (raw 8-bit bytes as surrogate escapes) as text: UTF-8
-    (RFC 6532) when it is, otherwise UTF-8 with replacement characters, noted."""
+    (RFC 6532) where it is, the fallback charset elsewhere, noted (see `_utf8_or_fallback`)."""
     if value.isascii():
         return value
     try:
         data = value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a surrogate no parser made: _clean() replaces it
         return value
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        notes.add(f"{label}: 8-bit bytes that are not UTF-8, replaced")
-        return data.decode("utf-8", "replace")
+    text, fallback = _utf8_or_fallback(data)
+    if fallback:
+        notes.add(f"{label}: 8-bit bytes that are not UTF-8, decoded as {fallback}")
+    return text
 
 
 def _decode_words(value: str, notes: _Notes) -> str:

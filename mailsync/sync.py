@@ -6,6 +6,7 @@ one transaction together with the folder's new state and a renewal of the claim:
 that lost its claim (it hung past the lease and another took over) writes nothing, and a
 crash between batches resumes after the last committed UID. The server's read flags are
 never touched: folders are opened read-only (EXAMINE) and bodies fetched with BODY.PEEK[].
+A message deleted (expunged) on the server stays in the backlog; its copy is marked gone.
 """
 
 import contextlib
@@ -31,7 +32,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SENT
 
 from mailsync import backlog, crypto, hosts, oauth
-from mailsync.models import Mailbox, MailFolder
+from mailsync.models import Mailbox, MailboxCopy, MailFolder
 from mailsync.parsing import parse
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ MAX_BACKOFF = timedelta(hours=6)
 # Bodies fetched in one command at most this big (sizes are asked first, SIZE_QUERY at a time).
 BATCH_BYTES = 32 * 1024 * 1024
 SIZE_QUERY = 2000
+GONE_UPDATE = 1000  # copies marked gone per UPDATE (SQLite allows 32,766 parameters)
 T = TypeVar("T")
 # Common names of a Sent folder, for servers without SPECIAL-USE (imapclient's own list).
 FOLDERS = {MailFolder.Role.INBOX: "INBOX", MailFolder.Role.SENT: SENT}
@@ -116,9 +118,9 @@ def _sync(mailbox: Mailbox, claim: str) -> Outcome:
 
 
 def _sync_folder(client, mailbox: Mailbox, folder: MailFolder, claim: str) -> int:
-    """Fetch what arrived in the folder since the last committed UID. After a UIDVALIDITY
-    change the folder is read again from the start; the backlog's Message-ID key keeps that
-    from storing any email twice."""
+    """Fetch what arrived in the folder since the last committed UID, and mark the copies
+    of messages no longer in it gone. After a UIDVALIDITY change the folder is read again
+    from the start; the backlog's content key keeps that from storing any email twice."""
     info = client.select_folder(folder.name, readonly=True)
     uidvalidity = int(info[b"UIDVALIDITY"])
     uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
@@ -127,20 +129,50 @@ def _sync_folder(client, mailbox: Mailbox, folder: MailFolder, claim: str) -> in
         if folder.uidvalidity is not None:
             log.info("mailbox %s %s: UIDVALIDITY changed, resyncing", mailbox.pk, folder.role)
         folder.uidvalidity, folder.last_uid = uidvalidity, 0
-    elif uidnext is not None and uidnext <= folder.last_uid + 1:
+    elif _unchanged(folder, uidnext, modseq):
         _save_state(mailbox, folder, claim, uidnext, modseq)
         return 0
-    uids = sorted(u for u in client.search(["UID", f"{folder.last_uid + 1}:*"]))
-    uids = [u for u in uids if u > folder.last_uid]
+    # One UID list: what is new, and what is still there.
+    on_server = set(client.search(["ALL"]))
+    uids = sorted(u for u in on_server if u > folder.last_uid)
     stored = 0
     for chunk, fetched in _prefetched(_fetched_batches(client, uids)):
         with transaction.atomic():
             stored += backlog.store(mailbox, folder.role, uidvalidity, fetched, timezone.now())
             folder.last_uid = chunk[-1]
             _save_state(mailbox, folder, claim, uidnext, modseq)
-    if not uids:
+    with transaction.atomic():
+        _mark_gone(mailbox, folder.role, uidvalidity, on_server)
         _save_state(mailbox, folder, claim, uidnext, modseq)
     return stored
+
+
+def _unchanged(folder: MailFolder, uidnext: int | None, modseq: int | None) -> bool:
+    """Whether the folder is as the last sync left it: nothing new (UIDNEXT), and, as far as
+    the server says (CONDSTORE: an expunge moves HIGHESTMODSEQ on), nothing deleted. A server
+    without CONDSTORE has its UID list read at every sync."""
+    return (
+        uidnext is not None
+        and uidnext <= folder.last_uid + 1
+        and modseq is not None
+        and modseq == folder.highestmodseq
+    )
+
+
+def _mark_gone(mailbox: Mailbox, folder: str, uidvalidity: int, on_server: set[int]) -> int:
+    """Mark the copies of this folder whose message the server no longer has (expunged, or
+    not found again after a UIDVALIDITY change) as gone, now. Whatever the folder's size: one
+    query for the UIDs we hold, and an UPDATE per GONE_UPDATE copies gone."""
+    live = MailboxCopy.objects.filter(mailbox=mailbox, folder=folder, gone_at__isnull=True)
+    gone = [
+        pk
+        for pk, validity, uid in live.values_list("pk", "uidvalidity", "uid").iterator(10_000)
+        if validity != uidvalidity or uid not in on_server
+    ]
+    now = timezone.now()
+    for start in range(0, len(gone), GONE_UPDATE):
+        MailboxCopy.objects.filter(pk__in=gone[start : start + GONE_UPDATE]).update(gone_at=now)
+    return len(gone)
 
 
 def _fetched_batches(client, uids: list[int]) -> Iterator[tuple[list[int], list[backlog.Fetched]]]:
@@ -154,8 +186,9 @@ def _fetched_batches(client, uids: list[int]) -> Iterator[tuple[list[int], list[
             raw = response.pop(uid, {}).get(b"BODY[]") or b""
             if raw:
                 parsed = parse(raw)
-                # Raw bytes are kept only for what could not be parsed (backlog.store).
-                fetched.append(backlog.Fetched(uid, raw if parsed.unparsed else b"", parsed))
+                # Raw bytes are kept only for what was not read cleanly (backlog.store).
+                keep = parsed.unparsed or parsed.warnings
+                fetched.append(backlog.Fetched(uid, raw if keep else b"", parsed))
         yield batch, fetched
 
 

@@ -6,9 +6,12 @@ import base64
 import hashlib
 import time
 from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
 from email.utils import make_msgid
 
 import pytest
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -242,6 +245,46 @@ def test_a_forwarded_message_is_an_attachment_not_part_of_the_body():
     assert [a["type"] for a in email.attachments] == ["message/rfc822"]
 
 
+def test_text_parts_named_like_files_are_the_body():
+    """A real-world shape: every text part says `inline; filename="msg.txt"`. They are the
+    body, as Python's own `EmailMessage.get_body` finds it, not two attachments."""
+    named = b'Content-Disposition: inline; filename="msg.txt"'
+    raw = multipart(
+        b"alternative",
+        part(b"text/plain; charset=utf-8", b"Can we meet on Tuesday at 10?\r\n", named),
+        part(b"text/html; charset=utf-8", b"<p>Can we meet on Tuesday at 10?</p>\r\n", named),
+    )
+
+    email = parse(raw)
+
+    python = BytesParser(policy=policy.default).parsebytes(raw)
+    assert email.text_body == "Can we meet on Tuesday at 10?\n"
+    assert email.text_body == python.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert email.html_body == "<p>Can we meet on Tuesday at 10?</p>"
+    assert email.attachments == []
+
+
+def test_a_text_file_shown_inline_after_the_body_is_listed_and_its_text_kept():
+    raw = multipart(
+        b"mixed",
+        part(b"text/plain", b"Minutes attached.\r\n"),
+        part(
+            b"text/plain",
+            b"1. Budget approved\r\n",
+            b'Content-Disposition: inline; filename="minutes.txt"',
+        ),
+        part(b"text/plain", b"draft", b'Content-Disposition: attachment; filename="notes.txt"'),
+    )
+
+    email = parse(raw)
+
+    assert email.text_body == "Minutes attached.\n\n1. Budget approved\n"
+    assert email.attachments == [
+        {"name": "minutes.txt", "type": "text/plain", "size": 20},
+        {"name": "notes.txt", "type": "text/plain", "size": 5},
+    ]
+
+
 # Threading and keys
 
 
@@ -388,7 +431,7 @@ def test_an_unknown_charset_is_read_as_utf8_with_a_warning():
     assert any("unknown charset" in w for w in email.warnings)
 
 
-@pytest.mark.parametrize("charset", [b"us-ascii", b"utf-8", b"zlib", b"base64", b'"utf-8\x00"'])
+@pytest.mark.parametrize("charset", [b"zlib", b"base64", b'"utf-8\x00"'])
 def test_a_wrong_or_unusable_charset_is_replaced_not_raised(charset):
     raw = message(b"Content-Type: text/plain; charset=" + charset, body=b"na\xefve \xff")
 
@@ -397,6 +440,60 @@ def test_a_wrong_or_unusable_charset_is_replaced_not_raised(charset):
     assert email.text_body.startswith("na")
     assert "\ufffd" in email.text_body
     assert email.warnings
+
+
+# 8-bit text whose sender did not say (or said wrongly) which charset it is in
+
+JOSE = "José Pérez".encode("windows-1252")
+FALLBACK = "decoded as windows-1252"
+
+
+def test_8bit_text_without_a_charset_is_read_in_the_fallback_charset():
+    raw = message(
+        b"From: " + JOSE + b" <jose@example.com>",
+        b"Subject: Re: " + JOSE,
+        body=b"Hola, soy " + JOSE + b".\r\n",
+    )
+
+    email = parse(raw)
+
+    assert (email.from_name, email.from_address) == ("José Pérez", "jose@example.com")
+    assert email.subject == "Re: José Pérez"
+    assert email.text_body == "Hola, soy José Pérez.\n"
+    assert sorted(email.warnings) == [
+        f"From: 8-bit bytes that are not UTF-8, {FALLBACK}",
+        f"Subject: 8-bit bytes that are not UTF-8, {FALLBACK}",
+        f"text/plain: 8-bit bytes without a charset, {FALLBACK}",
+    ]
+
+
+@pytest.mark.parametrize("declared", [b"us-ascii", b"utf-8", b'"UTF8"'])
+def test_8bit_text_labelled_ascii_or_utf8_is_read_in_the_fallback_charset(declared):
+    raw = message(b"Content-Type: text/plain; charset=" + declared, body=b"na\xefve \xff")
+
+    email = parse(raw)
+
+    assert email.text_body == "naïve ÿ"
+    assert len(email.warnings) == 1 and email.warnings[0].endswith(FALLBACK)
+
+
+def test_utf8_stays_utf8_where_it_is_among_8bit_bytes_that_are_not():
+    raw = message(b"Subject: caf\xc3\xa9 \xe0 la cr\xe8me", body=b"caf\xc3\xa9 \xe0 la cr\xe8me")
+
+    email = parse(raw)
+
+    assert email.subject == "café à la crème"
+    assert email.text_body == "café à la crème"
+
+
+def test_the_fallback_charset_is_a_setting():
+    hello = "Привет".encode("koi8-r")
+
+    with override_settings(VIGIL_MAILSYNC_FALLBACK_CHARSET="koi8-r"):
+        email = parse(message(b"Subject: " + hello, body=hello))
+
+    assert (email.subject, email.text_body) == ("Привет", "Привет")
+    assert all(w.endswith("decoded as koi8-r") for w in email.warnings)
 
 
 def test_an_8bit_header_in_utf8_is_decoded():
@@ -408,11 +505,11 @@ def test_an_8bit_header_in_utf8_is_decoded():
     assert email.warnings == []
 
 
-def test_an_8bit_header_not_in_utf8_is_decoded_with_replacement():
+def test_an_8bit_header_not_in_utf8_is_decoded_in_the_fallback_charset():
     email = parse(message(b"Subject: Caf\xe9 cr\xe8me"))
 
-    assert email.subject == "Caf\ufffd cr\ufffdme"
-    assert any("not UTF-8" in w for w in email.warnings)
+    assert email.subject == "Café crème"
+    assert email.warnings == ["Subject: 8-bit bytes that are not UTF-8, decoded as windows-1252"]
 
 
 def test_nul_bytes_are_stripped_everywhere():
