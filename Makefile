@@ -21,14 +21,15 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.runtime
 
 ## Embedded default: SQLite and a filesystem broker under var/ (or $VIGIL_VAR_DIR); web, worker
-## and beat under honcho (see Procfile): Ctrl-C or TERM stops all three.
+## and beat under bin/supervise.py (see Procfile): Ctrl-C, TERM, a closed terminal or a lost
+## output (`make run | tee log`) stops all three.
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo
 	@echo "Vigil is starting at http://127.0.0.1:$(PORT)/ (admin at /admin/). Ctrl-C stops all."
-	@PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONUNBUFFERED=1 exec $(BIN)/honcho start \
-	    --env /dev/null --port $(PORT)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) PYTHONUNBUFFERED=1 exec $(BIN)/python \
+	    bin/supervise.py Procfile
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

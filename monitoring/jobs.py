@@ -12,7 +12,7 @@ from monitoring.models import BugReport
 from monitoring.receivers import administrator_emails
 
 
-@job("bug_report", schedule="0 7 * * *")
+@job("bug_report", schedule="0 7 * * *", final_effects="emails the administrators")
 def bug_report(as_of: datetime, *, dry_run: bool = False) -> Counts:
     """Email the administrators one report of everything found wrong the day before as_of."""
     day = findings.day_before(as_of)

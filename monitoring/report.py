@@ -65,8 +65,12 @@ def error_events(day: Day) -> Section:
 
 
 def failed_runs(day: Day) -> Section:
+    """Runs that failed, and runs whose runner died half-way (abandoned: the catch-up ran
+    their slot again, but something killed them)."""
     failed = JobRun.objects.filter(
-        status=JobRun.Status.FAILED, started_at__gte=day.start, started_at__lt=day.end
+        status__in=[JobRun.Status.FAILED, JobRun.Status.ABANDONED],
+        started_at__gte=day.start,
+        started_at__lt=day.end,
     )
     latest = failed.filter(job=OuterRef("job")).order_by("-started_at", "-pk")
     rows = list(
@@ -82,13 +86,14 @@ def failed_runs(day: Day) -> Section:
         Finding(
             label=r["job"],
             url=admin_url("crm_jobrun_change", r["last_id"]),
-            detail=f"{r['failures']} failed run(s); last: {last_line(r['last_error'])}",
+            detail=f"{r['failures']} failed or abandoned run(s); "
+            f"last: {last_line(r['last_error'])}",
         )
         for r in rows
     ]
     total = sum(r["failures"] for r in rows)
     url = admin_url("crm_jobrun_changelist", query="?status__exact=failed")
-    return Section("failed_runs", "Failed job runs", total, findings, url)
+    return Section("failed_runs", "Failed or abandoned job runs", total, findings, url)
 
 
 def job_schedules(day: Day) -> list[Section]:

@@ -171,6 +171,13 @@ class ParcVisit(models.Model):
     summarized_at = models.DateTimeField(
         null=True, blank=True, help_text="When its account manager's summary was queued."
     )
+    summary = models.CharField(
+        max_length=32,
+        blank=True,
+        db_index=True,
+        help_text="Which summary told its account manager about it: the visits of one "
+        "summary share this key, and each visit is in exactly one.",
+    )
     opportunity = models.OneToOneField(
         Opportunity, null=True, blank=True, on_delete=models.SET_NULL, related_name="parc_visit"
     )

@@ -2,6 +2,7 @@
 bulk, then tell each account manager what was made for them."""
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -231,8 +232,9 @@ def summarize(as_of: datetime) -> dict[str, int]:
     """One email per account manager about the visits generated for them and not yet
     summarized, grouped by account, and the mark that they were; call it in a transaction.
     Visits stream in as plain rows, one manager after another: memory holds one email."""
+    summary = _claim(as_of)
     rows = (
-        ParcVisit.objects.filter(summarized_at=None, manager__isnull=False)
+        ParcVisit.objects.filter(summary=summary)
         .order_by("manager_id", "agreement__account__name", "visit_date", "pk")
         .values_list("manager_id", "agreement__account__name", "agreement__account_id", *FIELDS)
     )
@@ -243,18 +245,27 @@ def summarize(as_of: datetime) -> dict[str, int]:
         accounts: dict[tuple[str, int], list[dict]] = defaultdict(list)
         for _, account, account_id, *values in visits:
             accounts[account, account_id].append(dict(zip(FIELDS, values, strict=True)))
-        queued += _queue_summary(manager_id, accounts, as_of)
+        queued += _queue_summary(manager_id, accounts, as_of, summary)
     notices = notify(
         managers,
-        source=f"parc:{as_of.isoformat()}",
+        source=f"parc:{summary}",
         title=f"PARC run: visits generated for you on {timezone.localtime(as_of):%d %b %Y}",
         link=run_link(as_of),
         at=as_of,
     )
-    ParcVisit.objects.filter(summarized_at=None, manager_id__in=managers).update(
-        summarized_at=as_of
-    )
     return {"summaries": queued, "notices": notices}
+
+
+def _claim(as_of: datetime) -> str:
+    """Mark every visit not yet summarized as one new summary's, in one UPDATE, and return
+    the summary's key. A concurrent run's UPDATE waits for these rows, then finds them
+    summarized and takes only the others: each visit is in exactly one summary. A key of its
+    own (not the manager and as_of) lets a re-run of the same as_of send what is new since."""
+    summary = uuid.uuid4().hex
+    ParcVisit.objects.filter(summarized_at=None, manager__isnull=False).update(
+        summarized_at=as_of, summary=summary
+    )
+    return summary
 
 
 def run_link(as_of: datetime) -> str:
@@ -275,7 +286,7 @@ def _links(visit: dict) -> list[tuple[str, str]]:
     return [(label, f"{site}{reverse(name, args=[pk])}") for label, name, pk in records if pk]
 
 
-def _queue_summary(manager_id: int, accounts: dict, as_of: datetime) -> int:
+def _queue_summary(manager_id: int, accounts: dict, as_of: datetime, summary: str) -> int:
     manager = User.objects.filter(pk=manager_id, is_active=True).exclude(email="").first()
     if manager is None:
         return 0
@@ -294,7 +305,7 @@ def _queue_summary(manager_id: int, accounts: dict, as_of: datetime) -> int:
         "run_url": f"{settings.VIGIL_SITE_URL}{run_link(as_of)}",
     }
     email = outbox.Email(
-        key=f"parc-summary:{manager.pk}:{as_of.isoformat()}",
+        key=f"parc-summary:{manager.pk}:{summary}",
         source="parc_generate",
         to=[manager.email],
         subject=f"[Vigil] PARC: {count} visit(s) generated for {len(accounts)} account(s)",

@@ -113,7 +113,9 @@ def test_a_locked_job_from_a_shell_says_so_and_exits_non_zero(subprocess_env):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("job", ["finance_penalties", "outbox_send", "expired_jobs_alert"])
+@pytest.mark.parametrize(
+    "job", ["finance_penalties", "outbox_send", "expired_jobs_alert", "bug_report"]
+)
 def test_jobs_that_charge_or_email_refuse_an_as_of_in_the_future(job):
     tomorrow = (timezone.now() + timedelta(days=3)).isoformat()
 

@@ -1,16 +1,17 @@
 """The daily bug report: everything found wrong the day before as_of, emailed once to the
 administrators and kept as a page in the admin; "all clear" when nothing is."""
 
+import logging
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
 
-from crm import registry, slots
+from crm import registry, runner, slots
 from crm.models import RPH, JobRun, User
 from mailsync.models import Mailbox, OutboxMessage
 from monitoring import deadman
@@ -119,22 +120,26 @@ def test_the_days_errors_are_listed_new_fingerprints_first_with_counts(
 @pytest.mark.django_db
 def test_failed_runs_of_the_day_and_disabled_jobs_are_reported(administrator, every_job_ran):
     every_job_ran()
-    for hour in (3, 4):
+    for hour, status, error in (
+        (2, JobRun.Status.ABANDONED, runner.ABANDONED),
+        (3, JobRun.Status.FAILED, "Traceback (most recent call last):\n...\nKeyError: 'x'"),
+        (4, JobRun.Status.FAILED, "Traceback (most recent call last):\n...\nDataError: overflow"),
+    ):
         JobRun.objects.create(
             job="finance_penalties",
             trigger=JobRun.Trigger.MANUAL,
             as_of=ON_THE_DAY,
-            status=JobRun.Status.FAILED,
-            error="Traceback (most recent call last):\n...\nDataError: numeric overflow",
+            status=status,
+            error=error,
             started_at=datetime(2027, 3, 1, hour, tzinfo=UTC),
         )
     PeriodicTask.objects.filter(name="parc_generate").update(enabled=False)
 
     result = bug_report(AS_OF)
 
-    assert counts(result) == {"failed_runs": 2, "disabled_jobs": 1}
+    assert counts(result) == {"failed_runs": 3, "disabled_jobs": 1}
     text = BugReport.objects.get().text
-    assert "finance_penalties: 2 failed run(s); last: DataError: numeric overflow" in text
+    assert "finance_penalties: 3 failed or abandoned run(s); last: DataError: overflow" in text
     assert "parc_generate: disabled after repeated failures or by an administrator" in text
 
 
@@ -230,9 +235,9 @@ def test_email_that_failed_for_good_or_is_stuck_sending_is_reported(administrato
     assert "being-sent" not in text
 
 
-def negative_debt():
-    InvoiceFactory(number="INV-NEG", debt=Decimal("-12.00"))
-    return "INV-NEG: negative debt -12.00"
+def unknown_currency():
+    InvoiceFactory(number="INV-CUR", currency="ZZZ")  # as a bulk import could write it
+    return "INV-CUR: currency 'ZZZ' is not ISO 4217"
 
 
 def voucher_in_the_future():
@@ -296,7 +301,7 @@ def mailbox_to_reconnect():
 @pytest.mark.parametrize(
     ("seed", "key", "total"),
     [
-        (negative_debt, "invoices", 1),
+        (unknown_currency, "invoices", 1),
         (voucher_in_the_future, "invoices", 1),
         (task_of_a_deactivated_owner, "tasks", 1),
         (task_of_an_owner_in_no_team, "tasks", 1),
@@ -324,7 +329,7 @@ def test_the_email_and_the_admin_page_show_the_same_report_with_links(
     administrator, every_job_ran, client
 ):
     every_job_ran()
-    negative_debt()
+    unknown_currency()
     client.force_login(administrator)
 
     bug_report(AS_OF)
@@ -353,7 +358,7 @@ def test_a_rerun_of_the_day_stores_and_sends_nothing_more(administrator, every_j
 @pytest.mark.django_db
 def test_a_dry_run_counts_and_keeps_nothing(administrator, every_job_ran):
     every_job_ran()
-    negative_debt()
+    unknown_currency()
 
     result = bug_report(AS_OF, dry_run=True)
 
@@ -374,12 +379,52 @@ def test_the_report_costs_the_same_queries_however_much_is_wrong(administrator, 
         return len(captured)
 
     few = queries()
-    for seed in (negative_debt, task_of_an_owner_in_no_team, users_in_a_circle):
+    for seed in (unknown_currency, task_of_an_owner_in_no_team, users_in_a_circle):
         seed()
     for n in range(3):
         event(f"Trouble {n}", first_seen=ON_THE_DAY)
 
     assert queries() == few
+
+
+@pytest.mark.django_db
+def test_a_report_for_a_day_not_over_yet_is_refused_without_force(administrator, time_machine):
+    """Run on Saturday 5 Dec for Tuesday 8 Dec, it would store and email Monday 7 Dec's report
+    before Monday happened; the real run on the 8th would then find its key taken."""
+    time_machine.move_to(datetime(2026, 12, 5, 9, 0, tzinfo=UTC), tick=False)
+
+    with pytest.raises(CommandError) as refused:
+        call_command("runjob", "bug_report", "--as-of", "2026-12-08T07:00")
+
+    assert str(refused.value) == (
+        "as_of 2026-12-08T07:00:00+00:00 is in the future, and bug_report emails the "
+        "administrators, which cannot be undone; use --dry-run to preview it or --force to run "
+        "it anyway"
+    )
+    assert not JobRun.objects.exists()
+    assert not BugReport.objects.exists() and not OutboxMessage.objects.exists()
+
+    time_machine.move_to(datetime(2026, 12, 7, 15, 0, tzinfo=UTC), tick=False)
+    logging.getLogger("tests.monitoring.billing").error("invoice %s has no account", 1)
+    time_machine.move_to(datetime(2026, 12, 8, 7, 0, tzinfo=UTC), tick=False)
+    call_command("runjob", "bug_report", stdout=StringIO())
+
+    report = BugReport.objects.get()
+    assert (report.day, report.counts["errors"]) == (date(2026, 12, 7), 1)
+    email = OutboxMessage.objects.get(source="bug_report")
+    assert email.subject.startswith("[Vigil] Bug report for Mon 07 Dec 2026: ")
+    assert "invoice %s has no account" in email.text_body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("option", ["--dry-run", "--force"])
+def test_an_operator_may_preview_or_force_a_report_ahead(option, administrator, time_machine):
+    time_machine.move_to(datetime(2026, 12, 5, 9, 0, tzinfo=UTC), tick=False)
+
+    call_command("runjob", "bug_report", "--as-of", "2026-12-08T07:00", option, stdout=StringIO())
+
+    assert JobRun.objects.get().status == JobRun.Status.SUCCEEDED
+    assert OutboxMessage.objects.filter(source="bug_report").count() == (option == "--force")
 
 
 def test_bug_report_is_a_daily_job_at_seven():

@@ -1,14 +1,21 @@
 """After generating, each account manager gets one summary email, grouped by account, with a
 link to every record; a manager for whom nothing was generated gets none."""
 
+import re
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from itertools import cycle
 
 import pytest
+from django.db import connection
 
 from mailsync.models import OutboxMessage
+from notifications.models import Notification
 from parc.jobs import generate_parc_visits
+from parc.models import ParcVisit
 from tests.factories import AccountFactory, UserFactory
 from tests.parc.conftest import AgreementFactory
+from tests.processes import at_once
 
 MONDAY = datetime(2027, 1, 4, 5, 0, tzinfo=UTC)
 
@@ -66,3 +73,55 @@ def test_the_same_run_again_queues_no_second_summary(two_managers):
     generate_parc_visits(MONDAY)
 
     assert OutboxMessage.objects.filter(source="parc_generate").count() == 2
+
+
+def visits_in_summaries() -> Counter:
+    """How many summaries queued each visit, by the opportunity each one links to."""
+    return Counter(
+        int(pk)
+        for text in OutboxMessage.objects.filter(source="parc_generate").values_list(
+            "text_body", flat=True
+        )
+        for pk in re.findall(r"/opportunities/(\d+)/", text)
+    )
+
+
+def every_visit_once() -> Counter:
+    return Counter(ParcVisit.objects.values_list("opportunity_id", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_rerun_of_the_same_as_of_sends_the_visits_made_since(two_managers):
+    maria = two_managers[0]
+    generate_parc_visits(MONDAY)
+    AgreementFactory(account=AccountFactory(name="Estuary", account_manager=maria))
+
+    again = generate_parc_visits(MONDAY)
+    nothing_new = generate_parc_visits(MONDAY)
+
+    assert (again["visits"], again["summaries"], again["notices"]) == (1, 1, 1)
+    assert (nothing_new["visits"], nothing_new["summaries"], nothing_new["notices"]) == (0, 0, 0)
+    first, second = OutboxMessage.objects.filter(to=[maria.email]).order_by("pk")
+    assert "Estuary" not in first.text_body
+    assert second.subject == "[Vigil] PARC: 1 visit(s) generated for 1 account(s)"
+    assert "Estuary" in second.text_body and "Borealis" not in second.text_body
+    assert Notification.objects.filter(user=maria).count() == 2
+    assert visits_in_summaries() == every_visit_once()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_two_runners_at_once_put_each_visit_in_exactly_one_summary():
+    """A manual run beside the scheduled one, for another as_of: whichever summarizes a visit,
+    no visit is in two summaries and none is in none."""
+    manager = UserFactory(username="maria_manager", role="manager", email="maria@vigil.example")
+    for _ in range(30):
+        AgreementFactory(account=AccountFactory(account_manager=manager))
+    as_ofs = cycle([MONDAY, MONDAY + timedelta(minutes=1)])
+
+    outcomes = at_once(lambda: generate_parc_visits(next(as_ofs)))
+
+    assert len(outcomes) == 2  # both finished
+    assert sum(o["visits"] for o in outcomes) == 30
+    assert visits_in_summaries() == every_visit_once()
+    assert len(every_visit_once()) == 30
