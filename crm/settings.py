@@ -208,6 +208,11 @@ VIGIL_MAIL_PROVIDERS = {
     },
 }
 
+# --- Nurture P2 -----------------------------------------------------------------------------------
+# Days a lead's automatic reply (out of office) pauses its sequence: the next step goes out no
+# earlier than this many days after the automatic reply.
+VIGIL_NURTURE_AUTO_REPLY_PAUSE_DAYS = env_int("VIGIL_NURTURE_AUTO_REPLY_PAUSE_DAYS", 7, minimum=1)
+
 # --- Jobs and Celery ------------------------------------------------------------------------------
 VIGIL_JOB_MAX_FAILURES = env_int("VIGIL_JOB_MAX_FAILURES", 3, minimum=1)
 VIGIL_JOB_LEASE_SECONDS = env_int("VIGIL_JOB_LEASE_SECONDS", 120, minimum=10)

@@ -2,10 +2,16 @@
 
 Other apps call `suppressed()` before they write an email and put `unsubscribe_headers()` on
 marketing mail; the outbox checks the list again when it sends (see `outbox.deliver`).
+
+Addresses come on the list from rejected contacts, the ESP's tracking webhook, unsubscribe
+links and requests, staff, and delivery reports the mailbox sync brings in: a permanent
+failure (5.x.x) to deliver an email Vigil sent (see `suppress_bounced`).
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -13,13 +19,16 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import CharField, DateTimeField, F, QuerySet, Value
 from django.db.models.functions import Concat, Lower, Trim
+from django.dispatch import receiver
 from django.urls import reverse
 
 from crm.models import Contact, User
 from crm.sql import insert_from_select
-from mailsync.models import Suppression, SuppressionLift
+from mailsync.models import OutboxMessage, Suppression, SuppressionLift
+from mailsync.signals import inbound_email
 
 UNSUBSCRIBE_SALT = "mailsync.unsubscribe"
+ADDRESS_LENGTH = 320  # Suppression.address
 # A marketing email may be opened months after it was sent; its link must still work.
 TOKEN_MAX_AGE = timedelta(days=400)
 
@@ -76,6 +85,110 @@ def suppress(address: str, source: str, reason: str, at: datetime) -> bool:
     except IntegrityError:  # listed already, or concurrently
         return False
     return True
+
+
+def suppress_all(reasons: dict[str, tuple[str, datetime]], source: str) -> int:
+    """Put addresses on the list, each with its reason and the time it became true
+    ({address: (reason, at)}), in a bounded number of queries. An address lifted after that
+    time stays lifted: mail synced late (a mailbox's first sync brings years of it) must not
+    undo an administrator. Returns how many it listed (one another process listed at the
+    same moment included)."""
+    wanted = {normalise(a): why for a, why in reasons.items() if a}
+    wanted = {a: why for a, why in wanted.items() if len(a) <= ADDRESS_LENGTH}
+    if not wanted:
+        return 0
+    listed = {row.address: row for row in Suppression.objects.filter(address__in=wanted)}
+    again = [
+        row
+        for address, row in listed.items()
+        if row.lifted_at is not None and row.lifted_at < wanted[address][1]
+    ]
+    for row in again:
+        row.reason, row.created_at = wanted[row.address][0][:500], wanted[row.address][1]
+        row.source, row.lifted_at = source, None
+    Suppression.objects.bulk_update(again, ["source", "reason", "created_at", "lifted_at"])
+    new = [
+        Suppression(address=a, source=source, reason=reason[:500], created_at=at)
+        for a, (reason, at) in wanted.items()
+        if a not in listed
+    ]
+    created = Suppression.objects.bulk_create(new, ignore_conflicts=True)
+    return len(again) + len(created)
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """What a delivery report the mailbox sync brought in says about one recipient."""
+
+    address: str  # normalised
+    action: str  # failed, delayed, delivered, relayed, expanded, or ""
+    status: str  # "5.1.1", or ""
+    diagnostic: str
+    at: datetime  # the report's date
+    # The outbox message (its key) the report is about, when it names one Vigil sent to this
+    # address; "" when it names none, or one that did not go to this address: the rest of a
+    # report is whatever its sender wrote.
+    outbox_key: str
+
+    @property
+    def failed(self) -> bool:
+        """A permanent failure: the address will not take mail."""
+        return self.action == "failed" and self.status.startswith("5.")
+
+    @property
+    def reason(self) -> str:
+        detail = f": {self.diagnostic}" if self.diagnostic else ""
+        return f"bounced {self.status}{detail}"[:500]
+
+
+def delivery_statuses(emails: Iterable[Any]) -> list[DeliveryStatus]:
+    """The recipients the delivery reports among `emails` (inbound_email's records) name,
+    each matched to the outbox message it reports on (one query)."""
+    entries = [
+        (email, entry)
+        for email in emails
+        if email.kind == "delivery_report"
+        for entry in email.delivery_report
+        if isinstance(entry, dict) and entry.get("recipient")
+    ]
+    if not entries:
+        return []
+    ids = {f"<{e['original_message_id']}>" for _, e in entries if e.get("original_message_id")}
+    sent: dict[str, tuple[str, set[str]]] = {}
+    for message_id, key, *recipients in OutboxMessage.objects.filter(
+        message_id__in=ids
+    ).values_list("message_id", "key", "to", "cc", "bcc"):
+        sent[message_id.strip("<>")] = (key, {normalise(a) for r in recipients for a in r})
+    return [_delivery_status(email, entry, sent) for email, entry in entries]
+
+
+def _delivery_status(
+    email: Any, entry: dict[str, str], sent: dict[str, tuple[str, set[str]]]
+) -> DeliveryStatus:
+    address = normalise(str(entry["recipient"]))
+    key, recipients = sent.get(str(entry.get("original_message_id", "")), ("", set()))
+    return DeliveryStatus(
+        address=address,
+        action=str(entry.get("action", "")),
+        status=str(entry.get("status", "")),
+        diagnostic=str(entry.get("diagnostic", "")),
+        at=email.date or email.created_at,
+        outbox_key=key if address in recipients else "",
+    )
+
+
+@receiver(inbound_email, dispatch_uid="mailsync.suppress_bounced")
+def suppress_bounced(sender: Any, emails: list[Any], **kwargs: Any) -> int:
+    """Put on the list every address a delivery report says an email Vigil sent could not be
+    delivered to, for good (a 5.x.x failure). A report that names no email of ours, or one
+    that did not go to that address, changes nothing: anyone can write a report."""
+    failed: dict[str, tuple[str, datetime]] = {}
+    for status in delivery_statuses(emails):
+        if not (status.failed and status.outbox_key):
+            continue
+        if status.address not in failed or status.at > failed[status.address][1]:
+            failed[status.address] = (status.reason, status.at)
+    return suppress_all(failed, Suppression.Source.BOUNCE)
 
 
 def lift(suppressions: QuerySet[Suppression], by: User, why: str, at: datetime) -> int:

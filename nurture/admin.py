@@ -127,6 +127,9 @@ class EnrollmentAdmin(VisibleRows, admin.ModelAdmin):
         "stop_reason",
         "stopped_at",
         "last_error",
+        "paused_until",
+        "pause_reason",
+        "delivery_note",
     )
     inlines = [SentStepInline]
 

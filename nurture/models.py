@@ -129,6 +129,28 @@ class Enrollment(models.Model):
     last_error = models.TextField(
         blank=True, help_text="Why the last run could not send the step; it tries again."
     )
+    paused_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="An automatic reply from the lead (out of office) paused the sequence: its "
+        "next step goes out on this day's run at the earliest.",
+    )
+    # Defaults in the database too: the trigger and enrol_missing insert rows with SQL.
+    pause_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The automatic reply that paused it.",
+    )
+    delivery_note = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The last delivery report about the lead's address that did not stop the "
+        "sequence: a delay, or a failure not matched to an email Vigil sent.",
+    )
 
     class Meta:
         constraints = [

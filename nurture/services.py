@@ -1,14 +1,18 @@
 """Writes and reads about a lead's nurture sequence that other apps and pages call."""
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Lower, Trim
 from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import RPH
 from mailsync.models import OutboxMessage
+from mailsync.suppression import DeliveryStatus
 from notifications.services import notify
 from nurture.models import Enrollment, SentStep
 
@@ -52,6 +56,100 @@ def record_reply(rph: RPH, at: datetime) -> Enrollment | None:
                 at=at,
             )
     return enrollment
+
+
+def pause_for_auto_replies(replies: dict[int, tuple[datetime, str]]) -> int:
+    """Leads answered automatically ({lead id: (when, subject)}: an out-of-office notice):
+    each active sequence pauses for VIGIL_NURTURE_AUTO_REPLY_PAUSE_DAYS from the automatic
+    reply. Its next step (or its close for inactivity) moves to the end of the pause if it
+    fell within it, and the steps after it keep their waits from there; a step due after the
+    pause anyway stays where it is. Not a reply: the lead's status does not change. A bounded
+    number of queries, however many leads. Returns how many sequences it paused."""
+    days = timedelta(days=settings.VIGIL_NURTURE_AUTO_REPLY_PAUSE_DAYS)
+    with transaction.atomic():
+        # Locked like record_reply: a run sending this enrollment's step finishes first.
+        enrollments = list(
+            Enrollment.objects.select_for_update().filter(
+                rph_id__in=replies, status=Enrollment.Status.ACTIVE
+            )
+        )
+        paused = [e for e in enrollments if _pause(e, *replies[e.rph_id], days)]
+        Enrollment.objects.bulk_update(paused, ["paused_until", "pause_reason", "next_due_at"])
+    return len(paused)
+
+
+def _pause(enrollment: Enrollment, at: datetime, subject: str, days: timedelta) -> bool:
+    until = at + days
+    if at <= enrollment.enrolled_at or (enrollment.paused_until or at) >= until:
+        return False  # older than the enrollment (a first sync), or seen already
+    enrollment.paused_until = until
+    reason = f"automatic reply on {timezone.localtime(at):%d %b %Y}: {subject}"
+    enrollment.pause_reason = " ".join(reason.split())[:500]
+    if enrollment.next_due_at is not None and enrollment.next_due_at < until:
+        enrollment.next_due_at = until
+    return True
+
+
+def record_delivery_reports(statuses: list[DeliveryStatus]) -> int:
+    """Delivery reports about leads' addresses, or about emails their sequences sent. A
+    permanent failure to deliver an email Vigil sent to the lead (the address is suppressed
+    for it by mailsync) stops the sequence, saying why; a delay, or a failure the report does
+    not tie to an email of ours, is only noted on the enrollment. Never a reply. A bounded
+    number of queries. Returns how many sequences it stopped."""
+    by_address: dict[str, list[DeliveryStatus]] = defaultdict(list)
+    by_key: dict[str, list[DeliveryStatus]] = defaultdict(list)
+    for status in statuses:
+        if status.action in {"failed", "delayed"}:
+            by_address[status.address].append(status)
+            if status.outbox_key.startswith("nurture:"):
+                by_key[status.outbox_key].append(status)
+    if not by_address:
+        return 0
+    sent: dict[int, list[str]] = defaultdict(list)
+    for enrollment_id, key in SentStep.objects.filter(outbox_key__in=by_key).values_list(
+        "enrollment_id", "outbox_key"
+    ):
+        sent[enrollment_id].append(key)
+    active = Enrollment.objects.filter(status=Enrollment.Status.ACTIVE).annotate(
+        address=Lower(Trim("rph__email"))
+    )
+    ids = set(active.filter(address__in=by_address).values_list("pk", flat=True)) | set(sent)
+    with transaction.atomic():
+        changed, stopped = [], 0
+        for enrollment in active.select_for_update(of=("self",)).filter(pk__in=ids):
+            about = by_address.get(enrollment.address, []) + [
+                s for key in sent.get(enrollment.pk, []) for s in by_key[key]
+            ]
+            about = [s for s in about if s.at > enrollment.enrolled_at]
+            if about:
+                stopped += _record_delivery(enrollment, about)
+                changed.append(enrollment)
+        fields = ["status", "stop_reason", "stopped_at", "next_due_at", "delivery_note"]
+        Enrollment.objects.bulk_update(changed, fields)
+    return stopped
+
+
+def _record_delivery(enrollment: Enrollment, statuses: list[DeliveryStatus]) -> bool:
+    """Stop the enrollment for the first permanent failure of an email we sent, or note the
+    latest report. Returns whether it stopped."""
+    statuses = sorted(statuses, key=lambda s: s.at)
+    for status in statuses:
+        if status.failed and status.outbox_key:
+            enrollment.status = Enrollment.Status.STOPPED
+            enrollment.stop_reason = f"{status.address} {status.reason}"[:500]
+            enrollment.stopped_at = status.at
+            enrollment.next_due_at = None
+            return True
+    last = statuses[-1]
+    day = f"{timezone.localtime(last.at):%d %b %Y}"
+    code = f" {last.status}" if last.status else ""
+    note = f"{day}: delivery to {last.address} {last.action}{code}"
+    if last.diagnostic:
+        note += f" ({last.diagnostic})"
+    if last.failed:
+        note += "; the report names no email Vigil sent to it, so nothing was stopped"
+    enrollment.delivery_note = note[:500]
+    return False
 
 
 @dataclass

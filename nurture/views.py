@@ -30,6 +30,7 @@ def rph_detail(request, pk: int):
         "enrollments": services.enrollments_of(rph),
         "may_change": may_change(request.user, rph),
         "rph_addresses": [rph.email],
+        "now": timezone.now(),  # a pause shows while it lasts
     }
     return render(request, "nurture/rph.html", context)
 
