@@ -104,7 +104,20 @@ def _execute(job: registry.Job, run: JobRun, lock: locks.Held) -> None:
         run.status = JobRun.Status.SUCCEEDED
         run.counts = {key: int(value) for key, value in (counts or {}).items()}
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "counts", "finished_at"])
+    outcome = {f: getattr(run, f) for f in ("status", "error", "counts", "finished_at")}
+    if not JobRun.objects.filter(pk=run.pk, status=JobRun.Status.RUNNING).update(**outcome):
+        _taken_over(run)
+
+
+def _taken_over(run: JobRun) -> None:
+    """This run lost its lock while it lived, and a new runner took the job over, marked this
+    run abandoned and ran its slot: the slot is that run's. This one stays abandoned (back in
+    the one-run-per-slot index it would clash with the new run), saying how it ended."""
+    log.warning("job %s: run %s ended after another run took the job over", run.job, run.pk)
+    ended = "succeeded" if run.status == JobRun.Status.SUCCEEDED else "failed"
+    run.error = f"{ABANDONED} Another run took the job over; this one then {ended}.\n\n{run.error}"
+    run.status = JobRun.Status.ABANDONED
+    JobRun.objects.filter(pk=run.pk).update(error=run.error, finished_at=run.finished_at)
 
 
 def schedule_of(name: str) -> tuple[str, str, bool]:

@@ -303,6 +303,35 @@ def test_a_run_that_is_running_now_is_not_run_again(make_job, subprocess_env):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_run_that_outlives_its_lock_and_its_replacement_stays_abandoned(make_job):
+    """A run that lost its lock (its connection dropped) but still lives: a new runner marked
+    it abandoned and ran its slot. When it ends, its row must not take the slot back."""
+    slot = timezone.now().replace(second=0, microsecond=0)
+
+    def taken_over_while_running(as_of, dry_run=False):
+        JobRun.objects.filter(job="test_slow", status="running").update(status="abandoned")
+        JobRun.objects.create(
+            job="test_slow",
+            trigger="schedule",
+            slot=slot,
+            as_of=slot,
+            status="succeeded",
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+        )
+        return {"done": 1}
+
+    make_job("test_slow", taken_over_while_running)
+
+    run = runner.run_job("test_slow", slot, trigger="schedule", slot=slot)
+
+    assert run.status == JobRun.Status.ABANDONED
+    assert "Another run took the job over; this one then succeeded" in run.error
+    ledger = JobRun.objects.filter(job="test_slow").order_by("pk")
+    assert list(ledger.values_list("status", flat=True)) == ["abandoned", "succeeded"]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_beat_finishes_a_killed_slot_without_a_restart(subprocess_env, tmp_path):
     """A real worker and Beat: a run of parc_generate killed in another process is run again
     by Beat's periodic catch-up (here every 2 s instead of 5 min), not by a restart."""
