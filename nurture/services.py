@@ -93,13 +93,15 @@ def _pause(enrollment: Enrollment, at: datetime, subject: str, days: timedelta) 
 def record_delivery_reports(statuses: list[DeliveryStatus]) -> int:
     """Delivery reports about leads' addresses, or about emails their sequences sent. A
     permanent failure to deliver an email Vigil sent to the lead (the address is suppressed
-    for it by mailsync) stops the sequence, saying why; a delay, or a failure the report does
-    not tie to an email of ours, is only noted on the enrollment. Never a reply. A bounded
-    number of queries. Returns how many sequences it stopped."""
+    for it by mailsync) stops the sequence, saying why; a delay is only noted on the
+    enrollment. A report that ties no email of ours to the address changes nothing. Never a
+    reply. A bounded number of queries. Returns how many sequences it stopped."""
     by_address: dict[str, list[DeliveryStatus]] = defaultdict(list)
     by_key: dict[str, list[DeliveryStatus]] = defaultdict(list)
     for status in statuses:
-        if status.action in {"failed", "delayed"}:
+        # Only what a report says about an email Vigil sent to that address: the rest of a
+        # report is whatever its sender wrote (and may name thousands of addresses).
+        if status.action in {"failed", "delayed"} and status.outbox_key:
             by_address[status.address].append(status)
             if status.outbox_key.startswith("nurture:"):
                 by_key[status.outbox_key].append(status)
@@ -146,8 +148,6 @@ def _record_delivery(enrollment: Enrollment, statuses: list[DeliveryStatus]) -> 
     note = f"{day}: delivery to {last.address} {last.action}{code}"
     if last.diagnostic:
         note += f" ({last.diagnostic})"
-    if last.failed:
-        note += "; the report names no email Vigil sent to it, so nothing was stopped"
     enrollment.delivery_note = note[:500]
     return False
 

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import RPH
@@ -17,11 +19,12 @@ from mailsync import backlog
 from mailsync.models import BacklogEmail, Mailbox, OutboxMessage, Suppression
 from mailsync.parsing import parse
 from mailsync.signals import inbound_email
-from mailsync.suppression import lift, suppress
+from mailsync.suppression import DeliveryStatus, lift, suppress
 from mailsync.sync import sync_mailbox
 from notifications.models import Notification
 from nurture.jobs import nurture_send
 from nurture.models import Enrollment, SentStep
+from nurture.services import record_delivery_reports
 from tests.imapserver import dovecot, imap_user, oauth_provider  # noqa: F401 - fixtures
 from tests.mailsync.factories import imap_mailbox
 from tests.mailsync.test_classify import plain, sample
@@ -219,7 +222,7 @@ def test_a_delay_is_only_noted(lena, mailbox):
 
 
 @pytest.mark.django_db
-def test_a_report_on_an_email_we_did_not_send_suppresses_nothing_and_is_noted(lena, mailbox):
+def test_a_report_on_an_email_we_did_not_send_changes_nothing(lena, mailbox):
     raw = sample("postfix-dsn.eml", (LENA_STEP_1.encode(), b"<someone-elses@vigil.localhost>"))
 
     deliver(mailbox, raw)
@@ -227,10 +230,22 @@ def test_a_report_on_an_email_we_did_not_send_suppresses_nothing_and_is_noted(le
     assert not Suppression.objects.exists()
     enrollment = enrollment_of(lena)
     assert enrollment.status == Enrollment.Status.ACTIVE
-    assert enrollment.delivery_note.startswith(f"03 Mar 2026: delivery to {LENA} failed 5.1.1")
-    assert enrollment.delivery_note.endswith(
-        "names no email Vigil sent to it, so nothing was stopped"
-    )
+    assert enrollment.delivery_note == ""  # its sender's words are not shown on the lead
+
+
+@pytest.mark.django_db
+def test_forged_reports_naming_a_quarter_million_addresses_cost_no_query(lena):
+    """A sync batch of 500 forged reports of 1,000 recipients each: nothing to look up, so
+    no query (one with 500,000 parameters would fail on SQLite, and with it the batch)."""
+    forged = [
+        DeliveryStatus(f"x{n}@nowhere.example", "failed", "5.1.1", "", run_at(3), "")
+        for n in range(500_000)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        assert record_delivery_reports(forged) == 0
+
+    assert len(queries) == 0
 
 
 @pytest.mark.django_db
