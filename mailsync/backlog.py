@@ -378,6 +378,9 @@ class Reparsed:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+REPARSE_BYTES = 32 * 1024 * 1024  # raw messages read again in one transaction, at most
+
+
 def reparse(batch: int = 200) -> Reparsed:
     """Read every kept raw message again with today's parser and store what it says now: a
     batch of rows per transaction, so a crash loses at most one batch and a second run
@@ -390,14 +393,27 @@ def reparse(batch: int = 200) -> Reparsed:
     Nothing is announced again (signals.inbound_email): these are not new emails."""
     done = Reparsed()
     after = 0
-    while pks := list(
+    while rows := list(
         BacklogEmail.objects.filter(pk__gt=after, raw__isnull=False)
         .order_by("pk")
-        .values_list("pk", flat=True)[:batch]
+        .values_list("pk", "raw_size")[:batch]
     ):
+        pks = _within_bytes(rows, REPARSE_BYTES)
         after = pks[-1]
         done.add(_reparse_rows(pks))
     return done
+
+
+def _within_bytes(rows: list[tuple[int, int]], limit: int) -> list[int]:
+    """The first rows whose raw messages add up to `limit` bytes (at least one): an unparsed
+    message is kept whatever its size, and a batch of them must not fill the memory."""
+    pks, total = [], 0
+    for pk, size in rows:
+        if pks and total + size > limit:
+            break
+        pks.append(pk)
+        total += size
+    return pks
 
 
 def _reparse_rows(pks: list[int]) -> Reparsed:

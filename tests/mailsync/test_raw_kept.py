@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from mailsync import backlog
 from mailsync.backlog import content_key, raw_message
 from mailsync.models import BacklogEmail, EmailAddress, MailboxCopy
 from mailsync.sync import sync_mailbox
@@ -194,3 +195,33 @@ def test_an_unreadable_kept_message_is_counted_and_skipped(mailbox):
 def test_a_batch_below_one_is_refused():
     with pytest.raises(CommandError, match="--batch must be at least 1"):
         reparse("--batch", "0")
+
+
+def test_reparse_reads_no_more_raw_bytes_at_once_than_its_limit(mailbox, monkeypatch):
+    """Unparsed messages are kept whatever their size: a batch is cut at REPARSE_BYTES of raw
+    messages (at least one), not only at its row count."""
+    rows = [(1, 30 << 20), (2, 30 << 20), (3, 1)]
+    assert backlog._within_bytes(rows, 32 << 20) == [1]
+    assert backlog._within_bytes([(7, 100 << 20)], 32 << 20) == [7]
+    assert backlog._within_bytes([(1, 10), (2, 10), (3, 10)], 25) == [1, 2]
+    for n in range(3):
+        raw = message("ana@client.example", "me@x.test", f"Once unreadable {n}")
+        BacklogEmail.objects.create(
+            content_key=f"sha256:{n}",
+            message_key=f"sha256:{n}",
+            thread_key=f"sha256:{n}",
+            raw=raw,
+            raw_size=len(raw),
+            unparsed=True,
+            direction=BacklogEmail.Direction.INBOUND,
+            created_at=timezone.now(),
+        )
+    batches = []
+    read_in = backlog._reparse_rows
+    monkeypatch.setattr(backlog, "REPARSE_BYTES", 1)
+    monkeypatch.setattr(backlog, "_reparse_rows", lambda pks: batches.append(pks) or read_in(pks))
+
+    reparse()
+
+    assert [len(pks) for pks in batches] == [1, 1, 1]
+    assert not BacklogEmail.objects.filter(unparsed=True).exists()
