@@ -1,27 +1,63 @@
 import csv
+from decimal import Decimal
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.models import BaseInlineFormSet
 from django.http import StreamingHttpResponse
 
 from crm.admin import ReadOnlyAdmin, VisibleRows
+from finance.currencies import money, plain, validate_minor_unit
 from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 
+MONEY_COLUMNS = ["amount", "debt", "penalty", "total_due"]
+# Amounts as plain numbers in their currency's minor unit (1000.125, 1089, 30.00), with the
+# currency in a column of its own, so that a spreadsheet can add them up per currency.
 CSV_COLUMNS = [
     "number",
     "account",
     "voucher_date",
     "due_date",
     "days_overdue",
-    "amount",
-    "debt",
-    "penalty",
-    "total_due",
+    "currency",
+    *MONEY_COLUMNS,
 ]
+
+
+class MoneyInput(forms.NumberInput):
+    """An amount as entered, without the zeros the 4-decimal column pads it with (1000.125,
+    not 1000.1250)."""
+
+    def format_value(self, value):
+        if isinstance(value, Decimal):
+            return f"{value.normalize():f}"
+        return super().format_value(value)
+
+
+MONEY_INPUTS = {models.DecimalField: {"widget": MoneyInput}}
+
+
+class PaymentFormSet(BaseInlineFormSet):
+    """Payments entered with a new invoice: Payment.clean checks those of a saved one."""
+
+    def clean(self):
+        super().clean()
+        for form in self.forms:
+            if form.instance.invoice_id is not None or not hasattr(form, "cleaned_data"):
+                continue
+            try:
+                validate_minor_unit(form.cleaned_data.get("amount"), self.instance.currency)
+            except ValidationError as error:
+                form.add_error("amount", error)
 
 
 class PaymentInline(VisibleRows, admin.TabularInline):
     model = Payment
     team_paths = ("invoice__account__team",)
+    formset = PaymentFormSet
+    formfield_overrides = MONEY_INPUTS
     extra = 0
     readonly_fields = ("recorded_at",)
 
@@ -64,10 +100,25 @@ class Echo:
         return value
 
 
+def csv_value(invoice: Invoice, column: str):
+    value = getattr(invoice, column)
+    return plain(value, invoice.currency) if column in MONEY_COLUMNS else value
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
     team_paths = ("account__team",)
-    list_display = CSV_COLUMNS
+    list_display = (
+        "number",
+        "account",
+        "voucher_date",
+        "due_date",
+        "days_overdue",
+        "amount_shown",
+        "debt_shown",
+        "penalty_shown",
+        "total_due_shown",
+    )
     list_filter = (OverdueFilter, PenaltyFilter)
     list_select_related = ("account",)
     search_fields = ("number", "account__name")
@@ -77,13 +128,14 @@ class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
     readonly_fields = (
         "due_date",
         "days_overdue",
-        "penalty",
-        "penalty_accrued",
-        "total_due",
+        "penalty_shown",
+        "penalty_accrued_shown",
+        "total_due_shown",
         "penalty_computed_at",
         "penalty_error",
     )
-    exclude = ("penalty_through_day", "penalty_parts", "penalty_open")
+    exclude = ("penalty", "penalty_through_day", "penalty_parts", "penalty_open")
+    formfield_overrides = MONEY_INPUTS
     inlines = [PaymentInline]
     actions = ["export_csv"]
 
@@ -93,6 +145,30 @@ class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
         # defaults as placeholders, which cannot be shown (a refused add would answer 500).
         return fields if obj else [f for f in fields if f not in self.readonly_fields]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Its ledger counts in the currency's minor unit: a saved invoice keeps its currency.
+        return (*self.readonly_fields, "currency") if obj else self.readonly_fields
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, obj):
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="debt", ordering="debt")
+    def debt_shown(self, obj):
+        return money(obj.debt, obj.currency)
+
+    @admin.display(description="penalty", ordering="penalty")
+    def penalty_shown(self, obj):
+        return money(obj.penalty, obj.currency)
+
+    @admin.display(description="penalty before rounding")
+    def penalty_accrued_shown(self, obj):
+        return money(obj.penalty_accrued, obj.currency)
+
+    @admin.display(description="total due", ordering="total_due")
+    def total_due_shown(self, obj):
+        return money(obj.total_due, obj.currency)
+
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request, queryset):
         rows = queryset.select_related("account").order_by("-days_overdue", "pk")
@@ -101,7 +177,7 @@ class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
         def lines():
             yield writer.writerow(CSV_COLUMNS)
             for inv in rows.iterator(chunk_size=2000):
-                yield writer.writerow([getattr(inv, c) for c in CSV_COLUMNS])
+                yield writer.writerow([csv_value(inv, c) for c in CSV_COLUMNS])
 
         response = StreamingHttpResponse(lines(), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="invoices.csv"'
@@ -111,12 +187,17 @@ class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
 @admin.register(Payment)
 class PaymentAdmin(VisibleRows, admin.ModelAdmin):
     team_paths = ("invoice__account__team",)
-    list_display = ("invoice", "paid_on", "amount", "recorded_at")
+    list_display = ("invoice", "paid_on", "amount_shown", "recorded_at")
     list_select_related = ("invoice",)
     search_fields = ("invoice__number",)
     autocomplete_fields = ("invoice",)
     date_hierarchy = "paid_on"
     readonly_fields = ("recorded_at",)
+    formfield_overrides = MONEY_INPUTS
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, obj):
+        return money(obj.amount, obj.invoice.currency)
 
 
 @admin.register(PenaltyPolicy)
@@ -148,12 +229,28 @@ class PenaltyAccrualAdmin(ReadOnlyAdmin):
         "period_start",
         "period_end",
         "days",
-        "balance_days",
+        "balance_days_shown",
         "annual_rate",
-        "interest",
-        "fees",
-        "amount",
+        "interest_shown",
+        "fees_shown",
+        "amount_shown",
     )
     list_select_related = ("invoice",)
     search_fields = ("invoice__number",)
     raw_id_fields = ("invoice",)
+
+    @admin.display(description="balance-days")
+    def balance_days_shown(self, obj):
+        return money(obj.balance_days, obj.invoice.currency)
+
+    @admin.display(description="interest")
+    def interest_shown(self, obj):
+        return money(obj.interest, obj.invoice.currency)
+
+    @admin.display(description="fees")
+    def fees_shown(self, obj):
+        return money(obj.fees, obj.invoice.currency)
+
+    @admin.display(description="amount")
+    def amount_shown(self, obj):
+        return money(obj.amount, obj.invoice.currency)

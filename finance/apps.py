@@ -1,5 +1,25 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+
+from finance.currencies import CURRENCIES
+
+
+def check_company_currency(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """A typo in VIGIL_CURRENCY stops start-up: every new invoice would carry it."""
+    code = settings.VIGIL_CURRENCY
+    if code in CURRENCIES:
+        return []
+    return [
+        checks.Error(
+            f"VIGIL_CURRENCY={code!r} is not an ISO 4217 currency code (such as EUR).",
+            id="finance.E001",
+        )
+    ]
 
 
 class FinanceConfig(AppConfig):
     name = "finance"
+
+    def ready(self) -> None:
+        checks.register(check_company_currency)

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from finance.currencies import company_currency, minor_unit
 from finance.jobs import penalties_accrue
 from finance.models import Invoice, Payment, PenaltyPolicy
 
@@ -11,10 +12,13 @@ def seed(demo) -> None:
     if Invoice.objects.filter(number__startswith="DEMO-").exists():
         return
     rng, today = demo.rng, demo.now.date()
+    # In the company's currency (the invoices' default), whole minor units: yen have no cents.
+    minor = Decimal(1).scaleb(-minor_unit(company_currency()))
     invoices = []
     for n, account in enumerate(demo.accounts * 2, start=1):
         amount = Decimal(rng.randint(200, 20000)) + Decimal(rng.randint(0, 99)) / 100
-        paid = rng.choice([Decimal(0), Decimal(0), amount / 2, amount]).quantize(Decimal("0.01"))
+        amount = amount.quantize(minor)
+        paid = rng.choice([Decimal(0), Decimal(0), amount / 2, amount]).quantize(minor)
         invoices.append(
             Invoice(
                 account=account,

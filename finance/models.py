@@ -1,6 +1,7 @@
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q, Value
@@ -8,13 +9,23 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.sql import AddDays, DayNumber
+from finance.currencies import (
+    MAX_MINOR_UNIT,
+    company_currency,
+    minor_unit,
+    validate_currency,
+    validate_minor_unit,
+)
 
 ZERO = Decimal(0)
 EPOCH = date(1970, 1, 1)
-# Penalties are kept exactly, as whole numbers of parts: one part is one cent of debt for one
-# day at 0.0001 % a year, 1/36,500,000,000 of the currency unit. A sum of parts is exact
-# however the days are split into ledger rows; money is rounded once, from the total.
-PARTS_PER_UNIT = 36_500_000_000
+# Penalties are kept exactly, as whole numbers of parts: one part is one minor unit of the
+# invoice's currency (a cent, a yen, a fils) for one day at 0.0001 % a year, 1/365,000,000 of
+# the minor unit. A sum of parts is exact however the days are split into ledger rows; money is
+# rounded once, from the total, to the minor unit.
+PARTS_PER_MINOR = 365_000_000
+# Amounts keep the decimals of the currency with the most (CLF, 4), 12 digits before them.
+MONEY_DIGITS = 12 + MAX_MINOR_UNIT
 
 
 class Invoice(models.Model):
@@ -24,9 +35,23 @@ class Invoice(models.Model):
     payment_terms_days = models.PositiveSmallIntegerField(
         default=30, help_text="Days after the voucher date that payment is due."
     )
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(
+        max_length=3,
+        default=company_currency,
+        validators=[validate_currency],
+        help_text="ISO 4217 code (EUR, JPY, KWD) of the amount, its payments and its penalty; "
+        "each is a whole number of the currency's minor unit. New invoices: the company's.",
+    )
+    amount = models.DecimalField(
+        max_digits=MONEY_DIGITS,
+        decimal_places=MAX_MINOR_UNIT,
+        help_text="Negative for a credit note, which bears no interest.",
+    )
     debt = models.DecimalField(
-        max_digits=14, decimal_places=2, help_text="Outstanding balance still owed."
+        max_digits=MONEY_DIGITS,
+        decimal_places=MAX_MINOR_UNIT,
+        help_text="Outstanding balance still owed; negative when overpaid (a credit to the "
+        "client).",
     )
     due_date = models.GeneratedField(
         expression=AddDays(F("voucher_date"), F("payment_terms_days")),
@@ -46,14 +71,15 @@ class Invoice(models.Model):
         max_digits=32,  # whole numbers: numeric(32,0)
         decimal_places=0,
         db_default=ZERO,
-        help_text="Penalty owed, exactly, in parts of 1/36,500,000,000: the sum of the ledger.",
+        help_text="Penalty owed, exactly, in parts of 1/365,000,000 of the minor unit: the sum "
+        "of the ledger.",
     )
     penalty = models.DecimalField(
-        max_digits=14,
-        decimal_places=2,
+        max_digits=MONEY_DIGITS,
+        decimal_places=MAX_MINOR_UNIT,
         db_default=ZERO,
-        help_text="Penalty owed: the exact ledger total rounded half-up to the cent (the one "
-        "rounding point).",
+        help_text="Penalty owed: the exact ledger total rounded half-up to the currency's minor "
+        "unit (the one rounding point).",
     )
     penalty_through_day = models.IntegerField(
         null=True, blank=True, help_text="Last day (day number) the penalty was accrued for."
@@ -63,7 +89,8 @@ class Invoice(models.Model):
         default=True,
         db_default=True,
         help_text="The penalty job still has days to look at. Off once the invoice is paid off "
-        "and its penalty is final; on again while there is a debt.",
+        "(or is a credit) and its penalty is final; on again while there is a debt, and when a "
+        "payment is recorded.",
     )
     penalty_error = models.CharField(
         max_length=500,
@@ -75,7 +102,7 @@ class Invoice(models.Model):
     )
     total_due = models.GeneratedField(
         expression=F("debt") + F("penalty"),
-        output_field=models.DecimalField(max_digits=15, decimal_places=2),
+        output_field=models.DecimalField(max_digits=17, decimal_places=MAX_MINOR_UNIT),
         db_persist=True,
     )
 
@@ -85,9 +112,10 @@ class Invoice(models.Model):
             models.Index(fields=["account", "voucher_date"]),
             models.Index(fields=["days_overdue"], condition=Q(debt__gt=0), name="invoice_overdue"),
             # What the penalty job still has to do: a run finds "nothing" here, not in a scan.
+            # A credit (a negative debt) owes nothing: it leaves once its penalty is final.
             models.Index(
                 fields=["penalty_through_day", "id"],
-                condition=Q(penalty_open=True) | ~Q(debt=0),
+                condition=Q(penalty_open=True) | Q(debt__gt=0),
                 name="invoice_penalty_due",
             ),
         ]
@@ -95,21 +123,36 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    def clean(self) -> None:
+        errors = {}
+        for field in ("amount", "debt"):
+            try:
+                validate_minor_unit(getattr(self, field), self.currency)
+            except ValidationError as error:
+                errors[field] = error
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def penalty_accrued(self) -> Decimal:
         """The penalty before its rounding, for display: exact to 12 decimal places."""
-        return parts_to_money(self.penalty_parts)
+        return parts_to_money(self.penalty_parts, self.currency)
 
 
-def parts_to_money(parts: Decimal) -> Decimal:
+def parts_to_money(parts: Decimal, currency: str) -> Decimal:
     with localcontext(prec=60):
-        return (Decimal(parts) / PARTS_PER_UNIT).quantize(Decimal("1e-12"))
+        unit = PARTS_PER_MINOR * 10 ** minor_unit(currency)
+        return (Decimal(parts) / unit).quantize(Decimal("1e-12"))
 
 
 class Payment(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="payments")
     paid_on = models.DateField()
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    amount = models.DecimalField(
+        max_digits=MONEY_DIGITS,
+        decimal_places=MAX_MINOR_UNIT,
+        help_text="In the invoice's currency. Negative for a refund paid back.",
+    )
     paid_day = models.GeneratedField(
         expression=DayNumber(F("paid_on")), output_field=models.IntegerField(), db_persist=True
     )
@@ -127,6 +170,19 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.paid_on}"
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        # A payment changes the balance of its day and of every day before it, even when the
+        # debt nets to what it was (a refund and a payment): the penalty job looks again.
+        Invoice.objects.filter(pk=self.invoice_id, penalty_open=False).update(penalty_open=True)
+
+    def clean(self) -> None:
+        if self.invoice_id is not None:  # a new invoice's payments: its admin formset checks
+            try:
+                validate_minor_unit(self.amount, self.invoice.currency)
+            except ValidationError as error:
+                raise ValidationError({"amount": error}) from None
 
 
 def percent(label: str) -> list:
@@ -164,7 +220,7 @@ class PenaltyPolicy(models.Model):
         decimal_places=2,
         default=ZERO,
         validators=[MinValueValidator(ZERO, "The fixed fee cannot be negative.")],
-        help_text="Charged once for every full fee period overdue.",
+        help_text="Charged once for every full fee period overdue, in the invoice's currency.",
     )
     fee_period_days = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(1, "A fee period lasts at least one day.")]
@@ -175,7 +231,7 @@ class PenaltyPolicy(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(ZERO, "The cap cannot be negative.")],
-        help_text="Most an invoice's penalty can reach. Empty: no cap.",
+        help_text="Most an invoice's penalty can reach, in its currency. Empty: no cap.",
     )
     cap_percent = models.DecimalField(
         max_digits=5,
@@ -232,14 +288,17 @@ class PenaltyAccrual(models.Model):
     end_day = models.IntegerField()
     days = models.PositiveIntegerField()
     balance_days = models.DecimalField(
-        max_digits=24, decimal_places=2, help_text="Sum of the outstanding debt over the days."
+        max_digits=26,
+        decimal_places=MAX_MINOR_UNIT,
+        help_text="Sum over the days of the balance bearing interest: the outstanding debt, "
+        "never more than the invoice nor less than zero.",
     )
     annual_rate = models.DecimalField(max_digits=7, decimal_places=4)
     interest_parts = models.DecimalField(
         max_digits=32,  # whole numbers: numeric(32,0)
         decimal_places=0,
-        help_text="Interest, exactly, in parts of 1/36,500,000,000: balance-days in cents x "
-        "the rate in 0.0001 %.",
+        help_text="Interest, exactly, in parts of 1/365,000,000 of the minor unit: "
+        "balance-days in minor units x the rate in 0.0001 %.",
     )
     fees = models.DecimalField(max_digits=14, decimal_places=2)
     amount_parts = models.DecimalField(
@@ -256,11 +315,11 @@ class PenaltyAccrual(models.Model):
 
     @property
     def interest(self) -> Decimal:
-        return parts_to_money(self.interest_parts)
+        return parts_to_money(self.interest_parts, self.invoice.currency)
 
     @property
     def amount(self) -> Decimal:
-        return parts_to_money(self.amount_parts)
+        return parts_to_money(self.amount_parts, self.invoice.currency)
 
     @property
     def period_start(self):

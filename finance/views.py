@@ -4,6 +4,7 @@ from django.views.decorators.http import require_GET
 
 from crm.views import object_page
 from crm.visibility import visible_to
+from finance.currencies import money
 from finance.models import Invoice
 
 
@@ -19,7 +20,7 @@ def invoice_detail(request, pk: int):
         ("Voucher date", invoice.voucher_date),
         ("Payment terms", f"{invoice.payment_terms_days} days"),
         ("Due", invoice.due_date),
-        ("Amount", invoice.amount),
-        ("Outstanding", invoice.debt),
+        ("Amount", money(invoice.amount, invoice.currency)),
+        ("Outstanding", money(invoice.debt, invoice.currency)),
     ]
     return object_page(request, "invoice", invoice, fields)

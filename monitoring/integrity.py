@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from crm.models import RPH, Dispatch, Task, User
+from finance.currencies import CURRENCIES
 from finance.models import Invoice
 from mailsync.models import Mailbox
 from monitoring.findings import (
@@ -22,10 +23,10 @@ from nurture.models import Enrollment
 
 
 def bad_invoices(day: Day) -> Section:
+    """A negative amount (a credit note) or debt (an overpayment, a credit) is valid."""
     today = timezone.localdate(day.as_of)
-    total, rows = counted(
-        Invoice.objects.filter(Q(debt__lt=0) | Q(voucher_date__gt=today)).order_by("pk")
-    )
+    impossible = Q(voucher_date__gt=today) | ~Q(currency__in=CURRENCIES)
+    total, rows = counted(Invoice.objects.filter(impossible).order_by("pk"))
     findings = [
         Finding(
             i.number,
@@ -33,7 +34,7 @@ def bad_invoices(day: Day) -> Section:
             "; ".join(
                 why
                 for why, wrong in (
-                    (f"negative debt {i.debt}", i.debt < 0),
+                    (f"currency {i.currency!r} is not ISO 4217", i.currency not in CURRENCIES),
                     (f"voucher date {i.voucher_date} is in the future", i.voucher_date > today),
                 )
                 if wrong

@@ -1,5 +1,6 @@
-"""Exact accrual: an invoice's penalty is the same to the cent however its days are split
-into runs (daily, after a missed week, once at the end), and equals an exact oracle."""
+"""Exact accrual: an invoice's penalty is the same to the minor unit of its currency however its
+days are split into runs (daily, after a missed week, once at the end), with overpayments and
+refunds, and equals an exact oracle."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -8,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 from django.db import transaction
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from finance.jobs import penalties_accrue
@@ -16,8 +17,9 @@ from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 from tests.factories import InvoiceFactory
 
 D = Decimal
-CENT = D("0.01")
 VOUCHER = date(2026, 1, 1)
+# A currency of each number of decimals: yen, cents, fils, and CLF's ten-thousandths.
+CURRENCIES = {"JPY": 0, "EUR": 2, "KWD": 3, "CLF": 4}
 
 
 def run(day: date) -> dict:
@@ -46,13 +48,14 @@ def test_365_daily_runs_give_the_cents_of_one_run():
 @dataclass(frozen=True)
 class Paid:
     on: date
-    cents: int
+    minor: int  # negative: a refund
     recorded: date  # entered on this day, after that day's run
 
 
 @dataclass(frozen=True)
 class Scenario:
-    cents: int
+    currency: str
+    minor: int  # the amount, in minor units of the currency
     terms: int
     grace: int
     rate: Decimal
@@ -67,23 +70,40 @@ class Scenario:
 
 
 @st.composite
+def payment(draw, minor: int, left: int) -> int:
+    """A payment of some or all of what is `left`, more than that (an overpayment), or a refund
+    of some of what was paid; 0: none."""
+    paid = minor - left
+    kind = draw(st.sampled_from(["part", "all", "over", "refund"]))
+    if kind == "refund":
+        return -draw(st.integers(1, paid)) if paid > 0 else 0
+    if kind == "over":
+        return max(left, 0) + draw(st.integers(1, minor))
+    if left <= 0:
+        return 0
+    return left if kind == "all" else draw(st.integers(1, left))
+
+
+@st.composite
 def scenarios(draw) -> Scenario:
-    cents = draw(st.integers(1, 10_000_000))  # up to £100,000.00
+    currency = draw(st.sampled_from(sorted(CURRENCIES)))
+    minor = draw(st.integers(1, 10_000_000))  # up to 100,000.00 EUR, 10,000,000 JPY
     terms, grace = draw(st.integers(0, 60)), draw(st.integers(0, 10))
     final = VOUCHER + timedelta(days=terms + grace + draw(st.integers(1, 200)))
     days = (final - VOUCHER).days
-    payments, left = [], cents
-    for _ in range(draw(st.integers(0, 3))):
-        if left == 0:
-            break
-        part = draw(st.one_of(st.just(left), st.integers(1, left)))  # often pays it all
+    payments, left = [], minor
+    for day in sorted(draw(st.lists(st.integers(0, days), max_size=4))):
+        part = draw(payment(minor, left))
+        if part == 0:
+            continue
         left -= part
-        on = VOUCHER + timedelta(days=draw(st.integers(0, days)))
+        on = VOUCHER + timedelta(days=day)
         lag = draw(st.integers(0, 15))
-        payments.append(Paid(on=on, cents=part, recorded=on + timedelta(days=lag)))
+        payments.append(Paid(on=on, minor=part, recorded=on + timedelta(days=lag)))
     earlier = draw(st.sets(st.integers(0, days - 1), max_size=8))
     return Scenario(
-        cents=cents,
+        currency=currency,
+        minor=minor,
         terms=terms,
         grace=grace,
         rate=D(draw(st.integers(0, 1_000_000))) / 10_000,  # 0 … 100 %, 4 decimals
@@ -112,22 +132,27 @@ def penalty_after(s: Scenario, runs: tuple[date, ...]) -> tuple[Decimal, Decimal
             cap_percent=None if s.cap_hundredths is None else D(s.cap_hundredths) / 100,
             payment_day_bears_interest=s.payment_day_bears_interest,
         )
-        amount = D(s.cents) / 100
+        amount = D(s.minor).scaleb(-CURRENCIES[s.currency])
         inv = InvoiceFactory(
-            voucher_date=VOUCHER, payment_terms_days=s.terms, amount=amount, debt=amount
+            voucher_date=VOUCHER,
+            payment_terms_days=s.terms,
+            currency=s.currency,
+            amount=amount,
+            debt=amount,
         )
         waiting = list(s.payments)
         for day in runs:
             for p in [p for p in waiting if p.recorded < day]:
                 waiting.remove(p)
+                paid = D(p.minor).scaleb(-CURRENCIES[s.currency])
                 Payment.objects.create(
                     invoice=inv,
                     paid_on=p.on,
-                    amount=D(p.cents) / 100,
+                    amount=paid,
                     recorded_at=datetime.combine(p.recorded, datetime.min.time(), tzinfo=UTC)
                     + timedelta(hours=12),
                 )
-                Invoice.objects.filter(pk=inv.pk).update(debt=inv.debt - D(p.cents) / 100)
+                Invoice.objects.filter(pk=inv.pk).update(debt=inv.debt - paid)
                 inv.refresh_from_db()
             run(day)
         inv.refresh_from_db()
@@ -136,28 +161,59 @@ def penalty_after(s: Scenario, runs: tuple[date, ...]) -> tuple[Decimal, Decimal
 
 
 def oracle(s: Scenario) -> Decimal:
-    """Independent of the SQL: sum each overdue day's balance exactly, round once."""
+    """Independent of the SQL: sum each overdue day's balance bearing interest (what is owed,
+    between nothing and the invoice amount) exactly, round once to the minor unit."""
     paid = [p for p in s.payments if p.recorded < s.final]
     anchor = VOUCHER + timedelta(days=s.terms + s.grace)  # the last day without penalty
+    unit = 10 ** CURRENCIES[s.currency]
 
-    def balance(day: date) -> int:  # cents owed on `day`
+    def bearing(day: date) -> int:  # minor units bearing interest on `day`
         gone = (p for p in paid if (p.on < day if s.payment_day_bears_interest else p.on <= day))
-        return s.cents - sum(p.cents for p in gone)
+        return max(0, min(s.minor, s.minor - sum(p.minor for p in gone)))
 
     owed = [anchor + timedelta(days=n) for n in range(1, (s.final - anchor).days + 1)]
-    owed = [day for day in owed if balance(day) > 0]
-    interest = sum((Fraction(balance(d)) / 100 * Fraction(s.rate) / 36500 for d in owed), start=0)
-    fees = Fraction(s.fee_cents, 100) * ((owed[-1] - anchor).days // s.fee_period if owed else 0)
+    owed = [day for day in owed if bearing(day) > 0]
+    interest = sum(
+        (Fraction(bearing(d), unit) * Fraction(s.rate) / 36500 for d in owed), start=Fraction(0)
+    )
+    # A fee for each full period overdue, on the day it completes, if something is owed then.
+    periods = sum(1 for day in owed if (day - anchor).days % s.fee_period == 0)
+    fees = Fraction(s.fee_cents, 100) * periods
     caps = [Fraction(s.cap_cents, 100)] if s.cap_cents is not None else []
     if s.cap_hundredths is not None:
-        caps.append(Fraction(s.cents * s.cap_hundredths, 1_000_000))
+        caps.append(Fraction(s.minor * s.cap_hundredths, unit * 10_000))
     total = min([interest + fees, *caps])
-    return (D(total.numerator) / D(total.denominator)).quantize(CENT, rounding=ROUND_HALF_UP)
+    quantum = D(1).scaleb(-CURRENCIES[s.currency])
+    return (D(total.numerator) / D(total.denominator)).quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def tiny(payments: list[tuple[int, int]], runs: list[int], fee_cents: int, rate: str) -> Scenario:
+    """0.0001 CLF due on the voucher day; payments (day, minor units) entered on their day."""
+    day = [VOUCHER + timedelta(days=n) for n in range(8)]
+    return Scenario(
+        currency="CLF",
+        minor=1,
+        terms=0,
+        grace=0,
+        rate=D(rate),
+        fee_cents=fee_cents,
+        fee_period=1,
+        cap_cents=None,
+        cap_hundredths=None,
+        payment_day_bears_interest=False,
+        payments=tuple(Paid(on=day[n], minor=m, recorded=day[n]) for n, m in payments),
+        final=day[runs[-1]],
+        runs=tuple(day[n] for n in runs),
+    )
 
 
 @pytest.mark.django_db
-@settings(max_examples=80, deadline=None, database=None)
+@settings(max_examples=120, deadline=None, database=None)
 @given(scenarios())
+# Paid, then refunded: no fee for the day in between, whether a run saw it or not.
+@example(tiny([(0, 1), (2, -1)], runs=[1, 3], fee_cents=1, rate="0"))
+# Paid, refunded and paid again, all after the run that closed the invoice: the next run looks.
+@example(tiny([(0, 1), (1, -1), (3, 1)], runs=[1, 4], fee_cents=0, rate="0.0001"))
 def test_every_split_of_the_days_into_runs_gives_the_cents_of_one_run(s):
     split, split_exact = penalty_after(s, s.runs)
     once, once_exact = penalty_after(s, (s.final,))
