@@ -132,9 +132,9 @@ def _sync_folder(client, mailbox: Mailbox, folder: MailFolder, claim: str) -> in
     elif _unchanged(folder, uidnext, modseq):
         _save_state(mailbox, folder, claim, uidnext, modseq)
         return 0
-    # One UID list: what is new, and what is still there.
-    on_server = set(client.search(["ALL"]))
-    uids = sorted(u for u in on_server if u > folder.last_uid)
+    # "n:*" always names the folder's last message, even one below n.
+    uids = [u for u in client.search(["UID", f"{folder.last_uid + 1}:*"]) if u > folder.last_uid]
+    on_server = _when_something_left(client, mailbox, folder, uidvalidity, info, len(uids))
     stored = 0
     for chunk, fetched in _prefetched(_fetched_batches(client, uids)):
         with transaction.atomic():
@@ -142,15 +142,33 @@ def _sync_folder(client, mailbox: Mailbox, folder: MailFolder, claim: str) -> in
             folder.last_uid = chunk[-1]
             _save_state(mailbox, folder, claim, uidnext, modseq)
     with transaction.atomic():
-        _mark_gone(mailbox, folder.role, uidvalidity, on_server)
+        if on_server is not None:
+            _mark_gone(mailbox, folder.role, uidvalidity, on_server)
         _save_state(mailbox, folder, claim, uidnext, modseq)
     return stored
 
 
+def _when_something_left(
+    client, mailbox: Mailbox, folder: MailFolder, uidvalidity: int, info: dict, new: int
+) -> set[int] | None:
+    """The folder's whole UID list when a message we hold a copy of may have left it; None
+    when none can have. Had nothing left, the server would hold at least our live copies (one
+    per message) plus the new messages: one COUNT tells, where reading the UID list of a
+    200,000-message folder at every sync would cost megabytes. Nothing is stored between syncs,
+    so a sync killed before marking what left is made good by the next one."""
+    live = MailboxCopy.objects.filter(mailbox=mailbox, folder=folder.role, gone_at__isnull=True)
+    held = live.filter(uidvalidity=uidvalidity).count()
+    stale = live.exclude(uidvalidity=uidvalidity).exists()  # the folder was renumbered
+    exists = int(info.get(b"EXISTS", 0))
+    if not stale and exists >= held + new:
+        return None
+    return set(client.search(["ALL"]))
+
+
 def _unchanged(folder: MailFolder, uidnext: int | None, modseq: int | None) -> bool:
     """Whether the folder is as the last sync left it: nothing new (UIDNEXT), and, as far as
-    the server says (CONDSTORE: an expunge moves HIGHESTMODSEQ on), nothing deleted. A server
-    without CONDSTORE has its UID list read at every sync."""
+    the server says (CONDSTORE: an expunge moves HIGHESTMODSEQ on), nothing deleted. Without
+    CONDSTORE, or when flags moved it on, `_when_something_left` tells."""
     return (
         uidnext is not None
         and uidnext <= folder.last_uid + 1

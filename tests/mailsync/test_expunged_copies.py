@@ -4,6 +4,7 @@ next sync marks its mailbox copy gone, with when, and the email's page says so."
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import imapclient
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -135,3 +136,32 @@ def test_finding_expunged_messages_costs_the_same_queries_for_one_or_thirty(
 
     assert queries_after_expunging(uids[:1]) == queries_after_expunging(uids[1:31])
     assert MailboxCopy.objects.filter(gone_at__isnull=False).count() == 31
+
+
+def test_a_folder_whose_flags_changed_is_not_listed_whole(mailbox, dovecot, imap_user, monkeypatch):
+    """A message read on the server moves HIGHESTMODSEQ on, as an expunge does: the sync then
+    asks only for the new UIDs, and lists the whole folder only when a message left it."""
+    raws = [message("a@client.example", "me@x.test", f"M{n}") for n in range(5)]
+    uids = dovecot.append_many(imap_user.name, "INBOX", raws)
+    sync_mailbox(mailbox.pk)
+    searched = []
+    search = imapclient.IMAPClient.search
+
+    def listed(client, criteria="ALL", charset=None):
+        searched.append(criteria)
+        return search(client, criteria, charset)
+
+    monkeypatch.setattr(imapclient.IMAPClient, "search", listed)
+    with dovecot.client(imap_user.address) as imap:
+        imap.select_folder("INBOX")
+        imap.add_flags(uids[:2], [imapclient.SEEN])
+    dovecot.append(imap_user.name, "INBOX", message("b@client.example", "me@x.test", "New"))
+
+    sync_mailbox(mailbox.pk)
+
+    assert ["ALL"] not in searched and "ALL" not in searched
+    assert BacklogEmail.objects.count() == 6 and not gone_at().get("M0")
+    expunge(dovecot, imap_user, uids[:1])
+    sync_mailbox(mailbox.pk)
+    assert ["ALL"] in searched
+    assert gone_at()["M0"] is not None and gone_at()["M1"] is None
