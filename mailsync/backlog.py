@@ -407,7 +407,8 @@ def reparse(batch: int = 200) -> Reparsed:
 def _within_bytes(rows: list[tuple[int, int]], limit: int) -> list[int]:
     """The first rows whose raw messages add up to `limit` bytes (at least one): an unparsed
     message is kept whatever its size, and a batch of them must not fill the memory."""
-    pks, total = [], 0
+    pks: list[int] = []
+    total = 0
     for pk, size in rows:
         if pks and total + size > limit:
             break
