@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils import timezone
 
 
 class Team(models.Model):
@@ -144,15 +146,74 @@ class RPH(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+
+    class Source(models.TextChoices):
+        WEB = "web", "Website"
+        REFERRAL = "referral", "Referral"
+        EVENT = "event", "Event"
+        COLD_CALL = "cold_call", "Cold call"
+        IMPORT = "import", "Import"
+        OTHER = "other", "Other"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     status_changed_at = models.DateTimeField()
+    source = models.CharField(
+        max_length=16,
+        choices=Source.choices,
+        blank=True,
+        default="",
+        # Rows written by SQL (imports, benchmarks) get it too.
+        db_default="",
+        help_text="Where the lead came from.",
+    )
+    last_activity_at = models.DateTimeField(
+        default=timezone.now,
+        db_default=Now(),
+        editable=False,  # set by the lead services, not typed
+        help_text="The last time someone created, edited, moved or converted the lead.",
+    )
 
     class Meta:
         verbose_name = "RPH lead"
-        indexes = [models.Index(fields=["status", "status_changed_at"])]
+        indexes = [
+            models.Index(fields=["status", "status_changed_at"]),
+            # The lead list: its default order, and each filter in that order.
+            models.Index(fields=["-last_activity_at", "-id"], name="rph_activity"),
+            models.Index(fields=["owner", "-last_activity_at", "-id"], name="rph_owner_activity"),
+            models.Index(fields=["status", "-last_activity_at", "-id"], name="rph_status_activity"),
+            models.Index(fields=["source", "-last_activity_at", "-id"], name="rph_source_activity"),
+            models.Index(fields=["name", "id"], name="rph_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    # One action moves a lead from one status to the next; "converted" only by converting it.
+    MOVES: dict[str, tuple[str, ...]] = {
+        Status.NEW: (Status.CONTACTED, Status.NURTURE_P2, Status.CLOSED),
+        Status.CONTACTED: (Status.NURTURE_P2, Status.CLOSED),
+        Status.NURTURE_P2: (Status.CONTACTED, Status.CLOSED),
+        Status.CLOSED: (Status.CONTACTED,),
+        Status.CONVERTED: (),
+    }
+
+
+class LeadStatusChange(models.Model):
+    """One status move of a lead: who moved it, when, from what to what."""
+
+    rph = models.ForeignKey(RPH, on_delete=models.CASCADE, related_name="status_changes")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField()
+    from_status = models.CharField(max_length=16, choices=RPH.Status.choices)
+    to_status = models.CharField(max_length=16, choices=RPH.Status.choices)
+
+    class Meta:
+        indexes = [models.Index(fields=["rph", "-at", "-id"], name="lead_status_change_rph")]
+
+    def __str__(self) -> str:
+        return f"{self.rph_id}: {self.from_status} → {self.to_status}"
 
 
 class Opportunity(models.Model):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from crm import preferences, views
+from crm import leads, preferences, views
 
 admin.site.site_header = "Vigil"
 admin.site.site_title = "Vigil"
@@ -13,6 +13,9 @@ urlpatterns = [
     path("opportunities/<int:pk>/update", views.opportunity_update, name="opportunity_update"),
     path("events/<int:pk>/", views.event_detail, name="event_detail"),
     path("dispatches/<int:pk>/", views.dispatch_detail, name="dispatch_detail"),
+    path("leads/", leads.lead_list, name="leads"),
+    path("leads/new", leads.lead_create, name="lead_create"),
+    path("leads/<int:pk>/convert", leads.lead_convert, name="lead_convert"),
     path("me/", preferences.preferences, name="preferences"),
     path("", include("finance.urls")),
     path("", include("notifications.urls")),

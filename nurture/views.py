@@ -1,4 +1,5 @@
-"""The RPH lead page with its nurture sequence, the reply button, and a run's closures."""
+"""The lead page (details, edit form, status moves, its nurture sequence as a timeline, the
+reply button), and a run's closures. The lead's forms and services are crm.leads."""
 
 from datetime import datetime
 
@@ -10,8 +11,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import leads
 from crm.models import RPH
 from crm.visibility import may_change, mine, visible_to
+from mailsync import backlog
+from mailsync.models import BacklogEmail
 from mailsync.suppression import suppressed
 from nurture import sending, services
 from nurture.models import Enrollment
@@ -20,19 +24,85 @@ from nurture.models import Enrollment
 @login_required
 @require_GET
 def rph_detail(request, pk: int):
-    rphs = visible_to(request.user, RPH.objects.select_related("owner", "contact"))
-    rph = get_object_or_404(rphs, pk=pk)
+    rph = get_object_or_404(_visible_rphs(request.user), pk=pk)
+    return _lead_page(request, rph, leads.LeadForm(instance=rph, user=request.user))
+
+
+def _visible_rphs(user):
+    return visible_to(user, RPH.objects.select_related("owner", "contact"))
+
+
+def _lead_page(request, rph: RPH, form, problem: str = "", status: int = 200):
+    """The lead: its details and edit form, its status moves and their history, its nurture
+    enrollments as a timeline, the reply button, and its emails. A constant number of
+    queries."""
     address = sending.address_of(rph)  # the address the sequence writes to
     listed = suppressed([address]) if address else {}
+    enrollments = services.enrollments_of(rph)
+    _attach_emails(request.user, enrollments)
     context = {
         "rph": rph,
+        "form": form,
+        "problem": problem,
+        "moves": [RPH.Status(to) for to in RPH.MOVES.get(rph.status, ())],
+        "history": leads.history_of(rph),
         "suppression": next(iter(listed.values()), ""),
-        "enrollments": services.enrollments_of(rph),
+        "enrollments": enrollments,
+        # In Nurture P2 without a running enrollment: no active sequence (yet).
+        "waiting": rph.status == RPH.Status.NURTURE_P2
+        and not any(e.status == Enrollment.Status.ACTIVE for e in enrollments),
         "may_change": may_change(request.user, rph),
         "rph_addresses": [rph.email],
         "now": timezone.now(),  # a pause shows while it lasts
     }
-    return render(request, "nurture/rph.html", context)
+    if request.htmx:
+        status = 200  # htmx swaps only a successful response; the page says what was wrong
+    return render(request, "nurture/rph.html", context, status=status)
+
+
+def _attach_emails(user, enrollments) -> None:
+    """Each enrollment gets `.timeline`: its steps sent, each with the email as sent (the
+    backlog row of its outbox message) when the user may read it. One query in all."""
+    steps = [done for enrollment in enrollments for done in enrollment.steps_done]
+    keys = [done.sent.outbox_key for done in steps if done.sent.outbox_key]
+    emails = BacklogEmail.objects.filter(backlog.visible_to(user), outbox__key__in=keys)
+    by_key = {
+        key: {"pk": pk, "subject": subject}
+        for key, pk, subject in emails.values_list("outbox__key", "pk", "subject")
+    }
+    for enrollment in enrollments:
+        enrollment.timeline = [
+            (done, by_key.get(done.sent.outbox_key)) for done in enrollment.steps_done
+        ]
+
+
+@login_required
+@require_POST
+def rph_edit(request, pk: int):
+    rph = leads.lead_to_change(request.user, pk)
+    form = leads.LeadForm(request.POST, instance=rph, user=request.user)
+    if not form.is_valid():
+        # The page again, with what was typed and one line per problem; the stored lead
+        # stays as it was for the rest of the page.
+        rph.refresh_from_db()
+        return _lead_page(request, rph, form, status=400)
+    leads.update_lead(form, timezone.now())
+    messages.success(request, f"Lead “{rph}” saved.")
+    return redirect("nurture:rph", pk=rph.pk)
+
+
+@login_required
+@require_POST
+def rph_status(request, pk: int):
+    rph = leads.lead_to_change(request.user, pk)
+    to = request.POST.get("to", "")
+    try:
+        leads.move_status(rph, to, request.user, timezone.now())
+    except leads.NotAllowed as exc:
+        form = leads.LeadForm(instance=rph, user=request.user)
+        return _lead_page(request, rph, form, problem=f"Not moved: {exc}.", status=400)
+    messages.success(request, f"Lead “{rph}” moved to {rph.get_status_display()}.")
+    return redirect("nurture:rph", pk=rph.pk)
 
 
 @login_required

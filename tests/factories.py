@@ -4,7 +4,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from crm.models import Account, Dispatch, Event, Opportunity, Task, Team, User
+from crm.models import RPH, Account, Dispatch, Event, Opportunity, Task, Team, User
 from finance.models import Invoice
 from notifications.models import ReminderRule
 
@@ -92,3 +92,18 @@ class ReminderRuleFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Rule {n}")
     object_kind = "task"
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    """An RPH lead, new, owned by a rep."""
+
+    class Meta:
+        model = RPH
+
+    name = factory.Sequence(lambda n: f"Lead {n}")
+    company = factory.Sequence(lambda n: f"Company {n}")
+    email = factory.Sequence(lambda n: f"lead{n}@prospect.example")
+    owner = factory.SubFactory(UserFactory)
+    status = RPH.Status.NEW
+    status_changed_at = factory.LazyFunction(timezone.now)
+    last_activity_at = factory.LazyAttribute(lambda lead: lead.status_changed_at)

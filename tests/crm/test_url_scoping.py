@@ -157,6 +157,9 @@ RECORD_OF = {
     "parc/accounts/<int:pk>/": "account",
     "rph/<int:pk>/": "rph",
     "rph/<int:pk>/reply": "rph",
+    "rph/<int:pk>/edit": "rph",
+    "rph/<int:pk>/status": "rph",
+    "leads/<int:pk>/convert": "rph",
     "mail/mailboxes/<int:pk>/connect": "mailbox",
     "mail/mailboxes/<int:pk>/remove": "mailbox",
     "mail/emails/<int:pk>/": ("email", "domain_email", "crm_email"),
@@ -173,6 +176,12 @@ POSTED = {
     "reason": "changed",
     "password": "changed",
     "address": "changed@south.example",
+    "to": "closed",
+    "name": "changed",
+    "account_name": "changed",
+    "opportunity_name": "changed",
+    "amount": "1",
+    "expected_close": "2030-01-01",
 }
 
 

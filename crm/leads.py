@@ -1,0 +1,356 @@
+"""Leads (RPH) for reps, managers and administrators: the list, creating and editing a lead,
+moving it through its statuses (each move audited), and converting it into an account, a
+contact and an opportunity.
+
+The lead's own page shows its nurture sequence too, so it lives with nurture (nurture/views.py,
+URL name `nurture:rph`) and uses the forms and services here: crm imports no other app."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods
+
+from crm.models import RPH, Account, Contact, LeadStatusChange, Opportunity, User
+from crm.visibility import may_change, mine, visible_to
+
+LEAD_PAGE = "nurture:rph"  # the lead's page, named rather than imported
+PAGE_SIZE = 50
+COUNT_CAP = 1000  # counting more would read every matching row on each page
+
+
+class NotAllowed(Exception):
+    """A status move or conversion the lead's current status does not allow."""
+
+
+# --- Services ----------------------------------------------------------------------------------
+
+
+def move_status(rph: RPH, to: str, by: User, now: datetime) -> LeadStatusChange:
+    """Move the lead to `to` and record who did, when, from what. A conditional UPDATE, so two
+    people moving the same lead at once cannot both succeed from the same status. The nurture
+    trigger on crm_rph enrols the lead on entering Nurture P2 and stops its enrollment on
+    leaving it."""
+    if to not in RPH.MOVES.get(rph.status, ()):
+        raise NotAllowed(
+            f"a lead in {rph.get_status_display()} cannot move to "
+            f"{RPH.Status(to).label if to in RPH.Status.values else to}"
+        )
+    with transaction.atomic():
+        return _record_move(rph, to, by, now)
+
+
+def _record_move(rph: RPH, to: str, by: User, now: datetime) -> LeadStatusChange:
+    moved = RPH.objects.filter(pk=rph.pk, status=rph.status).update(
+        status=to, status_changed_at=now, last_activity_at=now
+    )
+    if moved != 1:
+        raise NotAllowed("someone else changed its status meanwhile; reload the page")
+    change = LeadStatusChange.objects.create(
+        rph=rph, by=by, at=now, from_status=rph.status, to_status=to
+    )
+    rph.status, rph.status_changed_at, rph.last_activity_at = to, now, now
+    return change
+
+
+def create_lead(form: "LeadForm", by: User, now: datetime) -> RPH:
+    rph = form.save(commit=False)
+    if rph.owner_id is None:
+        rph.owner = by
+    rph.status_changed_at = rph.last_activity_at = now
+    rph.save()
+    return rph
+
+
+def update_lead(form: "LeadForm", now: datetime) -> RPH:
+    rph = form.save(commit=False)
+    rph.last_activity_at = now
+    rph.save(update_fields=[*form.changed_data, "last_activity_at"])
+    return rph
+
+
+@dataclass(frozen=True)
+class Converted:
+    account: Account
+    contact: Contact
+    opportunity: Opportunity
+
+
+def convert_lead(rph: RPH, form: "ConvertForm", by: User, now: datetime) -> Converted:
+    """The lead becomes an account (its company), a contact (the lead) and an opportunity,
+    all or nothing; its status moves to Converted, audited like any move."""
+    if rph.status == RPH.Status.CONVERTED:
+        raise NotAllowed("this lead is already converted")
+    data = form.cleaned_data
+    owner = rph.owner or by
+    with transaction.atomic():
+        account = Account.objects.create(
+            name=data["account_name"], account_manager=owner, team_id=owner.team_id
+        )
+        contact = Contact.objects.create(account=account, name=rph.name, email=rph.email)
+        opportunity = Opportunity.objects.create(
+            account=account,
+            name=data["opportunity_name"],
+            owner=owner,
+            amount=data["amount"],
+            expected_close=data["expected_close"],
+        )
+        RPH.objects.filter(pk=rph.pk).update(contact=contact)
+        rph.contact = contact
+        _record_move(rph, RPH.Status.CONVERTED, by, now)
+    return Converted(account, contact, opportunity)
+
+
+# --- Selectors ---------------------------------------------------------------------------------
+
+
+def owners_for(user: User) -> QuerySet[User]:
+    """Whom `user` may give a lead to: themselves for a rep; their team for a manager; anyone
+    for an administrator."""
+    people = User.objects.filter(is_active=True).order_by("first_name", "last_name", "pk")
+    if user.is_administrator:
+        return people
+    if user.role == User.Role.MANAGER:
+        return visible_to(user, people)
+    return people.filter(pk=user.pk)
+
+
+def history_of(rph: RPH) -> list[LeadStatusChange]:
+    changes = rph.status_changes.select_related("by").order_by("-at", "-pk")
+    return list(changes[:100])
+
+
+# --- Forms -------------------------------------------------------------------------------------
+
+
+class OneLineErrors:
+    """A form's errors as one line per field, for the top of the page."""
+
+    def error_lines(self) -> list[str]:
+        form: forms.BaseForm = self  # type: ignore[assignment]
+        lines = []
+        for name, errors in form.errors.items():
+            label = form[name].label if name in form.fields else ""
+            text = " ".join(str(error) for error in errors)
+            lines.append(f"{label}: {text}" if label else text)
+        return lines
+
+
+class LeadForm(OneLineErrors, forms.ModelForm):
+    class Meta:
+        model = RPH
+        fields = ["name", "company", "email", "source", "owner"]
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [("", "Unknown"), *RPH.Source.choices]  # type: ignore[attr-defined]
+        owner = self.fields["owner"]
+        owner.queryset = owners_for(user)  # type: ignore[attr-defined]
+        # A new lead is the creator's unless given to someone; a lead keeps an owner.
+        owner.required = self.instance.pk is not None
+        owner.empty_label = None if owner.required else "Me"  # type: ignore[attr-defined]
+        owner.help_text = ""
+        if user.role == User.Role.REP and not user.is_administrator:
+            del self.fields["owner"]  # a rep's leads are theirs
+
+
+ACTIVITY_CHOICES = [
+    ("", "Any time"),
+    ("7", "In the last 7 days"),
+    ("30", "In the last 30 days"),
+    ("-30", "Not in 30 days"),
+    ("-90", "Not in 90 days"),
+]
+SORTS = {
+    "-activity": ("-last_activity_at", "-pk"),
+    "activity": ("last_activity_at", "pk"),
+    "name": ("name", "pk"),
+    "-name": ("-name", "-pk"),
+    "status": ("status", "-last_activity_at", "-pk"),
+}
+
+
+class LeadFilterForm(OneLineErrors, forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *RPH.Status.choices])
+    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *RPH.Source.choices])
+    activity = forms.ChoiceField(label="Last activity", required=False, choices=ACTIVITY_CHOICES)
+    owner = forms.ModelChoiceField(
+        required=False, queryset=User.objects.none(), empty_label="Everyone"
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("-activity", "Latest activity"),
+            ("activity", "Oldest activity"),
+            ("name", "Name A–Z"),
+            ("-name", "Name Z–A"),
+            ("status", "Status"),
+        ],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=COUNT_CAP)
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if user.role == User.Role.REP and not user.is_administrator:
+            del self.fields["owner"]
+        else:
+            self.fields["owner"].queryset = owners_for(user)  # type: ignore[attr-defined]
+
+    def value(self, name: str):
+        """The cleaned value, or nothing for a parameter that was invalid."""
+        return (getattr(self, "cleaned_data", None) or {}).get(name)
+
+
+def leads_for_list(user: User, form: LeadFilterForm, now: datetime) -> QuerySet[RPH]:
+    """The leads `user` may see, filtered and ordered as the list's form says."""
+    leads = mine(user, RPH.objects.select_related("owner"))
+    for name in ("status", "source"):
+        if form.value(name):
+            leads = leads.filter(**{name: form.value(name)})
+    if form.value("owner"):
+        leads = leads.filter(owner=form.value("owner"))
+    if activity := form.value("activity"):
+        leads = _activity_filter(leads, int(activity), now)
+    if q := (form.value("q") or "").strip():
+        leads = leads.filter(Q(name__icontains=q) | Q(company__icontains=q) | Q(email__icontains=q))
+    return leads.order_by(*SORTS[form.value("sort") or "-activity"])
+
+
+def _activity_filter(leads: QuerySet[RPH], days: int, now: datetime) -> QuerySet[RPH]:
+    """Active in the last `days` days; for a negative number, not in that many days."""
+    since = now - timedelta(days=abs(days))
+    if days > 0:
+        return leads.filter(last_activity_at__gte=since)
+    return leads.filter(last_activity_at__lt=since)
+
+
+@dataclass
+class Page:
+    """One page of a list, without counting all of it: one row more than the page says
+    whether there is a next one."""
+
+    rows: list[RPH]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def page_of(leads: QuerySet[RPH], number: int) -> Page:
+    start = (number - 1) * PAGE_SIZE
+    rows = list(leads[start : start + PAGE_SIZE + 1])
+    return Page(rows[:PAGE_SIZE], number, len(rows) > PAGE_SIZE)
+
+
+def capped_count(leads: QuerySet[RPH]) -> int:
+    """How many leads match, counting no further than COUNT_CAP + 1."""
+    return leads.order_by().values("pk")[: COUNT_CAP + 1].count()
+
+
+# --- Views -------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def lead_list(request):
+    form = LeadFilterForm(request.GET, user=request.user)
+    form.is_valid()  # the valid parameters apply; the others are named above the list
+    leads = leads_for_list(request.user, form, timezone.now())
+    count = capped_count(leads)
+    context = {
+        "form": form,
+        "page": page_of(leads, form.value("page") or 1),
+        "count": count,
+        "more": count > COUNT_CAP,
+        "cap": COUNT_CAP,
+        "query": _without_page(request.GET),
+        "problems": form.error_lines(),
+    }
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "crm/leads/_rows.html" if partial else "crm/leads/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _without_page(params) -> str:
+    params = params.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_create(request):
+    form = LeadForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        rph = create_lead(form, request.user, timezone.now())
+        messages.success(request, f"Lead “{rph}” created.")
+        return redirect(LEAD_PAGE, pk=rph.pk)
+    status = 400 if form.is_bound else 200
+    return render(request, "crm/leads/new.html", {"form": form}, status=status)
+
+
+class ConvertForm(OneLineErrors, forms.Form):
+    account_name = forms.CharField(label="Account", max_length=200)
+    opportunity_name = forms.CharField(label="Opportunity", max_length=200)
+    amount = forms.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal(0), initial=Decimal(0)
+    )
+    expected_close = forms.DateField(
+        label="Expected close", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    @classmethod
+    def for_lead(cls, rph: RPH, today: date, data=None) -> "ConvertForm":
+        company = rph.company or rph.name
+        initial = {
+            "account_name": company,
+            "opportunity_name": f"{company}: first deal",
+            "expected_close": today + timedelta(days=30),
+        }
+        return cls(data, initial=initial)
+
+
+def lead_to_change(user: User, pk: int) -> RPH:
+    """The lead, if `user` may see it and act on it."""
+    rph = get_object_or_404(visible_to(user, RPH.objects.select_related("owner")), pk=pk)
+    if not may_change(user, rph):
+        raise PermissionDenied
+    return rph
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_convert(request, pk: int):
+    rph = lead_to_change(request.user, pk)
+    form = ConvertForm.for_lead(rph, timezone.localdate(), request.POST or None)
+    problem = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = convert_lead(rph, form, request.user, timezone.now())
+        except NotAllowed as exc:
+            problem = f"Not converted: {exc}."
+        else:
+            messages.success(
+                request,
+                f"Lead “{rph}” converted: account “{made.account}”, "
+                f"opportunity “{made.opportunity}”.",
+            )
+            return redirect(reverse("opportunity_detail", args=[made.opportunity.pk]))
+    status = 400 if form.is_bound else 200
+    context = {"rph": rph, "form": form, "problem": problem, "lead_url": LEAD_PAGE}
+    return render(request, "crm/leads/convert.html", context, status=status)
