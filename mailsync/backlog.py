@@ -13,24 +13,47 @@ can read it again (`reparse`, the reparse_emails command); the rest are kept as 
 """
 
 import json
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from hashlib import sha256
 from types import SimpleNamespace
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.db import IntegrityError, connections, transaction
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    F,
+    Func,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    When,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, Lower, Substr, Trim
 from django.utils.html import strip_tags
 
 from crm import visibility
+from crm.models import RPH, Account, Contact, User
 from crm.sql import insert_rows
 from mailsync import signals
-from mailsync.models import BacklogEmail, EmailAddress, Mailbox, MailboxCopy, OutboxMessage
+from mailsync.models import (
+    BacklogEmail,
+    EmailAddress,
+    LinkedAddress,
+    Mailbox,
+    MailboxCopy,
+    OutboxMessage,
+)
 from mailsync.parsing import ParsedEmail, message_key_for, parse, sanitise_html
 from mailsync.suppression import normalise
 
@@ -167,17 +190,41 @@ def visible_to(user) -> Q:
     about a record they may see (a nurture email: whoever may see its lead)."""
     if user.is_administrator:
         return Q()
-    readable = Q(Exists(MailboxCopy.objects.filter(copies_visible_to(user), email=OuterRef("pk"))))
+    return _in_mailboxes(user) | _about_records(user, "outbox__")
+
+
+def visible_parts(user) -> list[Q]:
+    """What visible_to(user) matches, as disjoint conditions that PostgreSQL can each read
+    from its own side (their OR makes it test every row of a newest-first walk, a rep's mail
+    being a small part of a big backlog): the mail in mailboxes the user may see, then the
+    CRM's mail about records they may see, read from the outbox, that is in none of those."""
+    if user.is_administrator:
+        return [Q()]
+    in_mailboxes = _in_mailboxes(user)
+    sent_about = OutboxMessage.objects.filter(_about_records(user, ""))
+    return [in_mailboxes, Q(outbox__in=sent_about) & ~in_mailboxes]
+
+
+def _in_mailboxes(user) -> Q:
+    return Q(Exists(MailboxCopy.objects.filter(copies_visible_to(user), email=OuterRef("pk"))))
+
+
+def _about_records(user, outbox: str) -> Q:
+    """Outbox messages about a record `user` may see, from the model at `outbox` (a path to
+    OutboxMessage: "outbox__" from a backlog email, "" from the outbox itself)."""
+    about = Q()
     # The kind is matched by name in the same query: a lookup of its id first would cost a
     # query on every page of a fresh process.
     for model in cast(list[type[Model]], list(visibility.TEAM_PATHS)):
-        records = model._default_manager.filter(pk=OuterRef("outbox__about_id"))
+        records = model._default_manager.filter(pk=OuterRef(f"{outbox}about_id"))
         kind = Q(
-            outbox__about_type__app_label=model._meta.app_label,
-            outbox__about_type__model=model._meta.model_name,
+            **{
+                f"{outbox}about_type__app_label": model._meta.app_label,
+                f"{outbox}about_type__model": model._meta.model_name,
+            }
         )
-        readable |= kind & Q(Exists(visibility.visible_to(user, records)))
-    return readable
+        about |= kind & Q(Exists(visibility.visible_to(user, records)))
+    return about
 
 
 def copies_visible_to(user) -> Q:
@@ -475,3 +522,349 @@ def _rekey(emails: list[BacklogEmail]) -> int:
             taken.add(new_key)
             email.content_key = new_key
     return kept
+
+
+# The email list ("Email" in the navigation): every email a user may read, newest first,
+# searched and filtered, read a page at a time from a cursor so that no page costs more than
+# its own rows whatever the size of the backlog.
+
+PAGE_SIZE = 50
+COUNT_CAP = 1000  # "1,000+": counting a million visible rows on every page costs too much
+SEARCH_WORDS = 8
+SEARCH_LENGTH = 200
+_WORD = re.compile(r"[\w@.+-]+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class EmailFilters:
+    """What the list shows: words to search for, a direction, only the CRM's own mail, only
+    mail linked to no record the user may see, one thread."""
+
+    search: str = ""
+    direction: str = ""
+    sent_from_crm: bool = False
+    unlinked: bool = False
+    thread: str = ""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A place in the list: the sort time and id of the row a page starts after."""
+
+    at: datetime
+    pk: int
+
+    def __str__(self) -> str:
+        return f"{(self.at - _EPOCH) // timedelta(microseconds=1)}_{self.pk}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Cursor":
+        """A cursor from its string (as a page link carries it); ValueError for anything
+        else."""
+        micros, _, pk = text.partition("_")
+        if not re.fullmatch(r"-?\d{1,17}", micros) or not re.fullmatch(r"\d{1,18}", pk):
+            raise ValueError(f"not a page cursor: {text[:40]!r}")
+        try:
+            return cls(_EPOCH + timedelta(microseconds=int(micros)), int(pk))
+        except OverflowError:  # before year 1 or after 9999
+            raise ValueError(f"not a page cursor: {text[:40]!r}") from None
+
+    @classmethod
+    def of(cls, email: BacklogEmail) -> "Cursor":
+        return cls(email.sort_at, email.pk)  # type: ignore[attr-defined]
+
+
+@dataclass
+class EmailPage:
+    emails: list[BacklogEmail]
+    newer: Cursor | None  # where the page of newer emails starts, if there is one
+    older: Cursor | None
+
+
+def search_document() -> RawSQL:
+    """An email's words as PostgreSQL stores them (the generated column search_document of
+    migration 0009, GIN-indexed): its subject and addresses, then the start of its text. Only
+    for a query on the backlog table itself (it names the table, not an alias)."""
+    table = BacklogEmail._meta.db_table
+    column = f'"{table}"."search_document"'
+    return RawSQL(column, [], output_field=SearchVectorField())  # noqa: S611 - no input
+
+
+def search_words(text: str) -> list[str]:
+    """The words a search looks for: runs of letters, digits and the characters of an
+    address, the first SEARCH_WORDS of the first SEARCH_LENGTH characters."""
+    words = (w.strip("._+-@") for w in _WORD.findall(text[:SEARCH_LENGTH]))
+    return [w for w in words if w][:SEARCH_WORDS]
+
+
+def searched(emails: QuerySet[BacklogEmail], words: list[str]) -> QuerySet[BacklogEmail]:
+    """The emails whose subject, addresses or text hold every word: PostgreSQL's full-text
+    search (each word also as the start of a longer one, so "ana" finds ana@client.example),
+    a substring search on SQLite."""
+    if not words:
+        return emails
+    if connections[emails.db].vendor == "postgresql":
+        # The words hold no quote, colon or operator (search_words): each is one quoted term.
+        terms = " & ".join(f"'{word}':*" for word in words)
+        query = SearchQuery(terms, config="simple", search_type="raw")
+        return emails.alias(document=search_document()).filter(document=query)
+    for word in words:
+        addressed = EmailAddress.objects.filter(email=OuterRef("pk"), address__icontains=word)
+        emails = emails.filter(
+            Q(subject__icontains=word) | Q(text_body__icontains=word) | Q(Exists(addressed))
+        )
+    return emails
+
+
+def email_list(user: User, filters: EmailFilters) -> list[QuerySet[BacklogEmail]]:
+    """The emails `user` may read that match `filters`, newest first (an undated one at the
+    time it was stored), with what a row of the list shows: one queryset per part of
+    visible_parts (disjoint), each read through its own plan by newest_page."""
+    emails = BacklogEmail.objects.all()
+    if filters.direction:
+        emails = emails.filter(direction=filters.direction)
+    if filters.sent_from_crm:
+        emails = emails.filter(sent_from_crm=True)
+    if filters.thread:
+        emails = emails.filter(thread_key=filters.thread)
+    if filters.unlinked:
+        emails = emails.filter(unlinked(user))
+    emails = searched(emails, search_words(filters.search))
+    others = (
+        BacklogEmail.objects.filter(thread_key=OuterRef("thread_key"))
+        .exclude(pk=OuterRef("pk"))
+        .filter(visible_to(user))
+    )
+    emails = (
+        emails.annotate(
+            sort_at=Coalesce("date", "created_at"),
+            snippet=Substr("text_body", 1, 160),
+            threaded=Exists(others),
+        )
+        .only(
+            "subject",
+            "from_name",
+            "from_address",
+            "to",
+            "date",
+            "direction",
+            "sent_from_crm",
+            "thread_key",
+            "kind",
+            "created_at",
+        )
+        .order_by(F("sort_at").desc(), F("pk").desc())
+    )
+    return [emails.filter(part) for part in visible_parts(user)]
+
+
+def newest_page(
+    parts: list[QuerySet[Any]],  # email_list's, with their sort_at
+    *,
+    older_than: Cursor | None = None,
+    newer_than: Cursor | None = None,
+    size: int | None = None,
+) -> EmailPage:
+    """One page of email_list's emails (PAGE_SIZE rows unless `size`): the newest, the page
+    after `older_than`, or the page before `newer_than`. One query per part, whatever the
+    page: each starts where the cursor is in its index, never counting the rows before it."""
+    size = size or PAGE_SIZE
+    if newer_than is not None:
+        at, pk = newer_than.at, newer_than.pk
+        newer = [
+            part.filter(sort_at__gte=at)
+            .filter(Q(sort_at__gt=at) | Q(pk__gt=pk))
+            .order_by(F("sort_at").asc(), F("pk").asc())
+            for part in parts
+        ]
+        rows = _merged(newer, size + 1, newest_first=False)
+        shown = rows[:size][::-1]
+        return EmailPage(
+            shown,
+            newer=Cursor.of(shown[0]) if len(rows) > size else None,
+            older=Cursor.of(shown[-1]) if shown else None,
+        )
+    if older_than is not None:
+        at, pk = older_than.at, older_than.pk
+        # The redundant `<=` is where the index scan starts; the OR alone would be a filter.
+        parts = [
+            part.filter(sort_at__lte=at).filter(Q(sort_at__lt=at) | Q(pk__lt=pk)) for part in parts
+        ]
+    rows = _merged(parts, size + 1, newest_first=True)
+    shown = rows[:size]
+    return EmailPage(
+        shown,
+        newer=Cursor.of(shown[0]) if older_than is not None and shown else None,
+        older=Cursor.of(shown[-1]) if len(rows) > size else None,
+    )
+
+
+def _merged(parts: list[QuerySet[Any]], limit: int, *, newest_first: bool) -> list[Any]:
+    """The first `limit` rows of disjoint, equally ordered querysets, in that order."""
+    rows = [row for part in parts for row in part[:limit]]
+    rows.sort(key=lambda e: (e.sort_at, e.pk), reverse=newest_first)
+    return rows[:limit]
+
+
+def capped_count(parts: list[QuerySet[Any]]) -> int:
+    """How many of email_list's emails there are, counted up to COUNT_CAP + 1 (shown as
+    "more than 1,000")."""
+    counted = sum(part.values("pk").order_by()[: COUNT_CAP + 1].count() for part in parts)
+    return min(counted, COUNT_CAP + 1)
+
+
+# Emails and records. An email is a record's when one of its addresses is the record's own
+# (a contact's or lead's email; an account's contacts') or was linked to the record by hand.
+
+
+LINKABLE: dict[str, type[Model]] = {"contact": Contact, "rph": RPH, "account": Account}
+
+
+def addresses_of(record: Contact | RPH | Account) -> list[str]:
+    """The addresses whose mail is a record's (give them to `about`): its own, and those
+    linked to it by hand; an account's are its contacts' and those linked to it or to one of
+    its contacts."""
+    if isinstance(record, Account):
+        own = list(record.contacts.exclude(email="").values_list("email", flat=True))
+        linked = LinkedAddress.objects.filter(Q(account=record) | Q(contact__account=record))
+    else:
+        own = [record.email] if record.email else []
+        linked = LinkedAddress.objects.filter(**{_kind_of(record): record})
+    return [*own, *linked.values_list("address", flat=True)]
+
+
+def unlinked(user: User) -> Q:
+    """The emails none of whose addresses is that of a contact or lead `user` may see, or
+    linked by hand to a record they may see."""
+    contacts = visibility.visible_to(user, Contact.objects.all())
+    leads = visibility.visible_to(user, RPH.objects.all())
+    linked = LinkedAddress.objects.filter(_links_visible_to(user)).values("address")
+    # Uncorrelated: PostgreSQL reads each list once per query into a hash, not once per email.
+    known = Q(address__in=_listed(contacts)) | Q(address__in=_listed(leads)) | Q(address__in=linked)
+    linked_email = Exists(EmailAddress.objects.filter(known, email=OuterRef("pk")))
+    # Inside a CASE, PostgreSQL checks each email as a newest-first walk reaches it; a bare
+    # NOT EXISTS it turns into an anti-join over every address of the backlog, whose size it
+    # cannot guess, before the first row of the page.
+    return Q(Case(When(linked_email, then=False), default=True, output_field=BooleanField()))
+
+
+@dataclass(frozen=True)
+class LinkedRecord:
+    kind: str  # a key of LINKABLE
+    record: Any
+    by_hand: bool
+
+
+def records_of(user: User, email: BacklogEmail) -> list[LinkedRecord]:
+    """The contacts, leads and accounts `user` may see that an email is linked to: by one of
+    its addresses, or by an address linked to them by hand. Four queries."""
+    addresses = EmailAddress.objects.filter(email=email).values("address")
+    hand: dict[str, set[int]] = {kind: set() for kind in LINKABLE}
+    for row in LinkedAddress.objects.filter(address__in=addresses).values(*LINKABLE):
+        for kind, pk in row.items():
+            if pk is not None:
+                hand[kind].add(pk)
+    found: list[LinkedRecord] = []
+    for kind, model in LINKABLE.items():
+        records = model._default_manager.all()
+        linked = Q(pk__in=hand[kind])
+        if kind != "account":
+            records = records.annotate(listed=_normalised("email"))
+            linked |= Q(listed__in=addresses)
+        if kind == "contact":
+            records = records.select_related("account")
+        for record in visibility.visible_to(user, records.filter(linked)).order_by("pk"):
+            found.append(LinkedRecord(kind, record, by_hand=record.pk in hand[kind]))
+    return found
+
+
+def linkable_addresses(email: BacklogEmail) -> list[str]:
+    """The addresses of an email that may be linked to a record, the other party's first:
+    all but ours (a mailbox's, or at our mail domain), which are on every email."""
+    parties = [email.from_address, *email.to, *email.cc]
+    if email.direction == BacklogEmail.Direction.OUTBOUND:
+        parties = [*email.to, *email.cc, email.from_address]
+    addresses = list(dict.fromkeys(a for a in map(_address, parties) if a))
+    mailboxes = Mailbox.objects.annotate(listed=_normalised("address"))
+    ours = set(mailboxes.filter(listed__in=addresses).values_list("listed", flat=True))
+    domain = "@" + settings.VIGIL_MAIL_DOMAIN.lower()
+    return [a for a in addresses if a not in ours and not a.endswith(domain)]
+
+
+def linkable_record(user: User, kind: str, pk: int) -> Contact | RPH | Account | None:
+    """The record of `kind` with this id, if `user` may see it (and so link mail to it)."""
+    model = LINKABLE.get(kind)
+    if model is None:
+        return None
+    return visibility.visible_to(user, model._default_manager.filter(pk=pk)).first()
+
+
+def find_records(user: User, text: str, limit: int = 10) -> list[LinkedRecord]:
+    """Contacts, leads and accounts `user` may see whose name (a lead's company too) holds
+    `text`: what the email page offers to link to. Three queries."""
+    text = text.strip()[:100]
+    if not text:
+        return []
+    found: list[LinkedRecord] = []
+    named = {
+        "contact": Q(name__icontains=text) | Q(email__icontains=text),
+        "rph": Q(name__icontains=text) | Q(company__icontains=text) | Q(email__icontains=text),
+        "account": Q(name__icontains=text),
+    }
+    for kind, model in LINKABLE.items():
+        records = visibility.visible_to(user, model._default_manager.filter(named[kind]))
+        if kind == "contact":
+            records = records.select_related("account")
+        found += [LinkedRecord(kind, r, False) for r in records.order_by("name", "pk")[:limit]]
+    return found
+
+
+class LinkRefused(Exception):
+    """Why an address could not be linked, in one line for the user."""
+
+
+def link(
+    email: BacklogEmail, address: str, record: Contact | RPH | Account, user: User, now: datetime
+) -> LinkedAddress:
+    """Link one of an email's addresses to a record, so that its mail, past and future, is
+    the record's. The caller has checked that `user` may read the email and see the record
+    (visible_to, linkable_record). Linking twice changes nothing."""
+    address = _address(address)
+    if address not in linkable_addresses(email):
+        raise LinkRefused(f"{address or 'That address'} is not one of this email's to link.")
+    linked, _ = LinkedAddress.objects.get_or_create(
+        address=address,
+        **{_kind_of(record): record},
+        defaults={"email": email, "linked_by": user, "linked_at": now},
+    )
+    return linked
+
+
+def _kind_of(record: Model) -> str:
+    return next(kind for kind, model in LINKABLE.items() if isinstance(record, model))
+
+
+def _normalised(field: str) -> Func:
+    """An address column as the backlog lists addresses (trimmed, lower-cased; an IDN domain
+    stays as written: rare, and only the Python side can encode it)."""
+    return Lower(Trim(field))
+
+
+def _listed(records: QuerySet) -> QuerySet:
+    """The email addresses of contacts or leads, as the backlog lists addresses."""
+    return records.exclude(email="").annotate(listed=_normalised("email")).values("listed")
+
+
+def _links_visible_to(user: User) -> Q:
+    """The hand links to records `user` may see."""
+    if user.is_administrator:
+        return Q()
+    visible = {
+        kind: visibility.visible_to(user, m._default_manager.all()) for kind, m in LINKABLE.items()
+    }
+    return (
+        Q(contact__in=visible["contact"])
+        | Q(rph__in=visible["rph"])
+        | Q(account__in=visible["account"])
+    )

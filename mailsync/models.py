@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 
 class OutboxMessage(models.Model):
@@ -293,7 +294,16 @@ class BacklogEmail(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["thread_key", "date"])]
+        indexes = [
+            models.Index(fields=["thread_key", "date"]),
+            # The email list, newest first (an undated email at the time it was stored), read
+            # page by page from a cursor on (sort time, id): mailsync.backlog.newest_page.
+            models.Index(
+                Coalesce("date", "created_at").desc(), F("id").desc(), name="backlogemail_newest"
+            ),
+        ]
+        # And, on PostgreSQL only, a GIN index on the search document (migration 0009,
+        # mailsync.backlog.SEARCH_DOCUMENT).
 
     def __str__(self) -> str:
         return self.subject or self.message_key
@@ -336,3 +346,51 @@ class EmailAddress(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["email", "address", "role"], name="emailaddress_once")
         ]
+
+
+class LinkedAddress(models.Model):
+    """An address linked by hand to a contact, lead or account: its mail, past and future,
+    is that record's mail, as if the record carried the address (mailsync.backlog.addresses_of).
+    Exactly one of contact, rph and account is set."""
+
+    address = models.CharField(
+        max_length=320, help_text="Normalised as the backlog's addresses are (lower-cased, IDN)."
+    )
+    contact = models.ForeignKey(
+        "crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    rph = models.ForeignKey(
+        "crm.RPH", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    account = models.ForeignKey(
+        "crm.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    email = models.ForeignKey(
+        BacklogEmail,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The email it was linked from.",
+    )
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    linked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(contact__isnull=False, rph__isnull=True, account__isnull=True)
+                | Q(contact__isnull=True, rph__isnull=False, account__isnull=True)
+                | Q(contact__isnull=True, rph__isnull=True, account__isnull=False),
+                name="linkedaddress_one_record",
+            ),
+            # Leading on the address: the index the email list's "not linked" filter reads.
+            models.UniqueConstraint(fields=["address", "contact"], name="linkedaddress_contact"),
+            models.UniqueConstraint(fields=["address", "rph"], name="linkedaddress_rph"),
+            models.UniqueConstraint(fields=["address", "account"], name="linkedaddress_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.address

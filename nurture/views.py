@@ -52,7 +52,7 @@ def _lead_page(request, rph: RPH, form, problem: str = "", status: int = 200):
         "waiting": rph.status == RPH.Status.NURTURE_P2
         and not any(e.status == Enrollment.Status.ACTIVE for e in enrollments),
         "may_change": may_change(request.user, rph),
-        "rph_addresses": [rph.email],
+        "rph_addresses": backlog.addresses_of(rph),  # its own and those linked by hand
         "now": timezone.now(),  # a pause shows while it lasts
     }
     if request.htmx:

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from crm.models import Account, User
 from crm.visibility import visible_to
+from mailsync import backlog
 from parc.models import Agreement, ParcVisit
 from parc.plans import PlanError, next_visits
 
@@ -35,7 +36,7 @@ def account_agreements(request, pk: int):
             )
         except PlanError as exc:
             agreement.upcoming, agreement.plan_error = [], str(exc)
-    addresses = list(account.contacts.exclude(email="").values_list("email", flat=True))
+    addresses = backlog.addresses_of(account)  # its contacts' and those linked by hand
     context = {"account": account, "agreements": agreements, "contact_addresses": addresses}
     return render(request, "parc/account.html", context)
 

@@ -163,6 +163,7 @@ RECORD_OF = {
     "mail/mailboxes/<int:pk>/connect": "mailbox",
     "mail/mailboxes/<int:pk>/remove": "mailbox",
     "mail/emails/<int:pk>/": ("email", "domain_email", "crm_email"),
+    "mail/emails/<int:pk>/link": ("email", "domain_email", "crm_email"),
     "accounts/<int:pk>/emails/": "account",
     "contacts/<int:pk>/emails/": "contact",
     "rph/<int:pk>/emails/": "rph",

@@ -35,7 +35,7 @@ def test_the_account_page_lists_agreements_and_each_visits_records(
     visit = ParcVisit.objects.get()
     client.force_login(maria)
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         page = client.get(reverse("parc:account", args=[account.pk])).content.decode()
 
     assert "FREQ=WEEKLY;BYDAY=TU" in page and "FREQ=MONTHLY;BYDAY=1TU (inactive)" in page
