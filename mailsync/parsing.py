@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
-from email.errors import MessageDefect, MessageError
+from email.errors import MessageDefect
 from email.header import decode_header, make_header
 from email.headerregistry import HeaderRegistry
 from email.message import Message
@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import nh3
 from django.conf import settings
 
-from mailsync.classify import classify
+from mailsync.classify import EMAIL_ERRORS, classify
 from mailsync.suppression import normalise
 
 KEY_LENGTH = 255  # message_key, thread_key
@@ -57,19 +57,6 @@ HEADER_SOURCE_LENGTH = 16_384
 ADDRESS_SOURCE_LENGTH = MAX_RECIPIENTS * 400  # room for MAX_RECIPIENTS named addresses
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_AHEAD = timedelta(days=366)  # a sender's clock can be wrong, not by years
-
-# What the email package raises on malformed input, beyond its documented behaviour: address
-# and parameter parsers have raised IndexError, ValueError, TypeError, AttributeError,
-# AssertionError and HeaderParseError on crafted headers; deep nesting, RecursionError.
-EMAIL_ERRORS = (
-    MessageError,
-    LookupError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    AssertionError,
-    RecursionError,
-)
 
 BLOCK_TAGS = {"p", "br", "div", "blockquote", "pre", "ul", "ol", "li", "hr"}
 TABLE_TAGS = {"table", "thead", "tbody", "tr", "td", "th"}

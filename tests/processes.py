@@ -151,3 +151,29 @@ def wait_until_free(job, milliseconds=10_000):
         cursor.execute("SELECT pg_advisory_lock(%s, %s)::text", key)
         cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
         cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+
+
+def shell(env, script):
+    """`manage.py shell -c SCRIPT` in a child process, its stdin a pipe (a script can wait on
+    it) and its output collected; returns (the process, its Output)."""
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return child, Output(child)
+
+
+def killed_once(env, script, line, timeout=60):
+    """Run SCRIPT in a child process and kill it (SIGKILL) as soon as it prints LINE."""
+    child, output = shell(env, script)
+    try:
+        output.wait_for(line, timeout=timeout)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL

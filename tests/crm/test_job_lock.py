@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from crm import locks, runner
 from crm.models import JobLock, JobRun, Team
-from tests.processes import ROOT, Output, wait_until_free
+from tests.processes import shell, wait_until_free
 
 BLOCKING_RUNNER = """
 import sys
@@ -115,17 +115,9 @@ def test_the_lock_is_released_when_the_run_ends(make_job):
 @pytest.fixture
 def killed_holder(make_job, subprocess_env):
     """A runner in another process holding test_blocker, killed with SIGKILL mid-run."""
-    holder = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", BLOCKING_RUNNER],
-        cwd=ROOT,
-        env=subprocess_env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    holder, output = shell(subprocess_env, BLOCKING_RUNNER)
     try:
-        Output(holder).wait_for("job is running", timeout=60)
+        output.wait_for("job is running", timeout=60)
         assert locks.is_held("test_blocker", timezone.now())
     finally:
         os.kill(holder.pid, signal.SIGKILL)

@@ -2,11 +2,7 @@
 periodic one, or a redelivered message) runs the slot again, and what the data ends up as is
 what one clean run makes, with nothing twice."""
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -27,7 +23,7 @@ from parc.models import ParcSettings, ParcVisit
 from tests.factories import InvoiceFactory, UserFactory
 from tests.nurture.conftest import make_sequence
 from tests.parc.conftest import AgreementFactory
-from tests.processes import ROOT, Output, celery_worker_with_beat, wait_until_free
+from tests.processes import celery_worker_with_beat, killed_once, shell, wait_until_free
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="a runner killed in another process: PostgreSQL"
@@ -70,21 +66,7 @@ print("finished", run, flush=True)
 def killed_mid_run(env, name, slot, pause_at):
     script = KILLABLE_RUNNER.replace("PAUSE_AT", str(pause_at))
     script = script.replace("NAME", repr(name)).replace("SLOT", repr(slot.isoformat()))
-    child = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", script],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        Output(child).wait_for("paused before commit", timeout=90)
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
+    killed_once(env, script, "paused before commit", timeout=90)
     wait_until_free(name)
 
 
@@ -231,26 +213,7 @@ runner.run_scheduled("test_blocker", datetime.fromisoformat(NOW))
 
 
 def kill_a_blocker(env, now):
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "shell",
-            "-c",
-            BLOCKING_RUNNER.replace("NOW", repr(now.isoformat())),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        Output(child).wait_for("job is running", timeout=60)
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+    killed_once(env, BLOCKING_RUNNER.replace("NOW", repr(now.isoformat())), "job is running")
     wait_until_free("test_blocker")
 
 
@@ -273,23 +236,10 @@ def test_a_slot_killed_every_time_is_left_to_the_next_slot(make_job, subprocess_
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_that_is_running_now_is_not_run_again(make_job, subprocess_env):
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "shell",
-            "-c",
-            BLOCKING_RUNNER.replace("NOW", repr(timezone.now().isoformat())),
-        ],
-        cwd=ROOT,
-        env=subprocess_env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    script = BLOCKING_RUNNER.replace("NOW", repr(timezone.now().isoformat()))
+    child, output = shell(subprocess_env, script)
     try:
-        Output(child).wait_for("job is running", timeout=60)
+        output.wait_for("job is running", timeout=60)
         make_job("test_blocker", lambda as_of, dry_run=False: {})
         later = timezone.now() + runner.CATCH_UP_GRACE
 

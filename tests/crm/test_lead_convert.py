@@ -23,16 +23,6 @@ FORM = {
 
 
 @pytest.fixture
-def north(db):
-    return TeamFactory(name="North")
-
-
-@pytest.fixture
-def rita(north):
-    return UserFactory(username="rita", first_name="Rita", role="rep", team=north)
-
-
-@pytest.fixture
 def lead(rita):
     return LeadFactory(
         name="Ana Lopez",

@@ -13,20 +13,10 @@ from mailsync import outbox
 from nurture.jobs import nurture_send
 from nurture.models import Enrollment
 from tests.clients import HTMX, logged_in
-from tests.factories import LeadFactory, TeamFactory, UserFactory
+from tests.factories import LeadFactory, UserFactory
 from tests.nurture.conftest import make_sequence, run_at
 
 MOVED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def north(db):
-    return TeamFactory(name="North")
-
-
-@pytest.fixture
-def rita(north):
-    return UserFactory(username="rita", first_name="Rita", role="rep", team=north)
 
 
 @pytest.fixture

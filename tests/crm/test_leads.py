@@ -25,16 +25,6 @@ NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def north(db):
-    return TeamFactory(name="North")
-
-
-@pytest.fixture
-def rita(north):
-    return UserFactory(username="rita", first_name="Rita", role="rep", team=north)
-
-
-@pytest.fixture
 def ravi(north):
     return UserFactory(username="ravi", first_name="Ravi", role="rep", team=north)
 
