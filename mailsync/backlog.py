@@ -793,17 +793,25 @@ def linkable_addresses(email: BacklogEmail) -> list[str]:
 
 
 def linkable_record(user: User, kind: str, pk: int) -> Contact | RPH | Account | None:
-    """The record of `kind` with this id, if `user` may see it (and so link mail to it)."""
+    """The record of `kind` with this id, if `user` may link mail to it (see `_linkable`)."""
     model = LINKABLE.get(kind)
     if model is None:
         return None
-    return visibility.visible_to(user, model._default_manager.filter(pk=pk)).first()
+    return _linkable(user, model._default_manager.filter(pk=pk)).first()
+
+
+def _linkable(user: User, records: QuerySet) -> QuerySet:
+    """The records `user` may link mail to: contacts and accounts of their team; leads they
+    may act on (a rep their own, a manager their team's), as the lead pages have it."""
+    if records.model is RPH:
+        return visibility.mine(user, records)
+    return visibility.visible_to(user, records)
 
 
 def find_records(user: User, text: str, limit: int = 10) -> list[LinkedRecord]:
-    """Contacts, leads and accounts `user` may see whose name (a lead's company too) holds
-    `text`: what the email page offers to link to. Three queries."""
-    text = text.strip()[:100]
+    """Contacts, leads and accounts `user` may link mail to whose name (a lead's company too)
+    holds `text`: what the email page offers to link to. Three queries."""
+    text = text.strip()[:100].replace("\x00", "")
     if not text:
         return []
     found: list[LinkedRecord] = []
@@ -813,7 +821,7 @@ def find_records(user: User, text: str, limit: int = 10) -> list[LinkedRecord]:
         "account": Q(name__icontains=text),
     }
     for kind, model in LINKABLE.items():
-        records = visibility.visible_to(user, model._default_manager.filter(named[kind]))
+        records = _linkable(user, model._default_manager.filter(named[kind]))
         if kind == "contact":
             records = records.select_related("account")
         found += [LinkedRecord(kind, r, False) for r in records.order_by("name", "pk")[:limit]]

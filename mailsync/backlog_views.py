@@ -126,7 +126,7 @@ def email_detail(request, pk: int):
 def _links_context(request, email: BacklogEmail) -> dict:
     """What the email page shows of the records the email is linked to, and the form that
     links it to another (with the records found for `find`)."""
-    find = request.GET.get("find", "")[:100]
+    find = request.GET.get("find", "")[:100].replace("\x00", "")  # PostgreSQL refuses NUL
     return {
         "linked": backlog.records_of(request.user, email),
         "linkable": backlog.linkable_addresses(email),

@@ -269,3 +269,27 @@ def test_every_new_url_shows_and_links_nothing_of_another_team(north, role):
 
     assert listed(stranger, "?unlinked=1") == ["Hello from Carla"]
     assert LinkedAddress.objects.count() == links
+
+
+def test_a_rep_links_mail_only_to_their_own_leads(rep, box):
+    """A rep sees their team's leads but acts on their own (the lead pages' rule): a
+    teammate's lead is neither offered nor linked."""
+    teammate = UserFactory(username="ron_rep", role="rep", team=rep.team)
+    theirs = RPHFactory(owner=teammate, name="Ron's secret lead", email="ron.lead@x.example")
+    own = RPHFactory(owner=rep, name="Rita's secret lead", email="rita.lead@x.example")
+    email = mail(box, "Secret", sender="pa@x.example")
+
+    shown = page_of(rep, email, find="secret")
+
+    assert f"rph:{own.pk}" in shown and f"rph:{theirs.pk}" not in shown
+    assert link(rep, email, f"rph:{theirs.pk}", "pa@x.example").status_code == 404
+    assert not LinkedAddress.objects.exists()
+    assert link(rep, email, f"rph:{own.pk}", "pa@x.example").status_code == 302
+
+
+def test_a_nul_in_the_record_search_is_ignored_not_a_server_error(rep, box):
+    email = mail(box, "Hello", sender="pa@x.example")
+
+    response = logged_in(rep).get(f"/mail/emails/{email.pk}/", {"find": "a\x00b"})
+
+    assert response.status_code == 200
