@@ -88,16 +88,21 @@ class Converted:
 
 def convert_lead(rph: RPH, form: "ConvertForm", by: User, now: datetime) -> Converted:
     """The lead becomes an account (its company), a contact (the lead) and an opportunity,
-    all or nothing; its status moves to Converted, audited like any move."""
+    all or nothing; its status moves to Converted, audited like any move. A lead that is a
+    contact already keeps that contact and its account."""
     if rph.status == RPH.Status.CONVERTED:
         raise NotAllowed("this lead is already converted")
     data = form.cleaned_data
     owner = rph.owner or by
     with transaction.atomic():
-        account = Account.objects.create(
-            name=data["account_name"], account_manager=owner, team_id=owner.team_id
-        )
-        contact = Contact.objects.create(account=account, name=rph.name, email=rph.email)
+        if rph.contact_id:  # a lead that already is a contact keeps it, and its account
+            contact = Contact.objects.select_related("account").get(pk=rph.contact_id)
+            account = contact.account
+        else:
+            account = Account.objects.create(
+                name=data["account_name"], account_manager=owner, team_id=owner.team_id
+            )
+            contact = Contact.objects.create(account=account, name=rph.name, email=rph.email)
         opportunity = Opportunity.objects.create(
             account=account,
             name=data["opportunity_name"],

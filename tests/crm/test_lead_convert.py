@@ -70,6 +70,19 @@ def test_converting_makes_account_contact_and_opportunity(rita, lead, north):
     assert (change.by, change.from_status, change.to_status) == (rita, "contacted", "converted")
 
 
+def test_a_lead_that_is_a_contact_already_keeps_it_and_its_account(rita, lead, north):
+    globex = Account.objects.create(name="Globex", team=north, account_manager=rita)
+    ana = Contact.objects.create(account=globex, name="Ana L.", email="ana@globex.example")
+    RPH.objects.filter(pk=lead.pk).update(contact=ana)
+
+    convert(logged_in(rita), lead)
+
+    assert list(Account.objects.all()) == [globex] and list(Contact.objects.all()) == [ana]
+    assert Opportunity.objects.get().account == globex
+    lead.refresh_from_db()
+    assert (lead.status, lead.contact) == ("converted", ana)
+
+
 def test_converting_a_lead_in_nurture_p2_stops_its_sequence(rita, lead):
     make_sequence()
     RPH.objects.filter(pk=lead.pk).update(status=RPH.Status.NURTURE_P2)
