@@ -15,29 +15,15 @@ what their first few kilobytes cost.
 """
 
 import re
-from collections.abc import Iterable, Iterator
-from email.errors import MessageError
+from collections.abc import Callable, Iterable, Iterator
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
+from mailsync.mailtext import EMAIL_ERRORS, NOT_IN_ADDRESS, SURROGATE, msg_id
 from mailsync.suppression import normalise
 
 PERSON, AUTO_REPLY, DELIVERY_REPORT = "person", "auto_reply", "delivery_report"
-
-# What the email package raises on malformed input, beyond its documented behaviour: address
-# and parameter parsers have raised IndexError, ValueError, TypeError, AttributeError,
-# AssertionError and HeaderParseError on crafted headers; deep nesting, RecursionError.
-# (mailsync.parsing, which imports this module, uses it too.)
-EMAIL_ERRORS = (
-    MessageError,
-    LookupError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    AssertionError,
-    RecursionError,
-)
 
 MAX_RECIPIENTS = 1000  # recipient blocks read from one report
 MAX_PARTS = 50  # direct parts of a report looked at
@@ -47,7 +33,6 @@ REPORT_TEXT_LENGTH = 1_000_000  # characters of a report read when it comes as t
 RETURNED_HEADERS_LENGTH = 64_000  # characters of returned headers read for the Message-ID
 DIAGNOSTIC_LENGTH = 300
 ADDRESS_LENGTH = 320
-ID_LENGTH = 998
 
 AUTOMATIC_PRECEDENCE = {"auto_reply", "auto-reply", "bulk", "junk"}
 # Present at all, these mark an automatic reply (unless they say "no").
@@ -59,34 +44,33 @@ REPORT_TYPES = {"message/delivery-status", "message/global-delivery-status"}
 RETURNED_TYPES = {"text/rfc822-headers", "message/rfc822", "message/global-headers"}
 STATUS = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
 REPORT_TYPE = re.compile(r";\s*report-type\s*=\s*\"?\s*([a-z0-9._-]+)", re.I)
-MSG_ID = re.compile(r"<([^<>]*)>")
-SURROGATE = re.compile("[\ud800-\udfff]")
-NOT_IN_ADDRESS = frozenset(' <>()[],;:\\"')
 ENCODING = frozenset({"content-transfer-encoding"})
 READ_HEADERS = frozenset({"content-type", "auto-submitted", "precedence", *AUTOMATIC_MARKS})
 
 Headers = dict[str, list[str]]
 
 
-def classify(message: Message) -> tuple[str, list[dict[str, str]]]:
+def classify(message: Message, note: Callable[[str], None]) -> tuple[str, list[dict[str, str]]]:
     """The email's kind (a `BacklogEmail.Kind` value) and, for a delivery report, one entry
     per recipient it reports on: recipient, action, status, diagnostic, original_message_id
-    (all strings, "" when the report leaves one out). Never raises."""
+    (all strings, "" when the report leaves one out). A part of a report the email package
+    cannot read is told to `note` (the parse warnings)."""
     headers = _headers(message, READ_HEADERS)
     content_type = _first(headers, "content-type")
     if _main_type(content_type) == "multipart/report":
         report_type = REPORT_TYPE.search(content_type)
         if report_type and report_type.group(1).lower() == "delivery-status":
-            return DELIVERY_REPORT, delivery_report(message)
+            return DELIVERY_REPORT, delivery_report(message, note)
         return AUTO_REPLY, []  # read receipts, feedback reports: software wrote them
     if _automatic(headers):
         return AUTO_REPLY, []
     return PERSON, []
 
 
-def delivery_report(message: Message) -> list[dict[str, str]]:
+def delivery_report(message: Message, note: Callable[[str], None]) -> list[dict[str, str]]:
     """The recipients a delivery report names (at most MAX_RECIPIENTS, one entry an
-    address); what could be read before the email package failed, if it does."""
+    address); what could be read before the email package failed, if it does (said to
+    `note`)."""
     found: list[dict[str, str]] = []
     try:
         parts = _parts(message)
@@ -99,8 +83,8 @@ def delivery_report(message: Message) -> list[dict[str, str]]:
                 found.append(entry)
                 if len(found) >= MAX_RECIPIENTS:
                     break
-    except EMAIL_ERRORS:
-        pass
+    except EMAIL_ERRORS as exc:
+        note(f"delivery report read in part ({type(exc).__name__}): {len(found)} recipient(s)")
     return found
 
 
@@ -280,16 +264,10 @@ def _original_message_id(parts: list[tuple[str, Message]]) -> str:
             returned = HeaderParser(policy=compat32).parsestr(_text(part, RETURNED_HEADERS_LENGTH))
         else:
             continue
-        ident = _msg_id(_first(_headers(returned, frozenset({"message-id"})), "message-id"))
+        ident = msg_id(_clean(_first(_headers(returned, frozenset({"message-id"})), "message-id")))
         if ident:
             return ident
     return ""
-
-
-def _msg_id(value: str) -> str:
-    found = MSG_ID.search(value)
-    ident = found.group(1) if found else value.strip()
-    return _clean("".join(ident.split()))[:ID_LENGTH]
 
 
 def _text(part: Message, limit: int = REPORT_TEXT_LENGTH) -> str:

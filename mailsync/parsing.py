@@ -36,11 +36,18 @@ from typing import Any, TypeVar
 import nh3
 from django.conf import settings
 
-from mailsync.classify import EMAIL_ERRORS, classify
+from mailsync.classify import classify
+from mailsync.mailtext import (
+    EMAIL_ERRORS,
+    ID_LENGTH,
+    NOT_IN_ADDRESS,
+    clean,
+    msg_id,
+    msg_ids,
+)
 from mailsync.suppression import normalise
 
 KEY_LENGTH = 255  # message_key, thread_key
-ID_LENGTH = 998  # message_id, in_reply_to, references, subject: RFC 5322's line limit
 NAME_LENGTH = 255  # from_name, attachment names
 ADDRESS_LENGTH = 320  # 64-octet local part, "@", 255-octet domain
 MAX_REFERENCES = 50
@@ -85,12 +92,9 @@ TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags=DROPPED_CONTENT, attri
 # do not run together in the derived text.
 LINE_ENDING_TAGS = re.compile(r"<(?:br|/p|/div|/li|/tr|/h[1-6]|/blockquote|/pre|/table)\b", re.I)
 BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
-MSG_ID = re.compile(r"<([^<>]*)>")
-SURROGATE = re.compile("[\ud800-\udfff]")
 ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")  # bytes that are not UTF-8, surrogate-escaped
 ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")  # RFC 2047
 STAND_IN = re.compile(r"=\?(\d{1,6})\?=")
-NOT_IN_ADDRESS = frozenset(' <>()[],;:\\"')  # outside a quoted local part, which we refuse
 
 HEADER_REGISTRY = HeaderRegistry()
 CACHED_HEADER_LENGTH = 1000
@@ -180,7 +184,7 @@ class _Notes:
 
     def add(self, text: str) -> None:
         if len(self.items) < MAX_WARNINGS:
-            self.items.setdefault(_clean(_one_line(text))[:WARNING_LENGTH])
+            self.items.setdefault(clean(_one_line(text))[:WARNING_LENGTH])
 
     def defects(self, defects: Iterable[MessageDefect]) -> None:
         for defect in defects:
@@ -223,14 +227,14 @@ def sanitise_html(markup: str) -> str:
     handlers, forms, frames, SVG, images and non-web links removed."""
     if not markup or not markup.strip():
         return ""
-    return _clean(HTML_CLEANER.clean(_clean(markup))).strip()
+    return clean(HTML_CLEANER.clean(clean(markup))).strip()
 
 
 def message_key_for(message_id: str) -> str:
     """The backlog key of a Message-ID, in any of the forms it is written in (`<a@b>`,
     ` <a@b> `, `a@b`): the id without brackets, or a hash of it when it is longer than the
     column. "" for no id."""
-    ident = _msg_id(message_id)
+    ident = msg_id(message_id)
     if len(ident) > KEY_LENGTH:
         return "sha256:" + sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()
     return ident
@@ -240,19 +244,19 @@ def _within_columns(email: ParsedEmail) -> ParsedEmail:
     """The last word on what is stored, whatever path the reading took: every string clean
     and no longer than its column."""
     for name, length in LENGTHS.items():
-        setattr(email, name, _clean(getattr(email, name))[:length])
-    email.references = [_clean(r)[:ID_LENGTH] for r in email.references]
-    email.to = [_clean(a)[:ADDRESS_LENGTH] for a in email.to]
-    email.cc = [_clean(a)[:ADDRESS_LENGTH] for a in email.cc]
+        setattr(email, name, clean(getattr(email, name))[:length])
+    email.references = [clean(r)[:ID_LENGTH] for r in email.references]
+    email.to = [clean(a)[:ADDRESS_LENGTH] for a in email.to]
+    email.cc = [clean(a)[:ADDRESS_LENGTH] for a in email.cc]
     email.attachments = [
         {
-            "name": _clean(str(a.get("name", "")))[:NAME_LENGTH],
-            "type": _clean(str(a.get("type", "")))[:NAME_LENGTH],
+            "name": clean(str(a.get("name", "")))[:NAME_LENGTH],
+            "type": clean(str(a.get("type", "")))[:NAME_LENGTH],
             "size": int(a.get("size", 0)),
         }
         for a in email.attachments
     ]
-    email.warnings = [_clean(w)[:WARNING_LENGTH] for w in email.warnings]
+    email.warnings = [clean(w)[:WARNING_LENGTH] for w in email.warnings]
     return email
 
 
@@ -270,12 +274,12 @@ def _read(data: bytes, notes: _Notes) -> ParsedEmail:
     _read_addresses(email, headers, notes)
     email.date = _guarded(notes, "Date", None, lambda: _read_date(headers.get("date", []), notes))
     email.subject = _guarded(notes, "Subject", "", lambda: _read_subject(headers, notes))
-    email.vigil_key = _clean(_one_line(_first(headers, "x-vigil-outbox")))[:KEY_LENGTH]
+    email.vigil_key = clean(_one_line(_first(headers, "x-vigil-outbox")))[:KEY_LENGTH]
     if whole:
         _read_bodies(email, message, notes)
     unclassified: tuple[str, list[dict[str, str]]] = ("person", [])
     email.kind, email.delivery_report = _guarded(
-        notes, "automatic-reply headers", unclassified, lambda: classify(message)
+        notes, "automatic-reply headers", unclassified, lambda: classify(message, notes.add)
     )
     return email
 
@@ -318,13 +322,13 @@ def _header_values(message: Message, notes: _Notes) -> dict[str, list[str]]:
 def _read_ids(
     email: ParsedEmail, headers: dict[str, list[str]], data: bytes, notes: _Notes
 ) -> None:
-    email.message_id = _msg_id(_first(headers, "message-id"))
+    email.message_id = msg_id(_first(headers, "message-id"))
     email.message_key = message_key_for(email.message_id) or _content_key(data)
     if not email.message_id:
         notes.add("no Message-ID: keyed by content")
-    replied_to = _msg_ids(_first(headers, "in-reply-to"))
+    replied_to = msg_ids(_first(headers, "in-reply-to"))
     email.in_reply_to = replied_to[0] if replied_to else ""
-    references = _msg_ids(" ".join(headers.get("references", [])))
+    references = msg_ids(" ".join(headers.get("references", [])))
     email.references = _capped_references(references, notes)
     parent = email.references[0] if email.references else email.in_reply_to
     email.thread_key = message_key_for(parent) or email.message_key
@@ -364,13 +368,13 @@ def _read_subject(headers: dict[str, list[str]], notes: _Notes) -> str:
     if len(value) > HEADER_SOURCE_LENGTH:
         notes.add(f"Subject of {len(value)} characters: cut")
         value = value[:HEADER_SOURCE_LENGTH]
-    return _clean(_one_line(_decode_words(value, notes)))[:ID_LENGTH]
+    return clean(_one_line(_decode_words(value, notes)))[:ID_LENGTH]
 
 
 def _read_bodies(email: ParsedEmail, message: Message, notes: _Notes) -> None:
     found = _Bodies()
     _walk(message, 0, False, found, notes)
-    email.text_body = _clean("\n".join(found.plain))
+    email.text_body = clean("\n".join(found.plain))
     html_source = "\n".join(found.html)
     email.html_body = _guarded(notes, "HTML body", "", lambda: sanitise_html(html_source))
     if not email.text_body and html_source:
@@ -435,7 +439,7 @@ def _describe(part: Message, notes: _Notes) -> _PartInfo:
     params = disposition.params if disposition is not None else {}
     kind = str(content_type.content_type if content_type is not None else part.get_default_type())
     filename = str(params.get("filename") or type_params.get("name") or "")
-    filename = _clean(_one_line(_decode_words(filename, notes)))[:NAME_LENGTH]
+    filename = clean(_one_line(_decode_words(filename, notes)))[:NAME_LENGTH]
     attached = (
         disposition is not None and str(disposition.content_disposition).lower() == "attachment"
     )
@@ -552,7 +556,7 @@ def _decode_8bit(value: str, notes: _Notes, label: str) -> str:
         return value
     try:
         data = value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate no parser made: _clean() replaces it
+    except UnicodeEncodeError:  # a surrogate no parser made: clean() replaces it
         return value
     text, fallback = _utf8_or_fallback(data)
     if fallback:
@@ -579,21 +583,9 @@ def _decode_words(value: str, notes: _Notes) -> str:
 
 def _html_text(markup: str) -> str:
     """Readable text of an HTML-only email, for search and previews."""
-    marked = LINE_ENDING_TAGS.sub(lambda m: "\n" + m.group(0), _clean(markup))
+    marked = LINE_ENDING_TAGS.sub(lambda m: "\n" + m.group(0), clean(markup))
     text = html.unescape(TEXT_CLEANER.clean(marked))
-    return _clean(BLANK_LINES.sub("\n\n", text)).strip()
-
-
-def _clean(text: str) -> str:
-    """Text PostgreSQL accepts: no NUL, no lone surrogate."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = SURROGATE.sub("\ufffd", text)
-    return text
+    return clean(BLANK_LINES.sub("\n\n", text)).strip()
 
 
 def _one_line(text: str) -> str:
@@ -612,21 +604,6 @@ def _first(headers: dict[str, list[str]], name: str) -> str:
 
 
 # Identifiers
-
-
-def _msg_id(value: str) -> str:
-    """A Message-ID without its angle brackets and any white space, cut to the column."""
-    ids = _msg_ids(value)
-    return ids[0] if ids else ""
-
-
-def _msg_ids(value: str) -> list[str]:
-    """The msg-ids of an In-Reply-To or References header, without brackets; bare tokens
-    when a sender left the brackets out."""
-    value = _clean(value)
-    found = MSG_ID.findall(value) if "<" in value else value.split()
-    ids = ["".join(ident.split()).strip("<>")[:ID_LENGTH] for ident in found]
-    return [ident for ident in ids if ident]
 
 
 def _capped_references(ids: list[str], notes: _Notes) -> list[str]:
@@ -695,7 +672,7 @@ def _valid_address(address: str) -> str:
     """The normalised address, or "" if this is not one we could write to."""
     if not address or len(address) > ADDRESS_LENGTH or address.count("@") != 1:
         return ""
-    normalised = _clean(normalise(address))
+    normalised = clean(normalise(address))
     local, _, domain = normalised.partition("@")
     if not local or not domain or len(normalised) > ADDRESS_LENGTH:
         return ""
@@ -705,7 +682,7 @@ def _valid_address(address: str) -> str:
 
 
 def _display_name(name: str, notes: _Notes) -> str:
-    return _clean(_one_line(_decode_words(name, notes)))[:NAME_LENGTH]
+    return clean(_one_line(_decode_words(name, notes)))[:NAME_LENGTH]
 
 
 def _guarded(notes: _Notes, what: str, default: T, read_field: Callable[[], T]) -> T:
