@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import mailsync.classify
 from mailsync.classify import MAX_RECIPIENTS, classify
 from mailsync.parsing import parse
 
@@ -351,3 +352,24 @@ def test_thousands_of_parts_blocks_and_lines_are_not_all_read():
     (kind, entries), seconds = timed(status_as_text(one_long_field))
     assert seconds < 1
     assert [(e["recipient"], len(e["diagnostic"])) for e in entries] == [("a@b.example", 300)]
+
+
+def test_a_report_the_email_package_fails_on_half_way_keeps_what_it_read_and_says_so(
+    monkeypatch,
+):
+    blocks = REPORTING + recipient("lena.lead@prospect.example") + recipient("bo@prospect.example")
+    read_one = mailsync.classify._recipient
+    calls = []
+
+    def failing_on_the_second(block, original):
+        calls.append(block)
+        if len(calls) == 2:
+            raise ValueError("the email package failed here")
+        return read_one(block, original)
+
+    monkeypatch.setattr(mailsync.classify, "_recipient", failing_on_the_second)
+
+    email = parse(report(blocks))
+
+    assert [e["recipient"] for e in email.delivery_report] == ["lena.lead@prospect.example"]
+    assert "delivery report read in part (ValueError): 1 recipient(s)" in email.warnings
