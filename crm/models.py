@@ -45,6 +45,8 @@ class User(AbstractUser):
         REP = "rep", "Sales rep"
         MANAGER = "manager", "Manager / account manager"
         ADMIN = "admin", "Administrator"
+        # Sees every invoice and records payments; sales records by the team rule like anyone.
+        FINANCE = "finance", "Finance"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
     team = models.ForeignKey(
@@ -121,9 +123,24 @@ class Contact(models.Model):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Why the contact has its status, e.g. why it was rejected.",
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status"]), models.Index(fields=["email"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["email"]),
+            # The contact list: its default order, and each filter in that order.
+            models.Index(fields=["name", "id"], name="contact_name"),
+            models.Index(fields=["status", "name", "id"], name="contact_status_name"),
+            models.Index(fields=["account", "name", "id"], name="contact_account_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -214,6 +231,27 @@ class LeadStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rph_id}: {self.from_status} → {self.to_status}"
+
+
+class ContactStatusChange(models.Model):
+    """One status change of a contact: who made it, when, from what to what, and why."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="status_changes")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    at = models.DateTimeField()
+    from_status = models.CharField(max_length=16, choices=Contact.Status.choices)
+    to_status = models.CharField(max_length=16, choices=Contact.Status.choices)
+    reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["contact", "-at", "-id"], name="contact_status_change_contact")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.from_status} → {self.to_status}"
 
 
 class Opportunity(models.Model):

@@ -167,6 +167,17 @@ RECORD_OF = {
     "accounts/<int:pk>/emails/": "account",
     "contacts/<int:pk>/emails/": "contact",
     "rph/<int:pk>/emails/": "rph",
+    # The CRM pages (#19).
+    "contacts/<int:pk>/": "contact",
+    "contacts/<int:pk>/edit": "contact",
+    "contacts/<int:pk>/status": "contact",
+    "contacts/<int:pk>/lift": "contact",
+    "accounts/<int:pk>/": "account",
+    "accounts/<int:pk>/edit": "account",
+    "opportunities/<int:pk>/edit": "opportunity",
+    "tasks/<int:pk>/edit": "task",
+    "events/<int:pk>/edit": "event",
+    "invoices/<int:pk>/payments": "invoice",
 }
 # Form fields a POST may carry, each pointing at another team's record where it takes one.
 POSTED = {
@@ -183,6 +194,13 @@ POSTED = {
     "opportunity_name": "changed",
     "amount": "1",
     "expected_close": "2030-01-01",
+    "status": "rejected",
+    "paid_on": "2030-01-01",
+    "due_at": "2030-01-01T10:00",
+    "start_at": "2030-01-01T10:00",
+    "end_at": "2030-01-01T11:00",
+    "email": "changed@south.example",
+    "q": "NORTH",
 }
 
 
@@ -218,7 +236,15 @@ def paths_of(route, records):
 def test_every_app_url_shows_and_changes_nothing_of_another_team(north, role):
     stranger = UserFactory(username=f"sam_south_{role}", role=role, team=TeamFactory(name="South"))
     records = north
-    fields = {**POSTED, "user": records["user"].pk, "object_id": records["task"].pk}
+    fields = {
+        **POSTED,
+        "user": records["user"].pk,
+        "object_id": records["task"].pk,
+        "account": records["account"].pk,
+        "contact": records["contact"].pk,
+        "opportunity": records["opportunity"].pk,
+        "owner": records["user"].pk,
+    }
     before = snapshot(records)
     walked = 0
     for route in app_urls():
