@@ -4,8 +4,8 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from crm.models import RPH, Account, Dispatch, Event, Opportunity, Task, Team, User
-from finance.models import Invoice
+from crm.models import RPH, Account, Contact, Dispatch, Event, Opportunity, Task, Team, User
+from finance.models import Invoice, Payment
 from notifications.models import ReminderRule
 
 
@@ -35,6 +35,15 @@ class AccountFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Account {n}")
 
 
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    account = factory.SubFactory(AccountFactory)
+    name = factory.Sequence(lambda n: f"Contact {n}")
+    email = factory.Sequence(lambda n: f"contact{n}@client.example")
+
+
 class TaskFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Task
@@ -53,6 +62,15 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     voucher_date = factory.LazyFunction(lambda: timezone.localdate())
     amount = Decimal("100.00")
     debt = Decimal("100.00")
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Payment
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    paid_on = factory.LazyFunction(lambda: timezone.localdate())
+    amount = Decimal("10.00")
 
 
 class OpportunityFactory(factory.django.DjangoModelFactory):
