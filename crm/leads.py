@@ -21,12 +21,13 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
+from crm import paging
 from crm.models import RPH, Account, Contact, LeadStatusChange, Opportunity, User
 from crm.visibility import may_change, mine, visible_to
 
 LEAD_PAGE = "nurture:rph"  # the lead's page, named rather than imported
-PAGE_SIZE = 50
-COUNT_CAP = 1000  # counting more would read every matching row on each page
+PAGE_SIZE = paging.PAGE_SIZE
+COUNT_CAP = paging.COUNT_CAP
 
 
 class NotAllowed(Exception):
@@ -240,31 +241,6 @@ def _activity_filter(leads: QuerySet[RPH], days: int, now: datetime) -> QuerySet
     return leads.filter(last_activity_at__lt=since)
 
 
-@dataclass
-class Page:
-    """One page of a list, without counting all of it: one row more than the page says
-    whether there is a next one."""
-
-    rows: list[RPH]
-    number: int
-    has_next: bool
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-
-def page_of(leads: QuerySet[RPH], number: int) -> Page:
-    start = (number - 1) * PAGE_SIZE
-    rows = list(leads[start : start + PAGE_SIZE + 1])
-    return Page(rows[:PAGE_SIZE], number, len(rows) > PAGE_SIZE)
-
-
-def capped_count(leads: QuerySet[RPH]) -> int:
-    """How many leads match, counting no further than COUNT_CAP + 1."""
-    return leads.order_by().values("pk")[: COUNT_CAP + 1].count()
-
-
 # --- Views -------------------------------------------------------------------------------------
 
 
@@ -274,10 +250,10 @@ def lead_list(request):
     form = LeadFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     leads = leads_for_list(request.user, form, timezone.now())
-    count = capped_count(leads)
+    count = paging.capped_count(leads, COUNT_CAP)
     context = {
         "form": form,
-        "page": page_of(leads, form.value("page") or 1),
+        "page": paging.page_of(leads, form.value("page") or 1, PAGE_SIZE),
         "count": count,
         "more": count > COUNT_CAP,
         "cap": COUNT_CAP,
