@@ -19,6 +19,7 @@ from crm.models import (
     RPH,
     Account,
     Contact,
+    ContactStatusChange,
     Dispatch,
     Event,
     JobLock,
@@ -194,6 +195,30 @@ class AccountAdmin(VisibleRows, admin.ModelAdmin):
     autocomplete_fields = ("account_manager", "team")
 
 
+class ContactStatusChangeInline(VisibleRows, admin.TabularInline):
+    """A contact's status changes (its audit trail): read here, written by the contact page."""
+
+    model = ContactStatusChange
+    team_paths = ("contact__account__team",)
+    fields = ("at", "by", "from_status", "to_status", "reason")
+    readonly_fields = fields
+    ordering = ("-at", "-pk")
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Contact)
 class ContactAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("name", "email", "account", "status")
@@ -202,6 +227,7 @@ class ContactAdmin(VisibleRows, admin.ModelAdmin):
     search_fields = ("name", "email", "account__name")
     ordering = ("name", "pk")  # autocomplete pages through it
     autocomplete_fields = ("account",)
+    inlines = (ContactStatusChangeInline,)
 
 
 @admin.register(RPH)

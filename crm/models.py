@@ -105,7 +105,14 @@ class Account(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["name"])]
+        indexes = [
+            models.Index(fields=["name"]),
+            # The account list: its orders (name, newest), each within a team or a manager's.
+            models.Index(fields=["team", "name", "id"], name="account_team_name"),
+            models.Index(fields=["-created_at", "-id"], name="account_created"),
+            models.Index(fields=["team", "-created_at", "-id"], name="account_team_created"),
+            models.Index(fields=["account_manager", "name", "id"], name="account_manager_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -10,13 +10,17 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from crm import services
 from crm.dates import when
+from crm.links import record_url
 from crm.models import Dispatch, Event, Opportunity, Task, User
 from crm.visibility import may_change, visible_to
+
+ACCOUNT_PAGE = "parc:account"  # the account's page, named rather than imported
 
 
 def _get(user: User, queryset, pk: int):
@@ -37,17 +41,30 @@ def object_page(request, kind: str, obj, fields, actions="", **extra):
     return render(request, "crm/object_detail.html", context)
 
 
+def _edit_url(user: User, kind: str, obj) -> str:
+    """Where the owner, a manager or an administrator edits the object (crm.records)."""
+    return reverse(f"{kind}_edit", args=[obj.pk]) if may_change(user, obj) else ""
+
+
+def _account(account) -> str:
+    """The account's name, linking to its page."""
+    if account is None:
+        return "—"
+    return format_html('<a href="{}">{}</a>', record_url(ACCOUNT_PAGE, account.pk), account)
+
+
 @login_required
 def task_detail(request, pk: int):
     task = _get(request.user, Task.objects.select_related("owner", "account", "opportunity"), pk)
     fields = [
         ("Kind", task.get_kind_display()),
         ("Owner", task.owner),
-        ("Account", task.account or "—"),
+        ("Account", _account(task.account)),
         ("Due", when(task.due_at)),
         ("Status", task.get_status_display()),
     ]
-    return object_page(request, "task", task, fields, "crm/task_actions.html")
+    edit_url = _edit_url(request.user, "task", task)
+    return object_page(request, "task", task, fields, "crm/task_actions.html", edit_url=edit_url)
 
 
 @login_required
@@ -74,7 +91,7 @@ def _next(request) -> str:
 def opportunity_detail(request, pk: int):
     opportunity = _get(request.user, Opportunity.objects.select_related("owner", "account"), pk)
     fields = [
-        ("Account", opportunity.account),
+        ("Account", _account(opportunity.account)),
         ("Owner", opportunity.owner),
         ("Stage", opportunity.get_stage_display()),
         ("Amount", opportunity.amount),
@@ -88,6 +105,7 @@ def opportunity_detail(request, pk: int):
         fields,
         "crm/opportunity_actions.html",
         stages=Opportunity.Stage.choices,
+        edit_url=_edit_url(request.user, "opportunity", opportunity),
     )
 
 
@@ -127,11 +145,13 @@ def event_detail(request, pk: int):
     event = _get(request.user, Event.objects.select_related("owner", "account"), pk)
     fields = [
         ("Owner", event.owner),
-        ("Account", event.account or "—"),
+        ("Account", _account(event.account)),
         ("Starts", when(event.start_at)),
         ("Ends", when(event.end_at, ago=False)),
     ]
-    return object_page(request, "event", event, fields)
+    return object_page(
+        request, "event", event, fields, edit_url=_edit_url(request.user, "event", event)
+    )
 
 
 @login_required
@@ -140,7 +160,7 @@ def dispatch_detail(request, pk: int):
     fields = [
         ("Team", dispatch.team),
         ("Owner", dispatch.owner),
-        ("Account", dispatch.account or "—"),
+        ("Account", _account(dispatch.account)),
         ("Scheduled", when(dispatch.scheduled_at)),
         ("Due", when(dispatch.due_at)),
         ("Status", dispatch.get_status_display()),

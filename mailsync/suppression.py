@@ -17,8 +17,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, DateTimeField, F, QuerySet, Value
-from django.db.models.functions import Concat, Lower, Trim
+from django.db.models import Case, CharField, DateTimeField, F, QuerySet, Value, When
+from django.db.models.functions import Concat, Left, Lower, Trim
 from django.dispatch import receiver
 from django.urls import reverse
 
@@ -29,6 +29,7 @@ from mailsync.signals import inbound_email
 
 UNSUBSCRIBE_SALT = "mailsync.unsubscribe"
 ADDRESS_LENGTH = 320  # Suppression.address
+REASON_LENGTH = 500  # Suppression.reason
 # A marketing email may be opened months after it was sent; its link must still work.
 TOKEN_MAX_AGE = timedelta(days=400)
 
@@ -215,13 +216,32 @@ def _rejected_contacts() -> QuerySet[Contact]:
     return Contact.objects.filter(status=Contact.Status.REJECTED).exclude(email="")
 
 
+def rejected_reason(name: str, status_reason: str) -> str:
+    """The reason a rejected contact's address is listed under: the contact's own reason for
+    the rejection when it has one."""
+    said = f": {status_reason}" if status_reason else ""
+    return f"Contact “{name}” is rejected{said}"[:REASON_LENGTH]
+
+
 def add_rejected_contacts(as_of: datetime) -> dict[str, int]:
-    """List every rejected contact's address; one INSERT … SELECT … ON CONFLICT DO NOTHING.
+    """List every rejected contact's address, with the reason the contact was rejected for
+    (rejected_reason); one INSERT … SELECT … ON CONFLICT DO NOTHING.
 
     SQL lower-cases and trims, but cannot write a domain in punycode, so addresses with a
     character outside ASCII are left to a second pass in Python over those rows only (they are
     few, and found through the same index on status)."""
-    reason = Concat(Value("Contact “"), F("name"), Value("” is rejected"), output_field=CharField())
+    # "Contact “Rosa” is rejected: asked us to stop", the reason cut to the column's length.
+    said = Case(
+        When(status_reason="", then=Value("")),
+        default=Concat(Value(": "), F("status_reason"), output_field=CharField()),
+        output_field=CharField(),
+    )
+    reason = Left(
+        Concat(
+            Value("Contact “"), F("name"), Value("” is rejected"), said, output_field=CharField()
+        ),
+        REASON_LENGTH,
+    )
     listed = insert_from_select(
         Suppression,
         {
@@ -237,10 +257,12 @@ def add_rejected_contacts(as_of: datetime) -> dict[str, int]:
         Suppression(
             address=normalise(email),
             source=Suppression.Source.REJECTED,
-            reason=f"Contact “{name}” is rejected"[:500],
+            reason=rejected_reason(name, status_reason),
             created_at=as_of,
         )
-        for email, name in non_ascii.values_list("email", "name").iterator(chunk_size=2000)
+        for email, name, status_reason in non_ascii.values_list(
+            "email", "name", "status_reason"
+        ).iterator(chunk_size=2000)
     ]
     before = Suppression.objects.count() if rows else 0
     Suppression.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailsync import mailboxes, views, webhooks
+from mailsync import contact_views, mailboxes, views, webhooks
 
 app_name = "mailsync"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("mail/mailboxes/<int:pk>/connect", mailboxes.mailbox_connect, name="mailbox_connect"),
     path("mail/mailboxes/<int:pk>/remove", mailboxes.mailbox_remove, name="mailbox_remove"),
     path("mail/oauth/callback", mailboxes.oauth_callback, name="oauth_callback"),
+    path("contacts/<int:pk>/", contact_views.contact_detail, name="contact"),
+    path("contacts/<int:pk>/lift", contact_views.contact_lift, name="contact_lift"),
 ]

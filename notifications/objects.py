@@ -53,7 +53,7 @@ TYPES: dict[str, ObjectType] = {
         expires_at=F("due_at"),
         name=F("title"),
         status_field="status",
-        url_names=("task_detail", "task_complete"),
+        url_names=("task_detail", "task_complete", "task_edit"),
     ),
     ObjectKind.OPPORTUNITY: ObjectType(
         kind=ObjectKind.OPPORTUNITY,
@@ -64,7 +64,7 @@ TYPES: dict[str, ObjectType] = {
         expires_at=_as_datetime("expected_close"),
         name=F("name"),
         status_field="stage",
-        url_names=("opportunity_detail", "opportunity_update"),
+        url_names=("opportunity_detail", "opportunity_update", "opportunity_edit"),
     ),
     ObjectKind.EVENT: ObjectType(
         kind=ObjectKind.EVENT,
@@ -75,7 +75,7 @@ TYPES: dict[str, ObjectType] = {
         expires_at=F("start_at"),
         name=F("title"),
         status_field=None,
-        url_names=("event_detail",),
+        url_names=("event_detail", "event_edit"),
     ),
     ObjectKind.INVOICE: ObjectType(
         kind=ObjectKind.INVOICE,
@@ -88,7 +88,7 @@ TYPES: dict[str, ObjectType] = {
         owner="account__account_manager_id",
         manager="account__account_manager__manager_id",
         status_field=None,
-        url_names=("invoice_detail",),
+        url_names=("invoice_detail", "invoice_payment"),
         team_paths=("account__team",),
     ),
     ObjectKind.DISPATCH: ObjectType(

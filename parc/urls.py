@@ -4,6 +4,8 @@ from parc import views
 
 app_name = "parc"
 urlpatterns = [
-    path("parc/accounts/<int:pk>/", views.account_agreements, name="account"),
+    path("accounts/<int:pk>/", views.account_page, name="account"),
+    # The PARC page an account had before its account page: old links and bookmarks.
+    path("parc/accounts/<int:pk>/", views.account_agreements, name="account_agreements"),
     path("parc/runs/", views.run_summary, name="run"),
 ]

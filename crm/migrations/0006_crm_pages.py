@@ -148,5 +148,23 @@ class Migration(migrations.Migration):
                 fields=["contact", "-at", "-id"], name="contact_status_change_contact"
             ),
         ),
+        migrations.AddIndex(
+            model_name="account",
+            index=models.Index(fields=["team", "name", "id"], name="account_team_name"),
+        ),
+        migrations.AddIndex(
+            model_name="account",
+            index=models.Index(fields=["-created_at", "-id"], name="account_created"),
+        ),
+        migrations.AddIndex(
+            model_name="account",
+            index=models.Index(fields=["team", "-created_at", "-id"], name="account_team_created"),
+        ),
+        migrations.AddIndex(
+            model_name="account",
+            index=models.Index(
+                fields=["account_manager", "name", "id"], name="account_manager_name"
+            ),
+        ),
         migrations.RunPython(add_search_indexes, drop_search_indexes, elidable=True),
     ]

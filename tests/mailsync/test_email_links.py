@@ -79,7 +79,7 @@ def test_an_address_linked_to_a_lead_or_an_account_is_theirs(rep, box):
         f"/rph/{lead.pk}/emails/",
         f"/rph/{lead.pk}/",  # the lead page's threads
         f"/accounts/{account.pk}/emails/",
-        f"/parc/accounts/{account.pk}/",  # the account page's threads
+        f"/accounts/{account.pk}/",  # the account page's threads
     ):
         assert "Two people" in logged_in(rep).get(url).content.decode(), url
     shown = page_of(rep, email)

@@ -35,7 +35,8 @@ def test_the_account_page_lists_agreements_and_each_visits_records(
     visit = ParcVisit.objects.get()
     client.force_login(maria)
 
-    with django_assert_max_num_queries(9):
+    # The account page (tests/parc/test_account_page.py) has every section of the account.
+    with django_assert_max_num_queries(15):
         page = client.get(reverse("parc:account", args=[account.pk])).content.decode()
 
     assert "FREQ=WEEKLY;BYDAY=TU" in page and "FREQ=MONTHLY;BYDAY=1TU (inactive)" in page
@@ -56,6 +57,9 @@ def test_another_team_cannot_open_the_account_page(client, north):
     client.force_login(stranger)
 
     assert client.get(reverse("parc:account", args=[account.pk])).status_code == 404
+    old = client.get(reverse("parc:account_agreements", args=[account.pk]), follow=True)
+    assert old.redirect_chain == [(f"/accounts/{account.pk}/", 301)]
+    assert old.status_code == 404
 
 
 @time_machine.travel(MONDAY, tick=False)

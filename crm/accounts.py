@@ -1,0 +1,234 @@
+"""Accounts for reps, managers and administrators: the list ("Accounts" in the navigation),
+creating and editing an account, and the one rule for who may do so.
+
+The account's own page gathers what other apps hold about it (PARC agreements, invoices,
+emails), so it lives with PARC (parc/views.py, URL name `parc:account`) and uses the rule
+here: crm imports no other app."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods
+
+from crm import paging
+from crm.leads import OneLineErrors, owners_for
+from crm.models import Account, Team, User
+from crm.visibility import visible_to
+
+ACCOUNT_PAGE = "parc:account"  # the account's page, named rather than imported
+PAGE_SIZE = paging.PAGE_SIZE
+COUNT_CAP = paging.COUNT_CAP
+
+
+# --- Who may do what ---------------------------------------------------------------------------
+
+
+def may_create_account(user: User) -> bool:
+    """Reps (the account becomes theirs), managers and administrators."""
+    return user.is_administrator or user.role in (User.Role.REP, User.Role.MANAGER)
+
+
+def may_change_account(user: User, account: Account) -> bool:
+    """Whether `user` may edit an account they can see: its account manager, a manager of its
+    team, or an administrator."""
+    if user.is_administrator or user.pk == account.account_manager_id:
+        return True
+    return (
+        user.role == User.Role.MANAGER
+        and user.team_id is not None
+        and user.team_id == account.team_id
+    )
+
+
+def account_to_change(user: User, pk: int) -> Account:
+    """The account, if `user` may see it and edit it."""
+    account = get_object_or_404(visible_to(user, Account.objects.all()), pk=pk)
+    if not may_change_account(user, account):
+        raise PermissionDenied
+    return account
+
+
+def assigns_only_self(user: User) -> bool:
+    """Someone who may give an account or a record to nobody but themselves: a rep (and
+    finance). Managers give them to their team, administrators to anyone (leads.owners_for)."""
+    return not user.is_administrator and user.role != User.Role.MANAGER
+
+
+# --- Services ----------------------------------------------------------------------------------
+
+
+def save_account(form: "AccountForm", by: User) -> Account:
+    """Create or edit an account. A rep's new account is theirs. A non-administrator's account
+    belongs to its account manager's team, so it stays where its manager can see it; an
+    administrator may name another team (none named: the manager's)."""
+    account = form.save(commit=False)
+    if account.account_manager_id is None and not by.is_administrator:
+        account.account_manager = by  # a rep, who is given no choice
+    manager = account.account_manager
+    if by.is_administrator:
+        if account.team_id is None and manager is not None:
+            account.team_id = manager.team_id
+    elif account.pk is None or "account_manager" in form.changed_data:
+        account.team_id = manager.team_id if manager else by.team_id
+    account.save()
+    return account
+
+
+# --- Forms -------------------------------------------------------------------------------------
+
+
+class AccountForm(OneLineErrors, forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = ["name", "account_manager", "team"]
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        manager = self.fields["account_manager"]
+        choices = owners_for(user)
+        if self.instance.account_manager_id:  # an account keeps its manager, whoever it is
+            choices = choices | User.objects.filter(pk=self.instance.account_manager_id)
+        manager.queryset = choices.distinct()  # type: ignore[attr-defined]
+        manager.label = "Account manager"
+        manager.help_text = ""
+        if self.instance.pk is None:
+            self.initial.setdefault("account_manager", user.pk)
+        if user.is_administrator:
+            team = self.fields["team"]
+            team.queryset = Team.objects.order_by("name")  # type: ignore[attr-defined]
+            team.empty_label = "The account manager's"  # type: ignore[attr-defined]
+            team.help_text = ""
+        else:
+            del self.fields["team"]  # the account manager's team
+            manager.required = True
+            if assigns_only_self(user):
+                del self.fields["account_manager"]  # a rep's accounts are theirs
+                return
+        # Read once: a required select reads its first choice again to render `required`
+        # (and list() would count them first).
+        manager.widget.choices = [choice for choice in manager.choices]  # type: ignore[attr-defined]
+
+
+# --- The list ----------------------------------------------------------------------------------
+
+SORTS = {
+    "name": ("name", "pk"),
+    "-name": ("-name", "-pk"),
+    "-created": ("-created_at", "-pk"),
+    "created": ("created_at", "pk"),
+}
+
+
+class AccountFilterForm(OneLineErrors, forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    manager = forms.ModelChoiceField(
+        label="Account manager", required=False, queryset=User.objects.none(), empty_label="Anyone"
+    )
+    team = forms.ModelChoiceField(
+        required=False, queryset=Team.objects.none(), empty_label="Every team"
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("name", "Name A–Z"),
+            ("-name", "Name Z–A"),
+            ("-created", "Newest"),
+            ("created", "Oldest"),
+        ],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=COUNT_CAP)
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if assigns_only_self(user):
+            del self.fields["manager"]
+        else:
+            self.fields["manager"].queryset = owners_for(user)  # type: ignore[attr-defined]
+        if user.is_administrator:
+            self.fields["team"].queryset = Team.objects.order_by("name")  # type: ignore[attr-defined]
+        else:
+            del self.fields["team"]
+
+    def value(self, name: str):
+        """The cleaned value, or nothing for a parameter that was invalid."""
+        return (getattr(self, "cleaned_data", None) or {}).get(name)
+
+
+def accounts_for_list(user: User, form: AccountFilterForm) -> QuerySet[Account]:
+    """The accounts `user` may see, filtered and ordered as the list's form says."""
+    accounts = visible_to(user, Account.objects.select_related("account_manager", "team"))
+    if form.value("manager"):
+        accounts = accounts.filter(account_manager=form.value("manager"))
+    if form.value("team"):
+        accounts = accounts.filter(team=form.value("team"))
+    if q := (form.value("q") or "").replace("\x00", "").strip():
+        # UPPER(name) LIKE: the trigram index of crm 0006 on PostgreSQL.
+        accounts = accounts.filter(name__icontains=q)
+    return accounts.order_by(*SORTS[form.value("sort") or "name"])
+
+
+# --- Views -------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def account_list(request):
+    form = AccountFilterForm(request.GET, user=request.user)
+    form.is_valid()  # the valid parameters apply; the others are named above the list
+    accounts = accounts_for_list(request.user, form)
+    count = paging.capped_count(accounts, COUNT_CAP)
+    context = {
+        "form": form,
+        "page": paging.page_of(accounts, form.value("page") or 1, PAGE_SIZE),
+        "count": count,
+        "more": count > COUNT_CAP,
+        "cap": COUNT_CAP,
+        "query": _without_page(request.GET),
+        "problems": form.error_lines(),
+        "may_create": may_create_account(request.user),
+        "account_page": ACCOUNT_PAGE,
+    }
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "crm/accounts/_rows.html" if partial else "crm/accounts/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _without_page(params) -> str:
+    params = params.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_create(request):
+    if not may_create_account(request.user):
+        raise PermissionDenied
+    form = AccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        account = save_account(form, request.user)
+        messages.success(request, f"Account “{account}” created.")
+        return redirect(ACCOUNT_PAGE, pk=account.pk)
+    status = 400 if form.is_bound else 200
+    return render(request, "crm/accounts/form.html", {"form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_edit(request, pk: int):
+    account = account_to_change(request.user, pk)
+    stored_name = account.name  # the form writes what was typed onto the instance
+    form = AccountForm(request.POST or None, instance=account, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        account = save_account(form, request.user)
+        messages.success(request, f"Account “{account}” saved.")
+        return redirect(ACCOUNT_PAGE, pk=account.pk)
+    status = 400 if form.is_bound else 200
+    context = {"form": form, "account": account, "name": stored_name, "account_page": ACCOUNT_PAGE}
+    return render(request, "crm/accounts/form.html", context, status=status)
