@@ -82,6 +82,15 @@ def seed(demo) -> None:
         is_superuser=True,
         password=password,
     )
+    # Finance watches every team's invoices and records payments; it is in no sales team.
+    User.objects.create(
+        username="finance",
+        email="finance@vigil.example",
+        first_name="Fern",
+        last_name="Ledger",
+        role=User.Role.FINANCE,
+        password=password,
+    )
     reps = []
     for t, team in enumerate(sales, start=1):
         manager = User.objects.create(
@@ -216,6 +225,7 @@ def _hours(rng, low: int, high: int) -> timedelta:
 def _logins() -> list[tuple[str, str]]:
     return [
         ("admin", "administrator (Django admin at /admin/)"),
+        ("finance", "finance: every invoice, records payments (/invoices/)"),
         ("manager1", "manager of North Sales"),
         ("rep11", "sales rep in North Sales"),
         ("inspector1", "visiting team, Inspection East"),

@@ -1,4 +1,3 @@
-import csv
 from decimal import Decimal
 
 from django import forms
@@ -6,24 +5,21 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.models import BaseInlineFormSet
-from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 from crm.admin import ReadOnlyAdmin, VisibleRows
-from finance.currencies import money, plain, validate_minor_unit
+from finance.currencies import money, validate_minor_unit
+from finance.exports import invoices_csv
 from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
+from finance.services import record_payment
+from finance.visibility import finance_rows_visible_to
 
-MONEY_COLUMNS = ["amount", "debt", "penalty", "total_due"]
-# Amounts as plain numbers in their currency's minor unit (1000.125, 1089, 30.00), with the
-# currency in a column of its own, so that a spreadsheet can add them up per currency.
-CSV_COLUMNS = [
-    "number",
-    "account",
-    "voucher_date",
-    "due_date",
-    "days_overdue",
-    "currency",
-    *MONEY_COLUMNS,
-]
+
+class FinanceRows(VisibleRows):
+    """Rows by the invoice rule (finance/visibility.py): finance sees every team's."""
+
+    def rows_for(self, user, queryset):
+        return finance_rows_visible_to(user, queryset, self.team_paths or ())
 
 
 class MoneyInput(forms.NumberInput):
@@ -53,13 +49,23 @@ class PaymentFormSet(BaseInlineFormSet):
                 form.add_error("amount", error)
 
 
-class PaymentInline(VisibleRows, admin.TabularInline):
+class PaymentInline(FinanceRows, admin.TabularInline):
+    """A saved invoice's payments are added here (through record_payment, which lowers the
+    debt), never changed or deleted: a mistake is undone by a refund (a negative payment),
+    so that the debt moves only with the payments recorded."""
+
     model = Payment
     team_paths = ("invoice__account__team",)
     formset = PaymentFormSet
     formfield_overrides = MONEY_INPUTS
     extra = 0
     readonly_fields = ("recorded_at",)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None and super().has_delete_permission(request, obj)
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -95,18 +101,8 @@ class PenaltyFilter(admin.SimpleListFilter):
         return queryset
 
 
-class Echo:
-    def write(self, value):
-        return value
-
-
-def csv_value(invoice: Invoice, column: str):
-    value = getattr(invoice, column)
-    return plain(value, invoice.currency) if column in MONEY_COLUMNS else value
-
-
 @admin.register(Invoice)
-class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
+class InvoiceAdmin(FinanceRows, admin.ModelAdmin):
     team_paths = ("account__team",)
     list_display = (
         "number",
@@ -147,7 +143,19 @@ class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Its ledger counts in the currency's minor unit: a saved invoice keeps its currency.
-        return (*self.readonly_fields, "currency") if obj else self.readonly_fields
+        # Its debt moves with the payments recorded below it (record_payment).
+        return (*self.readonly_fields, "currency", "debt") if obj else self.readonly_fields
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Payment or not change:
+            # A new invoice's payments are its history: its debt was entered as it stands.
+            return super().save_formset(request, form, formset, change)
+        for payment in formset.save(commit=False):
+            if payment.pk is None:
+                saved = record_payment(
+                    form.instance, payment.amount, payment.paid_on, timezone.now()
+                )
+                payment.pk, payment.recorded_at = saved.pk, saved.recorded_at
 
     @admin.display(description="amount", ordering="amount")
     def amount_shown(self, obj):
@@ -171,21 +179,14 @@ class InvoiceAdmin(VisibleRows, admin.ModelAdmin):
 
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request, queryset):
-        rows = queryset.select_related("account").order_by("-days_overdue", "pk")
-        writer = csv.writer(Echo())
-
-        def lines():
-            yield writer.writerow(CSV_COLUMNS)
-            for inv in rows.iterator(chunk_size=2000):
-                yield writer.writerow([csv_value(inv, c) for c in CSV_COLUMNS])
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="invoices.csv"'
-        return response
+        return invoices_csv(queryset.order_by("-days_overdue", "pk"))
 
 
 @admin.register(Payment)
-class PaymentAdmin(VisibleRows, admin.ModelAdmin):
+class PaymentAdmin(FinanceRows, admin.ModelAdmin):
+    """Payments are added (through record_payment, which lowers the invoice's debt), not
+    changed: see PaymentInline."""
+
     team_paths = ("invoice__account__team",)
     list_display = ("invoice", "paid_on", "amount_shown", "recorded_at")
     list_select_related = ("invoice",)
@@ -199,9 +200,19 @@ class PaymentAdmin(VisibleRows, admin.ModelAdmin):
     def amount_shown(self, obj):
         return money(obj.amount, obj.invoice.currency)
 
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved = record_payment(obj.invoice, obj.amount, obj.paid_on, timezone.now())
+        obj.pk, obj.recorded_at = saved.pk, saved.recorded_at
+
 
 @admin.register(PenaltyPolicy)
-class PenaltyPolicyAdmin(VisibleRows, admin.ModelAdmin):
+class PenaltyPolicyAdmin(FinanceRows, admin.ModelAdmin):
     """An account's own policy is its team's; the default policy (no account), an
     administrator's."""
 
@@ -222,7 +233,7 @@ class PenaltyPolicyAdmin(VisibleRows, admin.ModelAdmin):
 
 
 @admin.register(PenaltyAccrual)
-class PenaltyAccrualAdmin(ReadOnlyAdmin):
+class PenaltyAccrualAdmin(FinanceRows, ReadOnlyAdmin):
     team_paths = ("invoice__account__team",)
     list_display = (
         "invoice",

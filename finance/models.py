@@ -4,7 +4,7 @@ from decimal import Decimal, localcontext
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q, Value
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -18,6 +18,10 @@ from finance.currencies import (
 )
 
 ZERO = Decimal(0)
+# Owed (a debt) before paid off or in credit: the invoice list's first sort key.
+OWED_FIRST = Case(
+    When(debt__gt=0, then=Value(0)), default=Value(1), output_field=models.IntegerField()
+)
 EPOCH = date(1970, 1, 1)
 # Penalties are kept exactly, as whole numbers of parts: one part is one minor unit of the
 # invoice's currency (a cent, a yen, a fils) for one day at 0.0001 % a year, 1/365,000,000 of
@@ -111,6 +115,9 @@ class Invoice(models.Model):
             models.Index(fields=["due_date"], condition=Q(debt__gt=0), name="invoice_unpaid_due"),
             models.Index(fields=["account", "voucher_date"]),
             models.Index(fields=["days_overdue"], condition=Q(debt__gt=0), name="invoice_overdue"),
+            # The invoice list's order (finance/invoice_list.py ORDER): what is owed first, by
+            # due date; a page is read from here, not sorted out of the whole table.
+            models.Index(OWED_FIRST, "due_date", "id", name="invoice_list_order"),
             # What the penalty job still has to do: a run finds "nothing" here, not in a scan.
             # A credit (a negative debt) owes nothing: it leaves once its penalty is final.
             models.Index(

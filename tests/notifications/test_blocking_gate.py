@@ -28,9 +28,10 @@ def sample_paths():
         def group(m):
             return next(c for c in ("987654", "crm", "auth", "x") if re.fullmatch(m.group(2), c))
 
-        return re.sub(
+        path = re.sub(
             r"\(\?P<(\w+)>([^)]*)\)", group, regex.lstrip("^").rstrip("$").replace("\\Z", "")
         )
+        return re.sub(r"\\(.)", r"\1", path)  # an escaped literal, e.g. the dot of export.csv
 
     def walk(patterns, prefix):
         for p in patterns:

@@ -1,0 +1,200 @@
+"""The invoice list: its filters, its order, its aging table and its pages.
+
+Days past due are counted from today in the company's time zone (settings.TIME_ZONE), the
+calendar the penalty job uses, whoever looks: a user in another zone sees the same buckets."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.db.models import Aggregate, Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from crm import paging
+from crm.leads import OneLineErrors
+from crm.links import record_url
+from crm.models import User
+from finance.currencies import money
+from finance.models import OWED_FIRST, Invoice
+from finance.visibility import invoices_visible_to
+
+PAGE_SIZE = paging.PAGE_SIZE
+# Pages are counted by offset up to here (1,000 invoices); past that, narrow the filters.
+MAX_PAGES = 20
+COUNT_CAP = PAGE_SIZE * MAX_PAGES
+
+# Overdue buckets: days past due, lowest and highest (None: no end).
+BUCKETS = {
+    "1-30": (1, 30),
+    "31-60": (31, 60),
+    "61-90": (61, 90),
+    "90+": (91, None),
+}
+BUCKET_LABELS = {
+    "1-30": "1–30 days",
+    "31-60": "31–60 days",
+    "61-90": "61–90 days",
+    "90+": "Over 90 days",
+}
+STATUSES = [("open", "Open (owed)"), ("paid", "Paid"), ("credit", "Credit (overpaid)")]
+STATUS_OF = {"open": Q(debt__gt=0), "paid": Q(debt=0), "credit": Q(debt__lt=0)}
+PENALTY_OF = {
+    "yes": Q(penalty__gt=0),
+    "no": Q(penalty=0),
+    "failed": ~Q(penalty_error=""),
+}
+
+# Past due first: what is owed before what is not, then by due date (the most overdue first,
+# then what falls due soonest), then by id. The index invoice_list_order has this order.
+ORDER = (OWED_FIRST, "due_date", "pk")
+
+
+def status_of(invoice: Invoice) -> str:
+    """Open (something is owed), paid, or a credit (overpaid): from the debt."""
+    return "open" if invoice.debt > 0 else "paid" if invoice.debt == 0 else "credit"
+
+
+def company_today(now: datetime) -> date:
+    return timezone.localdate(now, timezone.get_default_timezone())
+
+
+def bucket_q(bucket: str, today: date) -> Q:
+    """Invoices still owed that are `bucket` days past due on `today`."""
+    low, high = BUCKETS[bucket]
+    q = Q(debt__gt=0, due_date__lte=today - timedelta(days=low))
+    return q & Q(due_date__gte=today - timedelta(days=high)) if high is not None else q
+
+
+class InvoiceFilterForm(OneLineErrors, forms.Form):
+    q = forms.CharField(label="Number", required=False, max_length=40)
+    bucket = forms.ChoiceField(
+        label="Past due",
+        required=False,
+        choices=[("", "Any"), *BUCKET_LABELS.items()],
+    )
+    penalty = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any"),
+            ("yes", "With a penalty"),
+            ("no", "Without"),
+            ("failed", "Could not be computed"),
+        ],
+    )
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *STATUSES])
+    account = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGES)
+
+    def value(self, name: str):
+        """The cleaned value, or nothing for a parameter that was invalid."""
+        return (getattr(self, "cleaned_data", None) or {}).get(name)
+
+
+def invoices_for_list(user: User, form: InvoiceFilterForm, today: date) -> QuerySet[Invoice]:
+    """The invoices `user` may see, filtered as the form says except by bucket (the aging
+    table counts every bucket), in the list's order."""
+    invoices = invoices_visible_to(user, Invoice.objects.select_related("account"))
+    if form.value("status"):
+        invoices = invoices.filter(STATUS_OF[form.value("status")])
+    if form.value("penalty"):
+        invoices = invoices.filter(PENALTY_OF[form.value("penalty")])
+    if form.value("account"):
+        invoices = invoices.filter(account_id=form.value("account"))
+    if q := (form.value("q") or "").strip():
+        invoices = invoices.filter(number__icontains=q)
+    return invoices.order_by(*ORDER)
+
+
+def in_bucket(invoices: QuerySet[Invoice], form: InvoiceFilterForm, today: date):
+    bucket = form.value("bucket")
+    return invoices.filter(bucket_q(bucket, today)) if bucket else invoices
+
+
+@dataclass
+class AgingRow:
+    currency: str
+    bucket: str
+    label: str
+    count: int
+    debt: Decimal
+    penalty: Decimal
+
+    @property
+    def debt_shown(self) -> str:
+        return money(self.debt, self.currency)
+
+    @property
+    def penalty_shown(self) -> str:
+        return money(self.penalty, self.currency)
+
+
+def aging_table(invoices: QuerySet[Invoice], today: date) -> list[AgingRow]:
+    """Count, debt and penalty of each overdue bucket, per currency (two currencies are never
+    added up), in one query: a conditional COUNT and SUM per bucket, grouped by currency."""
+    spec: dict[str, Aggregate] = {}
+    for n, bucket in enumerate(BUCKETS):
+        where = bucket_q(bucket, today)
+        spec[f"count_{n}"] = Count("pk", filter=where)
+        spec[f"debt_{n}"] = Sum("debt", filter=where)
+        spec[f"penalty_{n}"] = Sum("penalty", filter=where)
+    overdue = invoices.filter(debt__gt=0, due_date__lt=today)
+    totals: Any = overdue.order_by().values("currency").annotate(**spec).order_by("currency")
+    rows = []
+    for total in totals:
+        for n, bucket in enumerate(BUCKETS):
+            rows.append(
+                AgingRow(
+                    total["currency"],
+                    bucket,
+                    BUCKET_LABELS[bucket],
+                    total[f"count_{n}"],
+                    total[f"debt_{n}"] or Decimal(0),
+                    total[f"penalty_{n}"] or Decimal(0),
+                )
+            )
+    return rows
+
+
+def page_of(invoices: QuerySet[Invoice], number: int) -> paging.Page:
+    return paging.page_of(invoices, number, PAGE_SIZE, last=MAX_PAGES)
+
+
+@dataclass
+class Row:
+    """An invoice as the list shows it."""
+
+    invoice: Invoice
+    url: str
+    days_past_due: int
+    status: str
+    amount: str
+    debt: str
+    penalty: str
+
+
+STATUS_LABELS = dict(STATUSES)
+
+
+def rows_of(page: paging.Page, today: date) -> list[Row]:
+    rows = []
+    for invoice in page.rows:
+        code = invoice.currency
+        late = (today - invoice.due_date).days if invoice.debt > 0 else 0
+        rows.append(
+            Row(
+                invoice,
+                record_url("invoice_detail", invoice.pk),
+                max(late, 0),
+                STATUS_LABELS[status_of(invoice)],
+                money(invoice.amount, code),
+                money(invoice.debt, code),
+                money(invoice.penalty, code),
+            )
+        )
+    return rows
+
+
+def capped_count(invoices: QuerySet[Invoice]) -> int:
+    return paging.capped_count(invoices, COUNT_CAP)
