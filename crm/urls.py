@@ -29,6 +29,7 @@ urlpatterns = [
     path("contacts/new", contacts.contact_create, name="contact_create"),
     path("contacts/<int:pk>/edit", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/status", contacts.contact_status, name="contact_status"),
+    path("search/", include("crm.search")),
     path("me/", preferences.preferences, name="preferences"),
     path("", include("finance.urls")),
     path("", include("notifications.urls")),

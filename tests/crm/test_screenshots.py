@@ -14,6 +14,19 @@ EXPECTED_WIDTHS = {
     "dashboard-manager-1366.png": 1366,
     "dashboard-manager-800.png": 800,
     "admin-periodic-tasks-1366.png": 1366,
+    "leads-rep-1366.png": 1366,
+    "leads-rep-800.png": 800,
+    "lead-rep-1366.png": 1366,
+    "contacts-manager-1366.png": 1366,
+    "contact-manager-1366.png": 1366,
+    "accounts-manager-1366.png": 1366,
+    "account-manager-1366.png": 1366,
+    "account-manager-800.png": 800,
+    "invoices-finance-1366.png": 1366,
+    "invoices-finance-800.png": 800,
+    "invoice-finance-1366.png": 1366,
+    "email-rep-1366.png": 1366,
+    "search-manager-1366.png": 1366,
 }
 
 
@@ -29,7 +42,7 @@ def test_screenshots_are_pngs_of_each_page_at_each_width(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
 
     assert done.returncode == 0, done.stderr
