@@ -30,7 +30,7 @@ def test_a_rep_rejects_a_contact_and_sees_it_suppressed_after_the_run(new_page, 
     sign_in(page, "rita")
     page.wait_for_url("**/")
     page.goto("/contacts/")
-    page.fill("input[name=q]", "lopez")
+    page.fill("main input[name=q]", "lopez")
     page.click("#contacts >> text=Ana Lopez")
     page.wait_for_url(f"**/contacts/{ana.pk}/")
 

@@ -30,7 +30,7 @@ def test_typing_a_word_of_an_emails_text_finds_it_in_place(new_page, rita):
     expect(rows).to_have_count(2)
     page.evaluate("window.__marker = 1")
 
-    page.fill("input[name=q]", "brochure")
+    page.fill("main input[name=q]", "brochure")
 
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text("Spring campaign")
@@ -46,7 +46,7 @@ def test_the_search_works_without_javascript(browser, live_server, rita):
         page.wait_for_url("**/")
         page.goto("/mail/")
 
-        page.fill("input[name=q]", "brochure")
+        page.fill("main input[name=q]", "brochure")
         page.get_by_role("button", name="Filter").click()
 
         page.wait_for_url("**/mail/?q=brochure*")
