@@ -95,6 +95,25 @@ def env_database(name: str, default: str) -> dict[str, Any]:
     return config
 
 
+def env_cache(name: str, default: str) -> dict[str, Any]:
+    """The cache: a Redis URL (redis:// or rediss://), shared by every process; "local" or
+    nothing, each process its own memory."""
+    value = env_str(name, default)
+    if value in ("", "local"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            f'{name} must be a redis:// (or rediss://, unix://) URL, or "local".'
+        )
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": value,
+        "KEY_PREFIX": "vigil",
+        # A cache that does not answer in time is skipped, not waited for.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
+
 def env_secret_key(name: str, fallback_file) -> str:
     """The SECRET_KEY from the environment, or one kept in a private file for the embedded
     default, made once so sessions survive restarts without anyone setting a variable."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from crm.env import (
     env_bool,
+    env_cache,
     env_charset,
     env_database,
     env_fernet_keys,
@@ -240,6 +241,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_TIMEZONE = TIME_ZONE
+
+# The cache holds figures that cost much to compute and may be a minute old (the invoice list's
+# aging table): Redis when the broker is Redis, so every web process shares it; else each
+# process its own memory. VIGIL_CACHE_URL sets it apart ("local" for process memory).
+_REDIS_BROKER = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+CACHES = {"default": env_cache("VIGIL_CACHE_URL", _REDIS_BROKER)}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

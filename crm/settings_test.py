@@ -8,6 +8,9 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 from crm.settings import *  # noqa: E402,F403
 
+# Each test process its own cache, emptied before every test (tests/conftest.py): a shared Redis
+# would carry one test's cached figures into another's, or into a suite running beside it.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The test IMAP server (Dovecot) listens on 127.0.0.1.

@@ -22,4 +22,17 @@ class FinanceConfig(AppConfig):
     name = "finance"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from finance.models import Invoice, Payment
+
         checks.register(check_company_currency)
+        for model in (Invoice, Payment):  # the admin's and the payment service's writes
+            for signal in (post_save, post_delete):
+                signal.connect(_changed, sender=model, dispatch_uid=f"aging-{model.__name__}")
+
+
+def _changed(sender, **kwargs) -> None:
+    from finance.invoice_list import forget_aging
+
+    forget_aging()

@@ -3,14 +3,19 @@
 Days past due are counted from today in the company's time zone (settings.TIME_ZONE), the
 calendar the penalty job uses, whoever looks: a user in another zone sees the same buckets."""
 
+import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Aggregate, Count, Q, QuerySet, Sum
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from crm import paging
 from crm.leads import OneLineErrors
@@ -19,6 +24,8 @@ from crm.models import User
 from finance.currencies import money
 from finance.models import OWED_FIRST, Invoice
 from finance.visibility import invoices_visible_to
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = paging.PAGE_SIZE
 # Pages are counted by offset up to here (1,000 invoices); past that, narrow the filters.
@@ -130,9 +137,64 @@ class AgingRow:
         return money(self.penalty, self.currency)
 
 
-def aging_table(invoices: QuerySet[Invoice], today: date) -> list[AgingRow]:
+# The aging table sums every past-due invoice the user may see: at a million invoices that is
+# most of a second. It is kept this long, and summed again at once after a change Vigil makes
+# (a payment, an invoice saved, a penalty run): see forget_aging.
+AGING_SECONDS = 60
+_AGING_GENERATION = "finance:aging:generation"
+
+
+@dataclass
+class Aging:
+    rows: list[AgingRow]
+    at: datetime  # when the sums were taken
+
+
+# What the cache may raise when its server (Redis) is away; the page then sums at once.
+CACHE_ERRORS = (RedisError, OSError)
+
+
+def aging_table(invoices: QuerySet[Invoice], today: date, now: datetime) -> Aging:
     """Count, debt and penalty of each overdue bucket, per currency (two currencies are never
-    added up), in one query: a conditional COUNT and SUM per bucket, grouped by currency."""
+    added up): the sums of at most AGING_SECONDS ago for the same invoices (the cache key is
+    the query itself, so another user's scope or filters never share it), else taken now."""
+    totals = _aging_query(invoices, today)
+    sql, params = totals.query.sql_with_params()
+    digest = hashlib.sha256(f"{sql}{params}".encode()).hexdigest()
+    key, aging = "", None
+    try:
+        key = f"finance:aging:{cache.get_or_set(_AGING_GENERATION, 0, None)}:{digest}"
+        aging = cache.get(key)
+    except CACHE_ERRORS:
+        logger.warning("The cache is unavailable: the aging table is summed on every view")
+    if aging is None:
+        aging = Aging(_aging_rows(totals), now)
+        if key:
+            try:
+                cache.set(key, aging, AGING_SECONDS)
+            except CACHE_ERRORS:
+                logger.warning("The cache is unavailable: the aging table is summed on every view")
+    return aging
+
+
+def forget_aging() -> None:
+    """Aging tables summed before now are not shown again: called when a transaction that
+    changes invoices or payments commits."""
+
+    def bump() -> None:
+        try:
+            if not cache.add(_AGING_GENERATION, 1, None):
+                cache.incr(_AGING_GENERATION)
+        except ValueError:  # evicted between the two calls
+            cache.add(_AGING_GENERATION, 1, None)
+        except CACHE_ERRORS:
+            logger.warning("The cache is unavailable: an aging table may be a minute old")
+
+    transaction.on_commit(bump)
+
+
+def _aging_query(invoices: QuerySet[Invoice], today: date) -> QuerySet:
+    """One query: a conditional COUNT and SUM per bucket, grouped by currency."""
     spec: dict[str, Aggregate] = {}
     for n, bucket in enumerate(BUCKETS):
         where = bucket_q(bucket, today)
@@ -140,7 +202,10 @@ def aging_table(invoices: QuerySet[Invoice], today: date) -> list[AgingRow]:
         spec[f"debt_{n}"] = Sum("debt", filter=where)
         spec[f"penalty_{n}"] = Sum("penalty", filter=where)
     overdue = invoices.filter(debt__gt=0, due_date__lt=today)
-    totals: Any = overdue.order_by().values("currency").annotate(**spec).order_by("currency")
+    return overdue.order_by().values("currency").annotate(**spec).order_by("currency")
+
+
+def _aging_rows(totals: Any) -> list[AgingRow]:
     rows = []
     for total in totals:
         for n, bucket in enumerate(BUCKETS):

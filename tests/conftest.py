@@ -1,10 +1,17 @@
 import os
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from crm import registry
 from tests.factories import TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Nothing a test caches (the invoice aging table) is seen by the next test."""
+    cache.clear()
 
 
 @pytest.fixture

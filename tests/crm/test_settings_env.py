@@ -18,6 +18,7 @@ from tests.processes import BIN, ROOT, manage
         (lambda: env.env_int("EMAIL_PORT", 25), "EMAIL_PORT", "twenty", "not a whole number"),
         (lambda: env.env_time_zone("TIME_ZONE"), "TIME_ZONE", "Mars/Olympus", "IANA time zone"),
         (lambda: env.env_database("DATABASE_URL", ""), "DATABASE_URL", "foo://x", "database URL"),
+        (lambda: env.env_cache("VIGIL_CACHE_URL", ""), "VIGIL_CACHE_URL", "memcached://x", "redis"),
     ],
 )
 def test_a_bad_value_names_the_variable(monkeypatch, reader, name, value, message):
@@ -37,6 +38,18 @@ def test_unset_variables_fall_back_to_safe_defaults(monkeypatch, tmp_path):
     key = env.env_secret_key("SECRET_KEY", tmp_path / "secret_key")
     assert len(key) == 64 and env.env_secret_key("SECRET_KEY", tmp_path / "secret_key") == key
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_the_cache_is_the_redis_broker_else_process_memory(monkeypatch):
+    monkeypatch.delenv("VIGIL_CACHE_URL", raising=False)
+
+    assert env.env_cache("VIGIL_CACHE_URL", "")["BACKEND"].endswith("LocMemCache")
+    shared = env.env_cache("VIGIL_CACHE_URL", "redis://redis:6379/0")
+    assert shared["BACKEND"].endswith("RedisCache") and shared["LOCATION"] == "redis://redis:6379/0"
+    monkeypatch.setenv("VIGIL_CACHE_URL", "local")
+    assert env.env_cache("VIGIL_CACHE_URL", "redis://redis:6379/0")["BACKEND"].endswith(
+        "LocMemCache"
+    )
 
 
 def test_a_short_secret_key_is_refused(monkeypatch, tmp_path):
