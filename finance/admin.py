@@ -1,15 +1,19 @@
 from decimal import Decimal
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.admin import ReadOnlyAdmin, VisibleRows
-from finance.currencies import money, validate_minor_unit
+from finance import services
+from finance.currencies import money
 from finance.exports import invoices_csv
+from finance.invoice_list import company_today
 from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 from finance.services import record_payment
 from finance.visibility import finance_rows_visible_to
@@ -35,18 +39,40 @@ class MoneyInput(forms.NumberInput):
 MONEY_INPUTS = {models.DecimalField: {"widget": MoneyInput}}
 
 
+def check_payment_form(form, invoice: Invoice, debt: Decimal | None) -> Decimal | None:
+    """record_payment's rules (finance/services.py) on an admin form's payment, each error on
+    its field; `debt` is what the invoice owes before it (None: a new invoice's payment, which
+    is its history and moves no debt). Returns the debt after it."""
+    amount, paid_on = form.cleaned_data.get("amount"), form.cleaned_data.get("paid_on")
+    if paid_on is not None:
+        _on_field(form, "paid_on", services.check_paid_on, paid_on, company_today(timezone.now()))
+    if amount is None:
+        return debt
+    _on_field(form, "amount", services.check_amount, amount, invoice.currency)
+    if debt is None or form.has_error("amount"):
+        return debt
+    _on_field(form, "amount", services.check_debt, debt, amount, invoice.currency)
+    return debt - amount
+
+
+def _on_field(form, field: str, check, *args) -> None:
+    try:
+        check(*args)
+    except ValidationError as error:
+        form.add_error(field, error)
+
+
 class PaymentFormSet(BaseInlineFormSet):
-    """Payments entered with a new invoice: Payment.clean checks those of a saved one."""
+    """The payments entered below an invoice, by record_payment's rules; those entered
+    together must leave a debt its column keeps."""
 
     def clean(self):
         super().clean()
+        debt = self.instance.debt if self.instance.pk is not None else None
         for form in self.forms:
-            if form.instance.invoice_id is not None or not hasattr(form, "cleaned_data"):
-                continue
-            try:
-                validate_minor_unit(form.cleaned_data.get("amount"), self.instance.currency)
-            except ValidationError as error:
-                form.add_error("amount", error)
+            if form.instance.pk is not None or not getattr(form, "cleaned_data", None):
+                continue  # a payment recorded before (read-only), or an empty extra row
+            debt = check_payment_form(form, self.instance, debt)
 
 
 class PaymentInline(FinanceRows, admin.TabularInline):
@@ -141,10 +167,39 @@ class InvoiceAdmin(FinanceRows, admin.ModelAdmin):
         # defaults as placeholders, which cannot be shown (a refused add would answer 500).
         return fields if obj else [f for f in fields if f not in self.readonly_fields]
 
+    # What a change never writes from the form: the debt moves with the payments recorded
+    # (record_payment, by F()), the rest is the penalty job's. A change saves only the fields
+    # the form changed, so a payment or a penalty run between the page's loading and its
+    # saving is not written back over.
+    NOT_FROM_FORM = frozenset(
+        {
+            "account",
+            "currency",
+            "debt",
+            "days_overdue",
+            "penalty",
+            "penalty_parts",
+            "penalty_through_day",
+            "penalty_open",
+            "penalty_computed_at",
+            "penalty_error",
+        }
+    )
+
     def get_readonly_fields(self, request, obj=None):
         # Its ledger counts in the currency's minor unit: a saved invoice keeps its currency.
-        # Its debt moves with the payments recorded below it (record_payment).
-        return (*self.readonly_fields, "currency", "debt") if obj else self.readonly_fields
+        # Its debt moves with the payments recorded below it (record_payment). It keeps its
+        # account: finance changes any team's invoice, though it may not pick every account.
+        if obj is None:
+            return self.readonly_fields
+        return (*self.readonly_fields, "account", "currency", "debt")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        fields = [name for name in form.changed_data if name not in self.NOT_FROM_FORM]
+        if fields:
+            obj.save(update_fields=fields)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Payment or not change:
@@ -152,9 +207,13 @@ class InvoiceAdmin(FinanceRows, admin.ModelAdmin):
             return super().save_formset(request, form, formset, change)
         for payment in formset.save(commit=False):
             if payment.pk is None:
-                saved = record_payment(
-                    form.instance, payment.amount, payment.paid_on, timezone.now()
-                )
+                try:
+                    saved = record_payment(
+                        form.instance, payment.amount, payment.paid_on, timezone.now()
+                    )
+                except ValidationError as error:  # the debt moved since the form was checked
+                    messages.error(request, f"Payment not recorded: {' '.join(error.messages)}")
+                    continue
                 payment.pk, payment.recorded_at = saved.pk, saved.recorded_at
 
     @admin.display(description="amount", ordering="amount")
@@ -179,7 +238,17 @@ class InvoiceAdmin(FinanceRows, admin.ModelAdmin):
 
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request, queryset):
-        return invoices_csv(queryset.order_by("-days_overdue", "pk"))
+        today = company_today(timezone.now())
+        return invoices_csv(queryset.order_by("-days_overdue", "pk"), today=today)
+
+
+class PaymentAdminForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        invoice = cleaned.get("invoice")
+        if invoice is not None:
+            check_payment_form(self, invoice, invoice.debt)
+        return cleaned
 
 
 @admin.register(Payment)
@@ -195,6 +264,7 @@ class PaymentAdmin(FinanceRows, admin.ModelAdmin):
     date_hierarchy = "paid_on"
     readonly_fields = ("recorded_at",)
     formfield_overrides = MONEY_INPUTS
+    form = PaymentAdminForm
 
     @admin.display(description="amount", ordering="amount")
     def amount_shown(self, obj):
@@ -207,8 +277,17 @@ class PaymentAdmin(FinanceRows, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        saved = record_payment(obj.invoice, obj.amount, obj.paid_on, timezone.now())
+        try:
+            saved = record_payment(obj.invoice, obj.amount, obj.paid_on, timezone.now())
+        except ValidationError as error:  # the debt moved since the form was checked
+            messages.error(request, f"Payment not recorded: {' '.join(error.messages)}")
+            return
         obj.pk, obj.recorded_at = saved.pk, saved.recorded_at
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:  # refused in save_model
+            return HttpResponseRedirect(reverse("admin:finance_payment_changelist"))
+        return super().response_add(request, obj, post_url_continue)
 
 
 @admin.register(PenaltyPolicy)
@@ -230,6 +309,20 @@ class PenaltyPolicyAdmin(FinanceRows, admin.ModelAdmin):
     )
     search_fields = ("name", "account__name")
     autocomplete_fields = ("account",)
+
+    def rows_for(self, user, queryset):
+        return super().rows_for(user, queryset).filter(account__isnull=False)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A policy stays its account's: finance changes any team's, though it may not pick
+        # every account.
+        return (*self.readonly_fields, "account") if obj else self.readonly_fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None and not request.user.is_administrator and "account" in form.base_fields:
+            form.base_fields["account"].required = True  # the default policy: administrators'
+        return form
 
 
 @admin.register(PenaltyAccrual)

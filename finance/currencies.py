@@ -62,8 +62,22 @@ def minor_unit(code: str) -> int:
 
 
 def decimals(amount: Decimal) -> int:
-    exponent = Decimal(amount).normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
+    """Decimal places the amount has, trailing zeros aside (1000.1250: 3). Read from its digits,
+    not through normalize(), which rounds in the decimal context: 1e-999999999 has 999999999."""
+    sign, digits, exponent = Decimal(amount).as_tuple()
+    if not isinstance(exponent, int) or not any(digits):
+        return 0  # not a finite number, or zero
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros))
+
+
+def shown(amount: Decimal) -> str:
+    """An amount for a message: plainly when short, else in E notation (1E+999999999 would be
+    a billion characters written out)."""
+    amount = Decimal(amount)
+    if amount.is_finite() and -30 < amount.adjusted() < 30:
+        return f"{amount.quantize(Decimal(1).scaleb(-decimals(amount))):f}"
+    return str(amount)
 
 
 def validate_minor_unit(amount: Decimal | None, code: str) -> None:
@@ -73,7 +87,7 @@ def validate_minor_unit(amount: Decimal | None, code: str) -> None:
     places = minor_unit(code)
     raise ValidationError(
         "%(amount)s has more decimals than %(code)s allows (%(places)s).",
-        params={"amount": Decimal(amount).normalize(), "code": code, "places": places},
+        params={"amount": shown(amount), "code": code, "places": places},
         code="minor_unit",
     )
 

@@ -2,22 +2,35 @@ from datetime import date
 from decimal import Decimal
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from crm.leads import OneLineErrors
-from finance.currencies import MAX_MINOR_UNIT, minor_unit, validate_minor_unit
+from finance import services
+from finance.currencies import MAX_MINOR_UNIT, minor_unit
 from finance.models import MONEY_DIGITS, Invoice
-from finance.penalties import OLDEST_VOUCHER
 
-WHOLE_DIGITS = MONEY_DIGITS - MAX_MINOR_UNIT  # what the amount columns keep
-LARGEST = Decimal(10) ** WHOLE_DIGITS
+
+class AmountField(forms.DecimalField):
+    """An amount as the amount columns keep it (a backstop refuses 1E+999999999 or
+    1e-999999999 by its digits, before any arithmetic on it), checked first by record_payment's
+    rules, whose messages say what is wrong: too many digits before the point, or more
+    decimals than the currency has."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_digits=MONEY_DIGITS, decimal_places=MAX_MINOR_UNIT, **kwargs)
+        self.currency = ""
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value not in self.empty_values:
+            services.check_amount(value, self.currency)
 
 
 class PaymentForm(OneLineErrors, forms.Form):
     """A payment on one invoice, in its currency: a whole number of its minor unit, not zero
-    (negative: a refund paid back), on a day that has come."""
+    (negative: a refund paid back), on a day that has come. The rules are record_payment's
+    (finance/services.py), which the admin follows too."""
 
-    amount = forms.DecimalField()
+    amount = AmountField()
     paid_on = forms.DateField(label="Paid on", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, invoice: Invoice, today: date, **kwargs) -> None:
@@ -26,23 +39,17 @@ class PaymentForm(OneLineErrors, forms.Form):
         places = minor_unit(invoice.currency)
         amount = self.fields["amount"]
         amount.label = f"Amount ({invoice.currency})"
+        amount.currency = invoice.currency
         amount.widget.attrs.update(step=f"{Decimal(1).scaleb(-places):f}", maxlength=30)
         self.fields["paid_on"].initial = today
         self.fields["paid_on"].widget.attrs["max"] = today.isoformat()
 
     def clean_amount(self) -> Decimal:
         amount = self.cleaned_data["amount"]
-        if amount == 0:
-            raise ValidationError("A payment cannot be zero.")
-        if abs(amount) >= LARGEST:
-            raise ValidationError(f"An amount has at most {WHOLE_DIGITS} digits before the point.")
-        validate_minor_unit(amount, self.invoice.currency)
+        services.check_debt(self.invoice.debt, amount, self.invoice.currency)
         return amount
 
     def clean_paid_on(self) -> date:
         paid_on = self.cleaned_data["paid_on"]
-        if paid_on > self.today:
-            raise ValidationError(f"A payment cannot be in the future (today is {self.today}).")
-        if paid_on < OLDEST_VOUCHER:
-            raise ValidationError(f"A payment cannot be before {OLDEST_VOUCHER}.")
+        services.check_paid_on(paid_on, self.today)
         return paid_on

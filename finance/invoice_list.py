@@ -67,6 +67,12 @@ def company_today(now: datetime) -> date:
     return timezone.localdate(now, timezone.get_default_timezone())
 
 
+def days_past_due(invoice: Invoice, today: date) -> int:
+    """Days the invoice's debt is past due on `today` (0 when nothing is owed or not yet due):
+    the list's, the invoice page's and the CSV's figure, not the nightly run's."""
+    return max((today - invoice.due_date).days, 0) if invoice.debt > 0 else 0
+
+
 def bucket_q(bucket: str, today: date) -> Q:
     """Invoices still owed that are `bucket` days past due on `today`."""
     low, high = BUCKETS[bucket]
@@ -246,12 +252,11 @@ def rows_of(page: paging.Page, today: date) -> list[Row]:
     rows = []
     for invoice in page.rows:
         code = invoice.currency
-        late = (today - invoice.due_date).days if invoice.debt > 0 else 0
         rows.append(
             Row(
                 invoice,
                 record_url("invoice_detail", invoice.pk),
-                max(late, 0),
+                days_past_due(invoice, today),
                 STATUS_LABELS[status_of(invoice)],
                 money(invoice.amount, code),
                 money(invoice.debt, code),

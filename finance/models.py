@@ -30,6 +30,8 @@ EPOCH = date(1970, 1, 1)
 PARTS_PER_MINOR = 365_000_000
 # Amounts keep the decimals of the currency with the most (CLF, 4), 12 digits before them.
 MONEY_DIGITS = 12 + MAX_MINOR_UNIT
+# The latest voucher date: plus the longest terms (32,767 days), its due date is still a date.
+LAST_VOUCHER = date(9899, 12, 31)
 
 
 class Invoice(models.Model):
@@ -137,6 +139,10 @@ class Invoice(models.Model):
                 validate_minor_unit(getattr(self, field), self.currency)
             except ValidationError as error:
                 errors[field] = error
+        if isinstance(self.voucher_date, date) and self.voucher_date > LAST_VOUCHER:
+            errors["voucher_date"] = ValidationError(
+                f"A voucher date is at the latest {LAST_VOUCHER}.", code="too_late"
+            )
         if errors:
             raise ValidationError(errors)
 

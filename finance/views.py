@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, F, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -70,17 +70,25 @@ def invoices_export(request):
     form.is_valid()
     today = _today()
     listed = invoice_list.invoices_for_list(request.user, form, today)
-    return invoices_csv(invoice_list.in_bucket(listed, form, today), f"invoices-{today}.csv")
+    return invoices_csv(
+        invoice_list.in_bucket(listed, form, today), f"invoices-{today}.csv", today=today
+    )
 
 
 def _account(user, pk: int | None) -> Account | None:
-    """The account the list is narrowed to, if the user may see it (for its name)."""
+    """The account the list is narrowed to, for its name: one the user may see, or one with an
+    invoice they may see (finance sees every invoice, not every account: an account without
+    an invoice of theirs is not named)."""
     if pk is None:
         return None
-    accounts = Account.objects.only("name")
-    if not sees_every_invoice(user):
-        accounts = visible_to(user, accounts)
-    return accounts.filter(pk=pk).first()
+    accounts = Account.objects.only("name").filter(pk=pk)
+    if user.is_administrator:
+        return accounts.first()
+    theirs = Q(pk__in=visible_to(user, Account.objects.filter(pk=pk)).values("pk"))
+    if sees_every_invoice(user):
+        invoiced = invoices_visible_to(user, Invoice.objects.filter(account=OuterRef("pk")))
+        theirs |= Q(Exists(invoiced))
+    return accounts.filter(theirs).first()
 
 
 def _without(params, *names: str) -> str:
@@ -115,7 +123,7 @@ def _invoice_page(request, invoice: Invoice, form: PaymentForm, status: int = 20
     context = {
         "invoice": invoice,
         "status_label": invoice_list.STATUS_LABELS[invoice_list.status_of(invoice)],
-        "days_past_due": max((today - invoice.due_date).days, 0) if invoice.debt > 0 else 0,
+        "days_past_due": invoice_list.days_past_due(invoice, today),
         "amounts": {
             "amount": money(invoice.amount, code),
             "debt": money(invoice.debt, code),
@@ -177,9 +185,14 @@ def invoice_payment(request, pk: int):
     form = PaymentForm(request.POST, invoice=invoice, today=_today())
     if not form.is_valid():
         return _invoice_page(request, invoice, form, status=400)
-    payment = record_payment(
-        invoice, form.cleaned_data["amount"], form.cleaned_data["paid_on"], timezone.now()
-    )
+    try:
+        payment = record_payment(
+            invoice, form.cleaned_data["amount"], form.cleaned_data["paid_on"], timezone.now()
+        )
+    except ValidationError as error:  # the debt moved meanwhile (another payment), or the day
+        form.add_error(None, error)
+        invoice.refresh_from_db()
+        return _invoice_page(request, invoice, form, status=400)
     messages.success(
         request,
         f"Payment of {money(payment.amount, invoice.currency)} on {payment.paid_on} recorded: "

@@ -145,3 +145,28 @@ def test_bad_parameters_export_what_the_list_shows(now, fiona, acme):
     due(acme, 5, number="KEPT-1")
 
     assert [r["number"] for r in exported(fiona, q="A\x00", bucket="x" * 10_000)] == ["KEPT-1"]
+
+
+@pytest.mark.django_db
+def test_days_overdue_are_counted_from_company_today_as_the_list_counts_them(
+    now, fiona, acme, administrator
+):
+    """Not the nightly run's figure, which is a day old or more (or never computed)."""
+    due(acme, 45, number="A-45")
+    due(acme, 20, number="A-PAID", debt="0")
+    due(acme, -5, number="A-NEXT")
+    Invoice.objects.update(days_overdue=3)  # as a run days ago left them
+
+    from_list = {r["number"]: r["days_overdue"] for r in exported(fiona)}
+    action = logged_in(administrator).post(
+        "/admin/finance/invoice/",
+        {
+            "action": "export_csv",
+            "_selected_action": list(Invoice.objects.values_list("pk", flat=True)),
+        },
+    )
+    from_admin = {r["number"]: r["days_overdue"] for r in rows_of(action)}
+
+    assert from_list == from_admin == {"A-45": "45", "A-PAID": "0", "A-NEXT": "0"}
+    listed = logged_in(fiona).get("/invoices/").context["rows"]
+    assert {row.invoice.number: str(row.days_past_due) for row in listed} == from_list

@@ -263,3 +263,25 @@ def test_the_demo_has_a_finance_user_who_sees_every_demo_invoice():
     assert finance.role == "finance" and finance.team_id is None
     assert finance.check_password("vigil-demo") and "finance" in out.getvalue()
     assert "600 invoices" in page.content.decode() and page.context["aging"].rows
+
+
+@pytest.mark.django_db
+def test_the_account_filter_names_only_an_account_the_user_may_see_or_has_an_invoice_of(
+    now, fiona, rita, sam, acme
+):
+    secret = AccountFactory(name="SECRETSOUTH", team=sam.team)
+    invoiced = AccountFactory(name="Southco Billed", team=sam.team)
+    due(invoiced, 10, number="SB-1")
+
+    def named(user, account) -> str:
+        page = logged_in(user).get("/invoices/", {"account": account.pk})
+        return page.context["account"] and page.context["account"].name
+
+    assert named(fiona, secret) is None
+    assert (
+        "SECRETSOUTH"
+        not in logged_in(fiona).get(f"/invoices/?account={secret.pk}").content.decode()
+    )
+    assert named(fiona, invoiced) == "Southco Billed"
+    assert named(rita, acme) == "Acme"  # her team's account, with no invoice
+    assert named(rita, invoiced) is None and named(sam, invoiced) == "Southco Billed"
