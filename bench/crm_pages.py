@@ -2,7 +2,7 @@
 Prints one table; asserts nothing.
 
     .venv/bin/python -m bench.crm_pages [--rows 100000] [--clients 20] [--seconds 8]
-        [--burst 4] [--database vigil_bench_crm_pages] [--reuse]
+        [--burst 4] [--database vigil_bench_crm_pages] [--reuse] [--lists invoices,…]
 
 Builds ROWS leads, contacts, accounts, opportunities and invoices (10 sales teams, 200 reps,
 10 managers, an administrator; people's names from 40 first names and 60 surnames, company
@@ -489,6 +489,7 @@ def main() -> None:
     parser.add_argument("--burst", type=float, default=4, help="run without pause, per page")
     parser.add_argument("--database", default="vigil_bench_crm_pages")
     parser.add_argument("--reuse", action="store_true", help="time an earlier build again")
+    parser.add_argument("--lists", default="", help="only these lists, e.g. invoices,contacts")
     args = parser.parse_args()
     setup(args.database, fresh=not args.reuse)
     from crm.models import RPH
@@ -502,7 +503,9 @@ def main() -> None:
             f"in {built['build']:.0f} s"
         )
     print(f"leads: {RPH.objects.count():,}; load average {os.getloadavg()[0]:.1f}")
-    measure(existing_pages(), args.clients, args.seconds, args.burst)
+    only = {name for name in args.lists.split(",") if name}
+    pages = [page for page in existing_pages() if not only or page.list_name in only]
+    measure(pages, args.clients, args.seconds, args.burst)
 
 
 if __name__ == "__main__":

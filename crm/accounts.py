@@ -27,15 +27,26 @@ COUNT_CAP = paging.COUNT_CAP
 # --- Who may do what ---------------------------------------------------------------------------
 
 
+def sells(user: User) -> bool:
+    """Whether `user` works on sales records at all: reps, managers and administrators. The
+    one rule every sales form and its buttons follow (accounts, contacts, opportunities, tasks
+    and events); finance users look but do not touch."""
+    return user.is_administrator or user.role in (User.Role.REP, User.Role.MANAGER)
+
+
 def may_create_account(user: User) -> bool:
     """Reps (the account becomes theirs), managers and administrators."""
-    return user.is_administrator or user.role in (User.Role.REP, User.Role.MANAGER)
+    return sells(user)
 
 
 def may_change_account(user: User, account: Account) -> bool:
     """Whether `user` may edit an account they can see: its account manager, a manager of its
-    team, or an administrator."""
-    if user.is_administrator or user.pk == account.account_manager_id:
+    team, or an administrator; never someone who does not sell (sells)."""
+    if user.is_administrator:
+        return True
+    if not sells(user):
+        return False
+    if user.pk == account.account_manager_id:
         return True
     return (
         user.role == User.Role.MANAGER
@@ -58,6 +69,16 @@ def assigns_only_self(user: User) -> bool:
     return not user.is_administrator and user.role != User.Role.MANAGER
 
 
+def saved_fields(form: forms.ModelForm, *also: str) -> list[str]:
+    """The columns an edit through `form` writes: the form's own fields, `also` (set by the
+    service) and those the model stamps (auto_now). The others stay as stored, so a change
+    committed meanwhile (a contact's status, an account's team) is not undone by a whole-row
+    save of what the form loaded."""
+    model = form._meta.model
+    stamped = [f.name for f in model._meta.concrete_fields if getattr(f, "auto_now", False)]
+    return list(dict.fromkeys([*form.fields, *also, *stamped]))
+
+
 # --- Services ----------------------------------------------------------------------------------
 
 
@@ -66,15 +87,22 @@ def save_account(form: "AccountForm", by: User) -> Account:
     belongs to its account manager's team, so it stays where its manager can see it; an
     administrator may name another team (none named: the manager's)."""
     account = form.save(commit=False)
+    also = []  # what the service sets besides the form's fields
     if account.account_manager_id is None and not by.is_administrator:
         account.account_manager = by  # a rep, who is given no choice
+        also.append("account_manager")
     manager = account.account_manager
     if by.is_administrator:
         if account.team_id is None and manager is not None:
             account.team_id = manager.team_id
+            also.append("team")
     elif account.pk is None or "account_manager" in form.changed_data:
         account.team_id = manager.team_id if manager else by.team_id
-    account.save()
+        also.append("team")
+    if account.pk is None:
+        account.save()
+    else:
+        account.save(update_fields=saved_fields(form, *also))
     return account
 
 

@@ -20,8 +20,10 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import paging
+from crm.accounts import saved_fields, sells
 from crm.leads import OneLineErrors, owners_for
 from crm.models import Account, Contact, ContactStatusChange, User
+from crm.records import an_id
 from crm.visibility import visible_to
 
 CONTACT_PAGE = "mailsync:contact"  # the contact's page, named rather than imported
@@ -42,15 +44,15 @@ class NotAllowed(Exception):
 def may_work_on(user: User, account: Account) -> bool:
     """Whether `user` may create, edit and change the status of the contacts of `account`
     (one they may see): its account manager, a rep or manager of its team (reps work their
-    team's accounts' contacts), an administrator. Finance users look but do not touch.
-    `accounts_to_work_on` is the same rule as a query."""
-    if user.is_administrator or account.account_manager_id == user.pk:
+    team's accounts' contacts), an administrator. Finance users look but do not touch
+    (crm.accounts.sells). `accounts_to_work_on` is the same rule as a query."""
+    if user.is_administrator:
         return True
-    return (
-        account.team_id is not None
-        and account.team_id == user.team_id
-        and user.role in (User.Role.REP, User.Role.MANAGER)
-    )
+    if not sells(user):
+        return False
+    if account.account_manager_id == user.pk:
+        return True
+    return account.team_id is not None and account.team_id == user.team_id
 
 
 def accounts_to_work_on(user: User) -> QuerySet[Account]:
@@ -58,8 +60,10 @@ def accounts_to_work_on(user: User) -> QuerySet[Account]:
     accounts = visible_to(user, Account.objects.all())
     if user.is_administrator:
         return accounts
+    if not sells(user):
+        return accounts.none()
     rule = Q(account_manager=user.pk)
-    if user.team_id is not None and user.role in (User.Role.REP, User.Role.MANAGER):
+    if user.team_id is not None:
         rule |= Q(team=user.team_id)
     return accounts.filter(rule)
 
@@ -139,10 +143,21 @@ class ContactForm(OneLineErrors, forms.ModelForm):
                 f"The first {ACCOUNT_CHOICES} accounts by name; for another, use "
                 "“New contact” on the account's page."
             )
-        if current and str(current).isdigit():  # asked for whether listed or not: one query
-            chosen = accounts.filter(pk=int(current)).values_list("pk", "name")
+        if pk := an_id(current):  # asked for whether listed or not: one query
+            chosen = accounts.filter(pk=pk).values_list("pk", "name")
             listed = list(dict([*listed, *chosen]).items())
         field.widget.choices = [("", "Choose an account"), *listed]
+
+    def save(self, commit: bool = True) -> Contact:
+        """An edit writes the form's fields only: a status changed meanwhile (change_status)
+        stays changed, and so does its reason and time."""
+        contact = super().save(commit=False)
+        if commit:
+            if contact._state.adding:
+                contact.save()
+            else:
+                contact.save(update_fields=saved_fields(self))
+        return contact
 
 
 class StatusForm(OneLineErrors, forms.Form):
@@ -241,6 +256,7 @@ def contact_list(request):
         "all_accounts": _without(request.GET, "page", "account"),
         "problems": form.error_lines(),
         "contact_page": CONTACT_PAGE,
+        "may_create": sells(request.user),
     }
     partial = request.htmx and not request.htmx.history_restore_request
     template = "crm/contacts/_rows.html" if partial else "crm/contacts/list.html"
@@ -259,8 +275,10 @@ def _without(params, *names: str) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def contact_create(request):
+    if not sells(request.user):
+        raise PermissionDenied
     initial = {}
-    if (account := request.GET.get("account", "")).isdigit():
+    if account := an_id(request.GET.get("account")):
         initial["account"] = account
     form = ContactForm(request.POST or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q
@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from crm.accounts import assigns_only_self
+from crm.accounts import assigns_only_self, saved_fields, sells
 from crm.leads import OneLineErrors, owners_for
 from crm.models import Account, Event, Opportunity, Task, User
 from crm.signals import object_changed
@@ -31,6 +31,10 @@ ACCOUNT_CHOICES = 200
 MOMENT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DAY = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 ID = re.compile(r"[1-9][0-9]{0,17}")  # within a bigint, ASCII digits only
+# The years a typed time may fall in, in the user's time zone. A time of 9999-12-31 23:59 in
+# Los Angeles is year 10000 in UTC: PostgreSQL stores it, and every page reading it back
+# (the account's, the task's, the dashboard) fails, for everyone who may see it.
+YEARS = (1900, 9000)
 
 
 def an_id(value) -> int | None:
@@ -43,6 +47,12 @@ def an_id(value) -> int | None:
 # --- Forms -------------------------------------------------------------------------------------
 
 
+def within_years(value) -> None:
+    """A typed time within YEARS (checked in the zone it was typed in)."""
+    if value is not None and not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValidationError(f"Give a time between the years {YEARS[0]} and {YEARS[1]}.")
+
+
 class RecordForm(OneLineErrors, forms.ModelForm):
     """A sales record's form: the account among those the user may see, the owner among
     those they may assign (none to choose for a rep: their own)."""
@@ -52,6 +62,9 @@ class RecordForm(OneLineErrors, forms.ModelForm):
         self.accounts_cut = 0  # how many the select lists, when there are more
         self._limit_accounts(user)
         self._limit_owners(user)
+        for field in self.fields.values():
+            if isinstance(field, forms.DateTimeField):
+                field.validators.append(within_years)
 
     def _limit_accounts(self, user: User) -> None:
         field = self.fields["account"]
@@ -157,22 +170,33 @@ EVENT = Kind("event", "event", Event, EventForm, "event_detail")
 def save_record(form: RecordForm, kind: Kind, by: User, now) -> models.Model:
     """Create or edit a record. A record with no owner given is its creator's. An edit tells
     the rest of Vigil (object_changed), as every change a user makes does: a reminder about
-    the old due date is no longer true."""
+    the old due date is no longer true. An edit writes the form's fields only."""
     record = form.save(commit=False)
-    created = record.pk is None
-    if record.owner_id is None:
-        record.owner = by
-    with transaction.atomic():
+    if record.pk is None:
+        if record.owner_id is None:
+            record.owner = by
         record.save()
-        if not created:
-            object_changed.send(sender=None, kind=kind.name, object_id=record.pk, actor=by, at=now)
+        return record
+    with transaction.atomic():
+        # The form's fields only: what changed meanwhile elsewhere stays (a task completed).
+        record.save(update_fields=saved_fields(form))
+        object_changed.send(sender=None, kind=kind.name, object_id=record.pk, actor=by, at=now)
     return record
 
 
 # --- Views -------------------------------------------------------------------------------------
 
 
+def may_edit(user: User, record: models.Model) -> bool:
+    """Whether `user` may edit an opportunity, task or event they can see through its form:
+    one who sells (crm.accounts.sells) and may change it (its owner, a manager, an
+    administrator). The object pages show "Edit" by the same rule."""
+    return sells(user) and may_change(user, record)
+
+
 def _create(request, kind: Kind):
+    if not sells(request.user):
+        raise PermissionDenied
     initial = {}
     if account := an_id(request.GET.get("account")):
         initial["account"] = account
@@ -186,7 +210,7 @@ def _create(request, kind: Kind):
 
 def _edit(request, kind: Kind, pk: int):
     record = get_object_or_404(visible_to(request.user, kind.model._default_manager.all()), pk=pk)
-    if not may_change(request.user, record):
+    if not may_edit(request.user, record):
         raise PermissionDenied
     name = str(record)  # the form writes what was typed onto the instance
     form = kind.form(request.POST or None, instance=record, user=request.user)

@@ -18,6 +18,7 @@ from crm import services
 from crm.dates import when
 from crm.links import record_url
 from crm.models import Dispatch, Event, Opportunity, Task, User
+from crm.records import may_edit
 from crm.visibility import may_change, visible_to
 
 ACCOUNT_PAGE = "parc:account"  # the account's page, named rather than imported
@@ -42,8 +43,9 @@ def object_page(request, kind: str, obj, fields, actions="", **extra):
 
 
 def _edit_url(user: User, kind: str, obj) -> str:
-    """Where the owner, a manager or an administrator edits the object (crm.records)."""
-    return reverse(f"{kind}_edit", args=[obj.pk]) if may_change(user, obj) else ""
+    """Where the owner, a manager or an administrator edits the object (crm.records), for
+    those its form lets in (crm.records.may_edit): no finance user."""
+    return reverse(f"{kind}_edit", args=[obj.pk]) if may_edit(user, obj) else ""
 
 
 def _account(account) -> str:

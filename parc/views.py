@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from crm.accounts import may_change_account
+from crm.accounts import may_change_account, sells
+from crm.contacts import may_work_on
 from crm.models import Account, Dispatch, Event, Opportunity, Task, User
 from crm.visibility import visible_to
 from finance import selectors as invoices
@@ -66,9 +67,16 @@ def account_page(request, pk: int):
         "agreements": _agreements(account),
         "invoices": _invoices(account),
         "contact_addresses": backlog.addresses_of(account),  # its contacts' and linked ones
+        # Only the forms the user may use: finance users look but do not touch.
         "new": {
             kind: _url(f"{kind}_create", account)
-            for kind in ("contact", "opportunity", "task", "event")
+            for kind, allowed in [
+                ("contact", may_work_on(user, account)),
+                ("opportunity", sells(user)),
+                ("task", sells(user)),
+                ("event", sells(user)),
+            ]
+            if allowed
         },
     }
     return render(request, "parc/account.html", context)

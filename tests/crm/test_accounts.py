@@ -332,3 +332,34 @@ def test_a_blocked_rep_reaches_neither_the_list_nor_the_forms(rita, north):
     ):
         assert response["Location"] == "/notifications/?blocked=1"
     assert list(Account.objects.values_list("name", flat=True)) == ["Acme"]
+
+
+def test_an_edit_keeps_a_handover_made_between_loading_and_saving(
+    rita, ravi, north, south, monkeypatch
+):
+    """A rep's edit writes the name only: the account a manager handed to Ravi meanwhile stays
+    Ravi's, in the team it was given to."""
+    account = AccountFactory(name="Acme", team=north, account_manager=rita)
+    loaded = accounts.account_to_change
+
+    def loaded_then_handed_over(user, pk):
+        found = loaded(user, pk)
+        Account.objects.filter(pk=pk).update(account_manager=ravi, team=south)
+        return found
+
+    monkeypatch.setattr(accounts, "account_to_change", loaded_then_handed_over)
+    response = logged_in(rita).post(f"/accounts/{account.pk}/edit", {"name": "Acme 2"})
+
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.name, account.account_manager, account.team) == ("Acme 2", ravi, south)
+
+
+def test_finance_edits_no_account_even_as_its_account_manager(north):
+    fiona = UserFactory(username="fiona", role="finance", team=north)
+    account = AccountFactory(name="Acme", team=north, account_manager=fiona)
+
+    assert not accounts.sells(fiona) and not accounts.may_change_account(fiona, account)
+    assert logged_in(fiona).post(f"/accounts/{account.pk}/edit", {"name": "F"}).status_code == 403
+    account.refresh_from_db()
+    assert account.name == "Acme"

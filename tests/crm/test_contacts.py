@@ -332,7 +332,7 @@ def test_who_may_not_edit_gets_403_or_404(rita, acme, sam, north):
     assert logged_in(sam).post(f"/contacts/{contact.pk}/edit", fields).status_code == 404
     assert logged_in(finance).get(f"/contacts/{contact.pk}/edit").status_code == 403
     assert logged_in(finance).post(f"/contacts/{contact.pk}/edit", fields).status_code == 403
-    assert logged_in(finance).post("/contacts/new", fields).status_code == 400
+    assert logged_in(finance).post("/contacts/new", fields).status_code == 403
     assert Contact.objects.get().name == "Ana" and Contact.objects.count() == 1
 
 
@@ -390,3 +390,56 @@ def test_a_blocked_rep_reaches_neither_the_list_nor_a_contact(rita, acme):
     ):
         assert response["Location"] == "/notifications/?blocked=1"
     assert Contact.objects.get().status == Contact.Status.ACTIVE
+
+
+def test_an_edit_keeps_a_status_changed_between_loading_and_saving(rita, acme, monkeypatch):
+    """The edit saves its own fields only: a rejection committed while the edit was under way
+    stays, and the suppression run (which reads the status) lists the address."""
+    contact = ContactFactory(name="Carla", email="carla@acme.example", account=acme)
+    loaded = contacts.contact_to_change
+
+    def loaded_then_rejected(user, pk):
+        found = loaded(user, pk)
+        stored = Contact.objects.get(pk=pk)
+        contacts.change_status(stored, "rejected", "asked us to stop", rita, timezone.now())
+        return found
+
+    monkeypatch.setattr(contacts, "contact_to_change", loaded_then_rejected)
+    fields = {"name": "Carla B", "email": "carla@acme.example", "phone": "", "account": acme.pk}
+    response = logged_in(rita).post(f"/contacts/{contact.pk}/edit", fields)
+
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.name, contact.status) == ("Carla B", "rejected")
+    assert contact.status_reason == "asked us to stop" and contact.status_changed_at
+
+
+UNICODE_DIGIT = "\u00b2"  # "²": str.isdigit() says yes, int() says no
+LONG_ID = "1" * 5000  # past int()'s 4,300 digits
+
+
+@pytest.mark.parametrize("pk", [UNICODE_DIGIT, "\u0663", LONG_ID])
+def test_an_account_id_int_refuses_gets_a_page_not_an_error(manny, acme, pk):
+    contact = ContactFactory(name="Ana", account=acme)
+    client = logged_in(manny)
+
+    form = client.get("/contacts/new", {"account": pk})
+    created = client.post("/contacts/new", {"name": "X", "account": pk})
+    edited = client.post(f"/contacts/{contact.pk}/edit", {"name": "Ana B", "account": pk})
+
+    assert form.status_code == 200
+    for response in (created, edited):
+        page = response.content.decode()
+        assert response.status_code == 400
+        assert page.count('class="message error form-error"') == 1
+        assert "Account: Select a valid choice." in page
+    contact.refresh_from_db()
+    assert (Contact.objects.count(), contact.name) == (1, "Ana")
+
+
+def test_finance_gets_no_new_contact_button(rita, north, acme):
+    finance = UserFactory(username="fin", role="finance", team=north)
+
+    assert 'id="new-contact"' in logged_in(rita).get("/contacts/").content.decode()
+    assert 'id="new-contact"' not in logged_in(finance).get("/contacts/").content.decode()
+    assert logged_in(finance).get("/contacts/new").status_code == 403

@@ -408,3 +408,75 @@ def test_a_blocked_rep_may_edit_the_blocking_record_to_resolve_it(rita, acme):
     assert response.status_code == 302 and response["Location"] != BLOCKED
     blocking.refresh_from_db()
     assert blocking.title == valid("task", acme)["title"]
+
+
+def test_an_edit_keeps_a_completion_made_between_loading_and_saving(rita, acme, monkeypatch):
+    """The form saves its own fields only: a task completed while its edit was under way stays
+    done."""
+    task = TaskFactory(owner=rita, account=acme, title="Call back")
+    loaded = records.get_object_or_404
+
+    def loaded_then_completed(queryset, **lookup):
+        found = loaded(queryset, **lookup)
+        Task.objects.filter(pk=found.pk).update(status="done", completed_at=timezone.now())
+        return found
+
+    monkeypatch.setattr(records, "get_object_or_404", loaded_then_completed)
+    response = logged_in(rita).post(
+        f"/tasks/{task.pk}/edit", {**valid("task", acme), "title": "Call back soon"}
+    )
+
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert (task.title, task.status) == ("Call back soon", "done") and task.completed_at
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+@pytest.mark.parametrize("when", ["9999-12-31T23:59", "9001-01-01T00:00", "0001-01-01T00:00"])
+def test_a_time_out_of_the_years_gets_one_line(rita, acme, zone, when):
+    """9999-12-31 23:59 in Los Angeles is year 10000 in UTC: stored, it broke every page that
+    reads it back."""
+    rita.time_zone = zone
+    rita.save()
+    client = logged_in(rita)
+
+    task = client.post("/tasks/new", {**valid("task", acme), "due_at": when})
+    event = client.post("/events/new", {**valid("event", acme), "start_at": when})
+
+    for response, label in ((task, "Due"), (event, "Starts")):
+        page = response.content.decode()
+        assert response.status_code == 400
+        assert page.count('class="message error form-error"') == 1
+        assert f"{label}: Give a time between the years 1900 and 9000." in page
+        assert f'value="{when}"' in page
+    assert not Task.objects.exists() and not Event.objects.exists()
+    assert client.get(f"/accounts/{acme.pk}/").status_code == 200
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+def test_the_first_and_last_times_allowed_are_saved_and_shown(rita, acme, zone):
+    rita.time_zone = zone
+    rita.save()
+    client = logged_in(rita)
+
+    for when in ("1900-01-01T00:00", "9000-12-31T23:59"):
+        response = client.post("/tasks/new", {**valid("task", acme), "due_at": when})
+        assert response.status_code == 302, when
+        assert client.get(response["Location"]).status_code == 200
+    assert client.get(f"/accounts/{acme.pk}/").status_code == 200
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_finance_creates_and_edits_no_sales_record(kind, north, acme):
+    fiona = UserFactory(username="fiona", role="finance", team=north)
+    record = FACTORIES[kind](owner=fiona, account=acme)  # even one of hers
+    client = logged_in(fiona)
+
+    assert client.get(f"/{PLURAL[kind]}/new?account={acme.pk}").status_code == 403
+    assert client.post(f"/{PLURAL[kind]}/new", valid(kind, acme)).status_code == 403
+    assert client.get(f"/{PLURAL[kind]}/{record.pk}/edit").status_code == 403
+    assert client.post(f"/{PLURAL[kind]}/{record.pk}/edit", valid(kind, acme)).status_code == 403
+    assert MODELS[kind].objects.count() == 1
+    page = client.get(f"/{PLURAL[kind]}/{record.pk}/").content.decode()
+    assert f"/{PLURAL[kind]}/{record.pk}/edit" not in page

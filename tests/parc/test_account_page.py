@@ -172,6 +172,18 @@ def test_the_buttons_add_records_to_this_account_and_edit_it(manny, rita, acme):
     assert f"/accounts/{acme.pk}/edit" not in page_of(rita, acme)  # not hers to edit
 
 
+def test_finance_gets_no_button_to_add_or_edit(north, acme):
+    fiona = UserFactory(username="fiona", role="finance", team=north)
+    acme.account_manager = fiona  # even on an account of hers
+    acme.save()
+
+    page = page_of(fiona, acme)
+
+    for url in ("/contacts/new", "/opportunities/new", "/tasks/new", "/events/new"):
+        assert url not in page, url
+    assert f"/accounts/{acme.pk}/edit" not in page
+
+
 def test_each_section_shows_its_first_rows_and_says_there_are_more(
     manny, acme, inspectors, monkeypatch
 ):
