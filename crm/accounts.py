@@ -9,7 +9,9 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db import DatabaseError, transaction
+from django.db.models import Model, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
@@ -69,6 +71,18 @@ def assigns_only_self(user: User) -> bool:
     return not user.is_administrator and user.role != User.Role.MANAGER
 
 
+def save_edit(obj: Model, fields: list[str]) -> None:
+    """Save an edited record's `fields`; one deleted meanwhile is a 404 ("no such record"), not
+    an error page, and is not written back."""
+    try:
+        with transaction.atomic():  # a savepoint: the request's transaction stays usable
+            obj.save(update_fields=fields)
+    except DatabaseError:
+        if type(obj)._default_manager.filter(pk=obj.pk).exists():
+            raise
+        raise Http404(f"This {obj._meta.verbose_name} was deleted meanwhile.") from None
+
+
 def saved_fields(form: forms.ModelForm, *also: str) -> list[str]:
     """The columns an edit through `form` writes: the form's own fields, `also` (set by the
     service) and those the model stamps (auto_now). The others stay as stored, so a change
@@ -102,7 +116,7 @@ def save_account(form: "AccountForm", by: User) -> Account:
     if account.pk is None:
         account.save()
     else:
-        account.save(update_fields=saved_fields(form, *also))
+        save_edit(account, saved_fields(form, *also))
     return account
 
 

@@ -20,7 +20,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import paging
-from crm.accounts import saved_fields, sells
+from crm.accounts import save_edit, saved_fields, sells
 from crm.leads import OneLineErrors, owners_for
 from crm.models import Account, Contact, ContactStatusChange, User
 from crm.records import an_id
@@ -156,7 +156,7 @@ class ContactForm(OneLineErrors, forms.ModelForm):
             if contact._state.adding:
                 contact.save()
             else:
-                contact.save(update_fields=saved_fields(self))
+                save_edit(contact, saved_fields(self))
         return contact
 
 

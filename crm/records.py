@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from crm.accounts import assigns_only_self, saved_fields, sells
+from crm.accounts import assigns_only_self, save_edit, saved_fields, sells
 from crm.leads import OneLineErrors, owners_for
 from crm.models import Account, Event, Opportunity, Task, User
 from crm.signals import object_changed
@@ -179,7 +179,7 @@ def save_record(form: RecordForm, kind: Kind, by: User, now) -> models.Model:
         return record
     with transaction.atomic():
         # The form's fields only: what changed meanwhile elsewhere stays (a task completed).
-        record.save(update_fields=saved_fields(form))
+        save_edit(record, saved_fields(form))
         object_changed.send(sender=None, kind=kind.name, object_id=record.pk, actor=by, at=now)
     return record
 

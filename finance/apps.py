@@ -24,10 +24,13 @@ class FinanceConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from crm.models import Account, Team
         from finance.models import Invoice, Payment
 
         checks.register(check_company_currency)
-        for model in (Invoice, Payment):  # the admin's and the payment service's writes
+        # The admin's and the payment service's writes; an account's (its team decides who
+        # sees its invoices) and a team's.
+        for model in (Invoice, Payment, Account, Team):
             for signal in (post_save, post_delete):
                 signal.connect(_changed, sender=model, dispatch_uid=f"aging-{model.__name__}")
 

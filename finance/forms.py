@@ -5,18 +5,18 @@ from django import forms
 
 from crm.leads import OneLineErrors
 from finance import services
-from finance.currencies import MAX_MINOR_UNIT, minor_unit
-from finance.models import MONEY_DIGITS, Invoice
+from finance.currencies import minor_unit
+from finance.models import Invoice
 
 
 class AmountField(forms.DecimalField):
-    """An amount as the amount columns keep it (a backstop refuses 1E+999999999 or
-    1e-999999999 by its digits, before any arithmetic on it), checked first by record_payment's
-    rules, whose messages say what is wrong: too many digits before the point, or more
-    decimals than the currency has."""
+    """An amount checked by record_payment's rules alone, whose messages say what is wrong: too
+    many digits before the point, or more decimals than the currency has (trailing zeros
+    aside: 50.00000 is 50 euros). They read 1E+999999999 and 1e-999999999 by their digits,
+    before any arithmetic on them."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(max_digits=MONEY_DIGITS, decimal_places=MAX_MINOR_UNIT, **kwargs)
+        super().__init__(**kwargs)
         self.currency = ""
 
     def validate(self, value) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db import transaction
 from django.db.models import Aggregate, Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -165,7 +166,10 @@ def aging_table(invoices: QuerySet[Invoice], today: date, now: datetime) -> Agin
     added up): the sums of at most AGING_SECONDS ago for the same invoices (the cache key is
     the query itself, so another user's scope or filters never share it), else taken now."""
     totals = _aging_query(invoices, today)
-    sql, params = totals.query.sql_with_params()
+    try:
+        sql, params = totals.query.sql_with_params()
+    except EmptyResultSet:  # the user may see no invoice at all (a rep of no team)
+        return Aging([], now)
     digest = hashlib.sha256(f"{sql}{params}".encode()).hexdigest()
     key, aging = "", None
     try:

@@ -414,6 +414,25 @@ def test_an_edit_keeps_a_status_changed_between_loading_and_saving(rita, acme, m
     assert contact.status_reason == "asked us to stop" and contact.status_changed_at
 
 
+def test_an_edit_of_a_contact_deleted_meanwhile_is_a_404_and_writes_nothing(
+    rita, acme, monkeypatch
+):
+    contact = ContactFactory(name="Carla", email="carla@acme.example", account=acme)
+    loaded = contacts.contact_to_change
+
+    def loaded_then_deleted(user, pk):
+        found = loaded(user, pk)
+        Contact.objects.filter(pk=pk).delete()
+        return found
+
+    monkeypatch.setattr(contacts, "contact_to_change", loaded_then_deleted)
+    fields = {"name": "Carla B", "email": "carla@acme.example", "phone": "", "account": acme.pk}
+    response = logged_in(rita).post(f"/contacts/{contact.pk}/edit", fields)
+
+    assert response.status_code == 404
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+
+
 UNICODE_DIGIT = "\u00b2"  # "²": str.isdigit() says yes, int() says no
 LONG_ID = "1" * 5000  # past int()'s 4,300 digits
 

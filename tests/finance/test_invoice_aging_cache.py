@@ -15,7 +15,7 @@ from crm.runner import run_job
 from finance.invoice_list import AGING_SECONDS
 from finance.models import Invoice
 from tests.clients import logged_in
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, UserFactory
 from tests.finance.conftest import due
 
 D = Decimal
@@ -112,3 +112,27 @@ def test_without_its_cache_server_the_page_sums_on_every_view(now, fiona, acme, 
         assert sums[("EUR", "1-30")] == (1, D("100.00"))
         assert aging_queries(fiona) == 1
     cache.clear()
+
+
+def test_a_user_of_no_team_gets_an_empty_list_not_an_error(now, acme):
+    loner = UserFactory(username="lone", role="rep", team=None)
+    due(acme, 10)
+
+    aging, sums = view(loner)
+
+    assert sums == {} and aging.rows == []
+
+
+def test_an_account_moved_to_another_team_moves_its_sums_at_once(
+    now, rita, sam, acme, django_capture_on_commit_callbacks
+):
+    due(acme, 10, debt="100.00")
+    assert view(rita)[1][("EUR", "1-30")] == (1, D("100.00"))
+    assert view(sam)[1] == {}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        acme.team = sam.team
+        acme.save()
+
+    assert view(rita)[1] == {}
+    assert view(sam)[1][("EUR", "1-30")] == (1, D("100.00"))

@@ -126,3 +126,13 @@ def test_decimals_are_read_from_the_digits_not_rounded_away():
     with pytest.raises(ValidationError):
         validate_minor_unit(D("1e-999999999"), "EUR")
     validate_minor_unit(D("12.5000"), "EUR")
+
+
+@pytest.mark.django_db
+def test_trailing_zeros_past_the_columns_decimals_are_the_same_amount(now, fiona, acme):
+    invoice = due(acme, 20, debt="100.00")
+
+    page = pay(fiona, invoice, "50.00000000")
+
+    assert page.status_code == 302
+    assert Invoice.objects.get(pk=invoice.pk).debt == D("50.00")
