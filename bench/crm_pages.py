@@ -255,9 +255,9 @@ def build(rows: int) -> None:
     # Build the trigram indexes once after loading: much faster than row by row.
     searched = [
         importlib.import_module(f"crm.migrations.{name}")
-        for name in ("0005_leads", "0006_crm_pages")
+        for name in ("0005_leads", "0007_list_indexes_without_locking")
     ]
-    with connection.schema_editor() as editor:
+    with connection.schema_editor(atomic=False) as editor:
         for migration in searched:
             migration.drop_search_indexes(None, editor)
     sql(
@@ -302,7 +302,7 @@ def build(rows: int) -> None:
         " FROM generate_series(1, %(rows)s) g",
         p,
     )
-    with connection.schema_editor() as editor:
+    with connection.schema_editor(atomic=False) as editor:
         for migration in searched:
             migration.add_search_indexes(None, editor)
     for table in ("crm_team", "crm_user", "crm_account"):

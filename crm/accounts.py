@@ -208,7 +208,7 @@ def accounts_for_list(user: User, form: AccountFilterForm) -> QuerySet[Account]:
     if form.value("team"):
         accounts = accounts.filter(team=form.value("team"))
     if q := (form.value("q") or "").replace("\x00", "").strip():
-        # UPPER(name) LIKE: the trigram index of crm 0006 on PostgreSQL.
+        # UPPER(name) LIKE: the trigram index of crm 0007 on PostgreSQL.
         accounts = accounts.filter(name__icontains=q)
     return accounts.order_by(*SORTS[form.value("sort") or "name"])
 

@@ -2,7 +2,7 @@
 name (and a lead's company, a contact's or a lead's email), grouped by kind, a few of each.
 
 Each kind is one query, whatever the data: icontains, which PostgreSQL runs as
-UPPER(column) LIKE UPPER('%…%'), served by the trigram GIN indexes of crm 0005 and 0006.
+UPPER(column) LIKE UPPER('%…%'), served by the trigram GIN indexes of crm 0005 and 0007.
 A trigram index finds a substring only from three characters on, so a query without three
 letters or digits in a row looks for names (companies, emails) that start with it instead."""
 

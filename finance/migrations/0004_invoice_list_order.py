@@ -1,37 +1,36 @@
 """The invoice list (/invoices/): an index in its order (owed first, by due date), and on
 PostgreSQL a trigram index for its search by number (icontains runs as UPPER(number) LIKE
-UPPER('%…%'), as the lead list's search in crm 0005)."""
+UPPER('%…%'), as the lead list's search in crm 0005). finance_invoice holds a million rows or
+more in a large company, and a plain CREATE INDEX would block every write to it (payments, the
+penalty run) for the whole build: both are built concurrently on PostgreSQL (crm.indexes),
+outside a transaction."""
 
 from django.db import migrations, models
 
+from crm.indexes import AddIndexWithoutLocking, add_trigram_indexes, drop_trigram_indexes
+
+
+SEARCHED = {"finance_invoice": ("number",)}
+
 
 def add_number_search_index(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return  # SQLite scans; it holds demo and test data only
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
-        if cursor.fetchone() is None:
-            return
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        cursor.execute(
-            "CREATE INDEX IF NOT EXISTS invoice_number_trgm ON finance_invoice "
-            'USING gin ((UPPER("number"::text)) gin_trgm_ops)'
-        )
+    add_trigram_indexes(schema_editor, SEARCHED)
 
 
 def drop_number_search_index(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP INDEX IF EXISTS invoice_number_trgm")
+    drop_trigram_indexes(schema_editor, SEARCHED)
 
 
 class Migration(migrations.Migration):
+    atomic = False  # PostgreSQL builds an index concurrently only outside a transaction
+
     dependencies = [
-        ("crm", "0006_crm_pages"),
+        ("crm", "0007_list_indexes_without_locking"),
         ("finance", "0003_currencies_and_credits"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexWithoutLocking(
             model_name="invoice",
             index=models.Index(
                 models.Case(

@@ -1,0 +1,69 @@
+"""Index builds that do not lock a big table: CREATE INDEX CONCURRENTLY on PostgreSQL, where a
+plain CREATE INDEX would block every write to the table (leads, contacts, invoices: a million
+rows each) for as long as the build takes. SQLite, which holds demo and test data only, builds
+them plainly. A migration that uses them sets `atomic = False`: PostgreSQL builds concurrently
+only outside a transaction."""
+
+from django.contrib.postgres.operations import AddIndexConcurrently
+
+
+class AddIndexWithoutLocking(AddIndexConcurrently):
+    """AddIndex, concurrently on PostgreSQL; a plain AddIndex elsewhere."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            drop_invalid(schema_editor, self.index.name)
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        else:
+            model = to_state.apps.get_model(app_label, self.model_name)
+            if self.allow_migrate_model(schema_editor.connection.alias, model):
+                schema_editor.add_index(model, self.index)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            model = from_state.apps.get_model(app_label, self.model_name)
+            if self.allow_migrate_model(schema_editor.connection.alias, model):
+                schema_editor.remove_index(model, self.index)
+
+
+def drop_invalid(schema_editor, name: str) -> None:
+    """A concurrent build that was interrupted (a deploy killed mid-migration) leaves an
+    invalid index behind, which IF NOT EXISTS would take for done: drop it to build again."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = pg_index.indexrelid"
+            " WHERE pg_class.relname = %s AND NOT pg_index.indisvalid",
+            [name],
+        )
+        if cursor.fetchone() is not None:
+            cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+
+
+def add_trigram_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> None:
+    """A trigram GIN index on UPPER(column) of each table's columns, `<table>_<column>_trgm`,
+    built concurrently (icontains runs as UPPER(column) LIKE UPPER('%…%')). PostgreSQL only,
+    and only where the pg_trgm extension is available."""
+    if schema_editor.connection.vendor != "postgresql":
+        return  # SQLite scans; it holds demo and test data only
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
+        if cursor.fetchone() is None:
+            return
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    for table, names in columns.items():
+        for column in names:
+            name = f"{table}_{column}_trgm"
+            drop_invalid(schema_editor, name)
+            schema_editor.execute(
+                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" '
+                f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
+            )
+
+
+def drop_trigram_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        for table, names in columns.items():
+            for column in names:
+                schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{table}_{column}_trgm"')

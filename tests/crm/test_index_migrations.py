@@ -1,0 +1,88 @@
+"""Indexes on the big tables (contacts, accounts, invoices) are built without locking them:
+concurrently on PostgreSQL, outside a transaction, and built again after a build that was
+interrupted; plainly on SQLite."""
+
+import importlib
+
+import pytest
+from django.db import IntegrityError, connection
+
+from crm.indexes import AddIndexWithoutLocking, drop_invalid
+
+MIGRATIONS = [
+    "crm.migrations.0007_list_indexes_without_locking",
+    "finance.migrations.0004_invoice_list_order",
+]
+BUILT = {
+    "contact_name",
+    "contact_status_name",
+    "contact_account_name",
+    "account_team_name",
+    "account_created",
+    "account_team_created",
+    "account_manager_name",
+    "invoice_list_order",
+}
+TRIGRAM = {
+    "crm_account_name_trgm",
+    "crm_contact_name_trgm",
+    "crm_contact_email_trgm",
+    "crm_opportunity_name_trgm",
+    "finance_invoice_number_trgm",
+}
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent index builds: PostgreSQL"
+)
+
+
+@pytest.mark.parametrize("name", MIGRATIONS)
+def test_the_migrations_build_their_indexes_outside_a_transaction(name):
+    migration = importlib.import_module(name).Migration
+
+    assert migration.atomic is False
+    indexes = [op for op in migration.operations if op.__class__.__name__.startswith("AddIndex")]
+    assert indexes and all(isinstance(op, AddIndexWithoutLocking) for op in indexes)
+
+
+@pytest.mark.django_db
+def test_every_index_is_there_and_valid():
+    with connection.cursor() as cursor:
+        names = {
+            index
+            for table in ("crm_contact", "crm_account", "finance_invoice", "crm_opportunity")
+            for index in connection.introspection.get_constraints(cursor, table)
+        }
+    assert names >= BUILT
+    if connection.vendor == "postgresql":
+        assert names >= TRIGRAM
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname FROM pg_class JOIN pg_index ON pg_class.oid = indexrelid"
+                " WHERE relname = ANY(%s) AND NOT indisvalid",
+                [sorted(BUILT | TRIGRAM)],
+            )
+            assert cursor.fetchall() == []
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_build_is_dropped_to_be_built_again():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE half_built (x int)")
+        cursor.execute("INSERT INTO half_built VALUES (1), (1)")
+        try:
+            # A concurrent build that fails half-way leaves an invalid index behind.
+            with pytest.raises(IntegrityError, match="could not create unique index"):
+                cursor.execute("CREATE UNIQUE INDEX CONCURRENTLY half_built_x ON half_built (x)")
+            cursor.execute(
+                "SELECT indisvalid FROM pg_index WHERE indexrelid = 'half_built_x'::regclass"
+            )
+            assert cursor.fetchone() == (False,)
+
+            with connection.schema_editor(atomic=False) as editor:
+                drop_invalid(editor, "half_built_x")
+
+            cursor.execute("SELECT to_regclass('half_built_x')")
+            assert cursor.fetchone() == (None,)
+        finally:
+            cursor.execute("DROP TABLE half_built")
