@@ -4,6 +4,7 @@
 import functools
 from datetime import date, datetime
 
+from django.core.exceptions import ValidationError
 from django.utils import formats, timezone, translation
 from django.utils.html import format_html
 
@@ -71,3 +72,16 @@ def when(at: datetime | date | None, now: datetime | None = None, *, ago: bool =
         shown(at),
         relative(at, now or timezone.now()),
     )
+
+
+# The years a typed time may fall in, in the user's time zone. A time of 9999-12-31 23:59 in
+# Los Angeles is year 10000 in UTC: PostgreSQL stores it, and every page reading it back
+# (the account's, the task's, the dashboard) fails, for everyone who may see it.
+YEARS = (1900, 9000)
+
+
+def within_years(value) -> None:
+    """A typed time within YEARS (checked in the zone it was typed in): a validator for every
+    form field a person types a time into."""
+    if value is not None and not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValidationError(f"Give a time between the years {YEARS[0]} and {YEARS[1]}.")

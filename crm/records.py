@@ -11,7 +11,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q
@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from crm.accounts import assigns_only_self, save_edit, saved_fields, sells
+from crm.dates import within_years
 from crm.leads import OneLineErrors, owners_for
 from crm.models import Account, Event, Opportunity, Task, User
 from crm.signals import object_changed
@@ -31,10 +32,6 @@ ACCOUNT_CHOICES = 200
 MOMENT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DAY = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 ID = re.compile(r"[1-9][0-9]{0,17}")  # within a bigint, ASCII digits only
-# The years a typed time may fall in, in the user's time zone. A time of 9999-12-31 23:59 in
-# Los Angeles is year 10000 in UTC: PostgreSQL stores it, and every page reading it back
-# (the account's, the task's, the dashboard) fails, for everyone who may see it.
-YEARS = (1900, 9000)
 
 
 def an_id(value) -> int | None:
@@ -45,12 +42,6 @@ def an_id(value) -> int | None:
 
 
 # --- Forms -------------------------------------------------------------------------------------
-
-
-def within_years(value) -> None:
-    """A typed time within YEARS (checked in the zone it was typed in)."""
-    if value is not None and not YEARS[0] <= value.year <= YEARS[1]:
-        raise ValidationError(f"Give a time between the years {YEARS[0]} and {YEARS[1]}.")
 
 
 class RecordForm(OneLineErrors, forms.ModelForm):

@@ -6,6 +6,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.dates import within_years
 from crm.models import User
 from notifications import services
 from notifications.models import ObjectKind
@@ -43,7 +44,9 @@ class AdminLoginForm(RefuseLockedUsers, AdminAuthenticationForm):
 class ReminderForm(forms.Form):
     kind = forms.ChoiceField(choices=[c for c in ObjectKind.choices if c[0] in TYPES])
     object_id = forms.IntegerField(min_value=1)
-    remind_at = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
+    remind_at = forms.DateTimeField(
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"], validators=[within_years]
+    )
     note = forms.CharField(max_length=500, required=False)
 
 
@@ -71,6 +74,7 @@ class BlockingForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         label="Resolve by",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        validators=[within_years],
     )
 
     def __init__(self, *args, actor: User, now, **kwargs):

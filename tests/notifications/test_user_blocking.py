@@ -102,6 +102,17 @@ def test_the_form_says_what_is_wrong(manager, member):
 
 
 @pytest.mark.django_db
+def test_a_deadline_out_of_the_years_is_refused(manager, member):
+    member_task = TaskFactory(owner=member, due_at=timezone.now() + timedelta(days=1))
+    data = {**form(member, member_task), "resolve_by": "9999-12-31T23:59"}
+
+    errors = logged_in(manager).post(NEW, data).context["form"].errors
+
+    assert errors["resolve_by"] == ["Give a time between the years 1900 and 9000."]
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db
 def test_an_administrator_may_block_anyone(administrator, member):
     task = TaskFactory(owner=member, due_at=timezone.now() + timedelta(days=1))
 
