@@ -165,7 +165,7 @@ SORTS = {
 }
 
 
-class AccountFilterForm(OneLineErrors, forms.Form):
+class AccountFilterForm(OneLineErrors, paging.Filters, forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=200)
     manager = forms.ModelChoiceField(
         label="Account manager", required=False, queryset=User.objects.none(), empty_label="Anyone"
@@ -194,10 +194,6 @@ class AccountFilterForm(OneLineErrors, forms.Form):
             self.fields["team"].queryset = Team.objects.order_by("name")  # type: ignore[attr-defined]
         else:
             del self.fields["team"]
-
-    def value(self, name: str):
-        """The cleaned value, or nothing for a parameter that was invalid."""
-        return (getattr(self, "cleaned_data", None) or {}).get(name)
 
 
 def accounts_for_list(user: User, form: AccountFilterForm) -> QuerySet[Account]:

@@ -184,7 +184,7 @@ SORTS = {
 }
 
 
-class ContactFilterForm(OneLineErrors, forms.Form):
+class ContactFilterForm(OneLineErrors, paging.Filters, forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=200)
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *Contact.Status.choices]
@@ -212,10 +212,6 @@ class ContactFilterForm(OneLineErrors, forms.Form):
             del self.fields["owner"]
         else:
             self.fields["owner"].queryset = owners_for(user)  # type: ignore[attr-defined]
-
-    def value(self, name: str):
-        """The cleaned value, or nothing for a parameter that was invalid."""
-        return (getattr(self, "cleaned_data", None) or {}).get(name)
 
 
 def contacts_for_list(user: User, form: ContactFilterForm) -> QuerySet[Contact]:

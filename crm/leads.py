@@ -186,7 +186,7 @@ SORTS = {
 }
 
 
-class LeadFilterForm(OneLineErrors, forms.Form):
+class LeadFilterForm(OneLineErrors, paging.Filters, forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=200)
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *RPH.Status.choices])
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *RPH.Source.choices])
@@ -212,10 +212,6 @@ class LeadFilterForm(OneLineErrors, forms.Form):
             del self.fields["owner"]
         else:
             self.fields["owner"].queryset = owners_for(user)  # type: ignore[attr-defined]
-
-    def value(self, name: str):
-        """The cleaned value, or nothing for a parameter that was invalid."""
-        return (getattr(self, "cleaned_data", None) or {}).get(name)
 
 
 def leads_for_list(user: User, form: LeadFilterForm, now: datetime) -> QuerySet[RPH]:

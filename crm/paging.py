@@ -10,6 +10,14 @@ PAGE_SIZE = 50
 COUNT_CAP = 1000  # counting more would read every matching row on each page
 
 
+class Filters:
+    """A list's filter form (GET parameters): the valid ones apply, the others are named."""
+
+    def value(self, name: str):
+        """The cleaned value, or nothing for a parameter that was invalid."""
+        return (getattr(self, "cleaned_data", None) or {}).get(name)
+
+
 @dataclass
 class Page:
     rows: list[Any]

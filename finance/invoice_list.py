@@ -81,7 +81,7 @@ def bucket_q(bucket: str, today: date) -> Q:
     return q & Q(due_date__gte=today - timedelta(days=high)) if high is not None else q
 
 
-class InvoiceFilterForm(OneLineErrors, forms.Form):
+class InvoiceFilterForm(OneLineErrors, paging.Filters, forms.Form):
     q = forms.CharField(label="Number", required=False, max_length=40)
     bucket = forms.ChoiceField(
         label="Past due",
@@ -100,10 +100,6 @@ class InvoiceFilterForm(OneLineErrors, forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *STATUSES])
     account = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGES)
-
-    def value(self, name: str):
-        """The cleaned value, or nothing for a parameter that was invalid."""
-        return (getattr(self, "cleaned_data", None) or {}).get(name)
 
 
 def invoices_for_list(user: User, form: InvoiceFilterForm, today: date) -> QuerySet[Invoice]:
