@@ -17,6 +17,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm import paging
+from crm.forms import ModelChoiceField
 from crm.leads import OneLineErrors, owners_for
 from crm.models import Account, Team, User
 from crm.visibility import visible_to
@@ -167,12 +168,10 @@ SORTS = {
 
 class AccountFilterForm(OneLineErrors, paging.Filters, forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=200)
-    manager = forms.ModelChoiceField(
+    manager = ModelChoiceField(
         label="Account manager", required=False, queryset=User.objects.none(), empty_label="Anyone"
     )
-    team = forms.ModelChoiceField(
-        required=False, queryset=Team.objects.none(), empty_label="Every team"
-    )
+    team = ModelChoiceField(required=False, queryset=Team.objects.none(), empty_label="Every team")
     sort = forms.ChoiceField(
         required=False,
         choices=[

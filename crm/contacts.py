@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import paging
 from crm.accounts import save_edit, saved_fields, sells
+from crm.forms import ModelChoiceField
 from crm.leads import OneLineErrors, owners_for
 from crm.models import Account, Contact, ContactStatusChange, User
 from crm.records import an_id
@@ -193,7 +194,7 @@ class ContactFilterForm(OneLineErrors, paging.Filters, forms.Form):
     account = forms.ModelChoiceField(
         required=False, queryset=Account.objects.none(), widget=forms.HiddenInput
     )
-    owner = forms.ModelChoiceField(
+    owner = ModelChoiceField(
         label="Account manager",
         required=False,
         queryset=User.objects.none(),

@@ -22,6 +22,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
 from crm import paging
+from crm.forms import ModelChoiceField
 from crm.models import RPH, Account, Contact, LeadStatusChange, Opportunity, User
 from crm.visibility import may_change, mine, visible_to
 
@@ -191,9 +192,7 @@ class LeadFilterForm(OneLineErrors, paging.Filters, forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *RPH.Status.choices])
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *RPH.Source.choices])
     activity = forms.ChoiceField(label="Last activity", required=False, choices=ACTIVITY_CHOICES)
-    owner = forms.ModelChoiceField(
-        required=False, queryset=User.objects.none(), empty_label="Everyone"
-    )
+    owner = ModelChoiceField(required=False, queryset=User.objects.none(), empty_label="Everyone")
     sort = forms.ChoiceField(
         required=False,
         choices=[

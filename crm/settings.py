@@ -58,6 +58,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "crm.urls"
+# Selects written in Python: the per-option template of Django's is most of a list page's time.
+FORM_RENDERER = "crm.renderers.FormRenderer"
 WSGI_APPLICATION = "crm.wsgi.application"
 AUTH_USER_MODEL = "crm.User"
 LOGIN_URL = "login"
@@ -242,9 +244,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 CELERY_TIMEZONE = TIME_ZONE
 
-# The cache holds figures that cost much to compute and may be a minute old (the invoice list's
-# aging table): Redis when the broker is Redis, so every web process shares it; else each
-# process its own memory. VIGIL_CACHE_URL sets it apart ("local" for process memory).
+# The cache: Redis when the broker is Redis, so every process shares it; else each process its
+# own memory. VIGIL_CACHE_URL sets it apart ("local" for process memory). Nothing uses it today.
 _REDIS_BROKER = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 CACHES = {"default": env_cache("VIGIL_CACHE_URL", _REDIS_BROKER)}
 CELERY_TASK_IGNORE_RESULT = True
