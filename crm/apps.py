@@ -9,7 +9,13 @@ class CrmConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
+        from crm import triggers
         from crm.schedules import sync_after_migrate
 
         autodiscover_modules("jobs")
         post_migrate.connect(sync_after_migrate, sender=self)
+        post_migrate.connect(
+            triggers.reinstall_after_migrate("crm", "0008_contact_team", triggers.reinstall),
+            sender=self,
+            weak=False,
+        )

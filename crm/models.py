@@ -138,11 +138,26 @@ class Contact(models.Model):
         help_text="Why the contact has its status, e.g. why it was rejected.",
     )
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # The account's team, copied by the database whenever the contact or its account changes
+    # (crm/triggers.py): a team's contact list reads this table alone. Never written here.
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.DO_NOTHING,  # the account's team is set to NULL, and so is this
+        db_constraint=False,
+        db_index=False,  # contact_team_name leads with it
+        related_name="+",
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["status"]),
             models.Index(fields=["email"]),
+            # A team's contact list: its order, and each status in that order.
+            models.Index(fields=["team", "name", "id"], name="contact_team_name"),
+            models.Index(fields=["team", "status", "name", "id"], name="contact_team_status_name"),
             # The contact list: its default order, and each filter in that order.
             models.Index(fields=["name", "id"], name="contact_name"),
             models.Index(fields=["status", "name", "id"], name="contact_status_name"),

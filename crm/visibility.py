@@ -14,7 +14,7 @@ TEAM_PATHS: dict[type, tuple[str, ...]] = {
     Event: ("owner__team",),
     Dispatch: ("team", "account__team"),
     Account: ("team",),
-    Contact: ("account__team",),
+    Contact: ("team",),  # the account's team, copied by the database (crm/triggers.py)
     RPH: ("owner__team",),
     User: ("team",),  # the people of one's own team
 }

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.db.models.signals import post_migrate
 
 from finance.currencies import CURRENCIES
 
@@ -22,20 +23,12 @@ class FinanceConfig(AppConfig):
     name = "finance"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
-
-        from crm.models import Account, Team
-        from finance.models import Invoice, Payment
-
         checks.register(check_company_currency)
-        # The admin's and the payment service's writes; an account's (its team decides who
-        # sees its invoices) and a team's.
-        for model in (Invoice, Payment, Account, Team):
-            for signal in (post_save, post_delete):
-                signal.connect(_changed, sender=model, dispatch_uid=f"aging-{model.__name__}")
+        from crm.triggers import reinstall_after_migrate
+        from finance import triggers
 
-
-def _changed(sender, **kwargs) -> None:
-    from finance.invoice_list import forget_aging
-
-    forget_aging()
+        post_migrate.connect(
+            reinstall_after_migrate("finance", "0005_aging_rollup", triggers.reinstall),
+            sender=self,
+            weak=False,
+        )

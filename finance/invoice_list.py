@@ -3,30 +3,23 @@
 Days past due are counted from today in the company's time zone (settings.TIME_ZONE), the
 calendar the penalty job uses, whoever looks: a user in another zone sees the same buckets."""
 
-import hashlib
-import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.core.cache import cache
-from django.core.exceptions import EmptyResultSet
-from django.db import transaction
 from django.db.models import Aggregate, Count, Q, QuerySet, Sum
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from crm import paging
 from crm.leads import OneLineErrors
 from crm.links import record_url
 from crm.models import User
 from finance.currencies import money
-from finance.models import OWED_FIRST, Invoice
-from finance.visibility import invoices_visible_to
-
-logger = logging.getLogger(__name__)
+from finance.models import OWED_FIRST, AgingDay, Invoice
+from finance.visibility import aging_days_visible_to, invoices_visible_to
 
 PAGE_SIZE = paging.PAGE_SIZE
 # Pages are counted by offset up to here (1,000 invoices); past that, narrow the filters.
@@ -74,11 +67,16 @@ def days_past_due(invoice: Invoice, today: date) -> int:
     return max((today - invoice.due_date).days, 0) if invoice.debt > 0 else 0
 
 
+def days_q(bucket: str, today: date) -> Q:
+    """Due dates `bucket` days past on `today`."""
+    low, high = BUCKETS[bucket]
+    q = Q(due_date__lte=today - timedelta(days=low))
+    return q & Q(due_date__gte=today - timedelta(days=high)) if high is not None else q
+
+
 def bucket_q(bucket: str, today: date) -> Q:
     """Invoices still owed that are `bucket` days past due on `today`."""
-    low, high = BUCKETS[bucket]
-    q = Q(debt__gt=0, due_date__lte=today - timedelta(days=low))
-    return q & Q(due_date__gte=today - timedelta(days=high)) if high is not None else q
+    return Q(debt__gt=0) & days_q(bucket, today)
 
 
 class InvoiceFilterForm(OneLineErrors, paging.Filters, forms.Form):
@@ -140,75 +138,56 @@ class AgingRow:
         return money(self.penalty, self.currency)
 
 
-# The aging table sums every past-due invoice the user may see: at a million invoices that is
-# most of a second. It is kept this long, and summed again at once after a change Vigil makes
-# (a payment, an invoice saved, a penalty run): see forget_aging.
-AGING_SECONDS = 60
-_AGING_GENERATION = "finance:aging:generation"
-
-
 @dataclass
 class Aging:
     rows: list[AgingRow]
-    at: datetime  # when the sums were taken
+    summed: bool  # summed from the invoices listed (a search, an account), not the rollup
 
 
-# What the cache may raise when its server (Redis) is away; the page then sums at once.
-CACHE_ERRORS = (RedisError, OSError)
-
-
-def aging_table(invoices: QuerySet[Invoice], today: date, now: datetime) -> Aging:
+def aging_table(
+    user: User, form: InvoiceFilterForm, listed: QuerySet[Invoice], today: date
+) -> Aging:
     """Count, debt and penalty of each overdue bucket, per currency (two currencies are never
-    added up): the sums of at most AGING_SECONDS ago for the same invoices (the cache key is
-    the query itself, so another user's scope or filters never share it), else taken now."""
-    totals = _aging_query(invoices, today)
-    try:
-        sql, params = totals.query.sql_with_params()
-    except EmptyResultSet:  # the user may see no invoice at all (a rep of no team)
-        return Aging([], now)
-    digest = hashlib.sha256(f"{sql}{params}".encode()).hexdigest()
-    key, aging = "", None
-    try:
-        key = f"finance:aging:{cache.get_or_set(_AGING_GENERATION, 0, None)}:{digest}"
-        aging = cache.get(key)
-    except CACHE_ERRORS:
-        logger.warning("The cache is unavailable: the aging table is summed on every view")
-    if aging is None:
-        aging = Aging(_aging_rows(totals), now)
-        if key:
-            try:
-                cache.set(key, aging, AGING_SECONDS)
-            except CACHE_ERRORS:
-                logger.warning("The cache is unavailable: the aging table is summed on every view")
-    return aging
+    added up), of the invoices the list shows whatever their bucket. Read from the rollup the
+    database keeps (finance_agingday, finance/triggers.py): a few rows a day, not every
+    past-due invoice. A number search or one account's invoices are few: summed from them."""
+    if form.value("q") or form.value("account"):
+        return Aging(_aging_rows(_aging_query(listed, today)), summed=True)
+    days = aging_days_visible_to(user, AgingDay.objects.filter(due_date__lt=today))
+    status = form.value("status")
+    if status and status != "open":  # paid or a credit: nothing is owed, nothing is past due
+        days = days.none()
+    if penalty := form.value("penalty"):
+        days = days.filter(ROLLUP_PENALTY_OF[penalty])
+    spec = _per_bucket(
+        lambda bucket: days_q(bucket, today), lambda where: Sum("invoices", filter=where)
+    )
+    totals = days.order_by().values("currency").annotate(**spec).order_by("currency")
+    return Aging(_aging_rows(totals), summed=False)
 
 
-def forget_aging() -> None:
-    """Aging tables summed before now are not shown again: called when a transaction that
-    changes invoices or payments commits."""
-
-    def bump() -> None:
-        try:
-            if not cache.add(_AGING_GENERATION, 1, None):
-                cache.incr(_AGING_GENERATION)
-        except ValueError:  # evicted between the two calls
-            cache.add(_AGING_GENERATION, 1, None)
-        except CACHE_ERRORS:
-            logger.warning("The cache is unavailable: an aging table may be a minute old")
-
-    transaction.on_commit(bump)
+# PENALTY_OF, for the rollup's rows.
+ROLLUP_PENALTY_OF = {"yes": Q(penalty_sign=1), "no": Q(penalty_sign=0), "failed": Q(failed=True)}
 
 
 def _aging_query(invoices: QuerySet[Invoice], today: date) -> QuerySet:
     """One query: a conditional COUNT and SUM per bucket, grouped by currency."""
-    spec: dict[str, Aggregate] = {}
-    for n, bucket in enumerate(BUCKETS):
-        where = bucket_q(bucket, today)
-        spec[f"count_{n}"] = Count("pk", filter=where)
-        spec[f"debt_{n}"] = Sum("debt", filter=where)
-        spec[f"penalty_{n}"] = Sum("penalty", filter=where)
+    spec = _per_bucket(
+        lambda bucket: bucket_q(bucket, today), lambda where: Count("pk", filter=where)
+    )
     overdue = invoices.filter(debt__gt=0, due_date__lt=today)
     return overdue.order_by().values("currency").annotate(**spec).order_by("currency")
+
+
+def _per_bucket(where: Callable[[str], Q], count: Callable[[Q], Aggregate]) -> dict[str, Aggregate]:
+    """The aggregates of the aging table, per bucket: `count` and the sums of debt and penalty
+    over the rows `where` says are in it."""
+    spec: dict[str, Aggregate] = {}
+    for n, bucket in enumerate(BUCKETS):
+        spec[f"count_{n}"] = count(where(bucket))
+        spec[f"debt_{n}"] = Sum("debt", filter=where(bucket))
+        spec[f"penalty_{n}"] = Sum("penalty", filter=where(bucket))
+    return spec
 
 
 def _aging_rows(totals: Any) -> list[AgingRow]:
@@ -220,7 +199,7 @@ def _aging_rows(totals: Any) -> list[AgingRow]:
                     total["currency"],
                     bucket,
                     BUCKET_LABELS[bucket],
-                    total[f"count_{n}"],
+                    total[f"count_{n}"] or 0,
                     total[f"debt_{n}"] or Decimal(0),
                     total[f"penalty_{n}"] or Decimal(0),
                 )

@@ -7,8 +7,7 @@ from django.utils import timezone
 
 from crm.progress import progress
 from crm.registry import Counts, job
-from finance.invoice_list import forget_aging
-from finance.models import Invoice
+from finance.models import AgingDay, Invoice
 from finance.penalties import accrue_range, corrections_since
 
 log = logging.getLogger(__name__)
@@ -61,5 +60,5 @@ def penalties_accrue(as_of: datetime, *, dry_run: bool = False) -> Counts:
     for lo in progress(starts, total=len(starts), desc="finance_penalties"):
         run.accrue(lo, lo + RANGE - 1)
     run.record_failures()
-    forget_aging()  # the invoice list's aging table shows the new penalties at once
+    AgingDay.objects.filter(invoices=0).delete()  # rollup days all paid or gone (triggers.py)
     return {**run.totals, "failed": len(run.failed)}

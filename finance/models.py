@@ -341,3 +341,30 @@ class PenaltyAccrual(models.Model):
     @property
     def period_end(self):
         return EPOCH + timedelta(days=self.end_day)
+
+
+class AgingDay(models.Model):
+    """The invoices still owed that fall due on one day, per team of their account, currency,
+    sign of their penalty and whether the penalty run failed on them: how many, their debt and
+    their penalty. Kept by the database as invoices and accounts change (finance/triggers.py);
+    the invoice list's aging table adds these up instead of every past-due invoice."""
+
+    team_key = models.BigIntegerField(help_text="The account's team; 0 for none.")
+    currency = models.CharField(max_length=3)
+    due_date = models.DateField()
+    penalty_sign = models.SmallIntegerField(help_text="1: a penalty; 0: none; -1: below zero.")
+    failed = models.BooleanField(help_text="The penalty run could not compute these.")
+    invoices = models.BigIntegerField()
+    debt = models.DecimalField(max_digits=MONEY_DIGITS + 10, decimal_places=MAX_MINOR_UNIT)
+    penalty = models.DecimalField(max_digits=MONEY_DIGITS + 10, decimal_places=MAX_MINOR_UNIT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team_key", "currency", "due_date", "penalty_sign", "failed"],
+                name="agingday_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_key} {self.currency} {self.due_date}: {self.invoices}"

@@ -45,7 +45,7 @@ def invoices(request):
     context = {
         "form": form,
         "today": today,
-        "aging": invoice_list.aging_table(listed, today, timezone.now()),
+        "aging": invoice_list.aging_table(request.user, form, listed, today),
         "page": page,
         "rows": invoice_list.rows_of(page, today),
         "count": count,

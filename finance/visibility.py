@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from crm.models import User
 from crm.visibility import visible_to
-from finance.models import Invoice
+from finance.models import AgingDay, Invoice
 
 # The path from each finance model to the team its rows belong to, for the sales rule.
 INVOICE_TEAM = ("account__team",)
@@ -36,3 +36,13 @@ def finance_rows_visible_to(user: User, queryset: QuerySet, team_paths: tuple[st
     if sees_every_invoice(user):
         return queryset
     return visible_to(user, queryset, team_paths)
+
+
+def aging_days_visible_to(user: User, queryset: QuerySet[AgingDay]) -> QuerySet[AgingDay]:
+    """The aging rollup's rows of the invoices `user` may see, by the same rule: every team's
+    for finance and administrators, their own team's for everyone else."""
+    if sees_every_invoice(user):
+        return queryset
+    if user.team_id is None:
+        return queryset.none()
+    return queryset.filter(team_key=user.team_id)

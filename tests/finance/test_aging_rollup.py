@@ -1,0 +1,194 @@
+"""The aging rollup (finance_agingday) the database keeps equals a fresh sum of the owed
+invoices after every way invoices and accounts are written, and the invoice list's aging table
+reads it, by the invoice visibility rule and the list's filters, instead of every invoice."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from crm.models import Account, Team
+from crm.runner import run_job
+from finance import invoice_list, triggers
+from finance.invoice_list import InvoiceFilterForm
+from finance.models import AgingDay, Invoice, PenaltyPolicy
+from finance.services import record_payment
+from finance.visibility import invoices_visible_to
+from tests.clients import logged_in
+from tests.factories import AccountFactory, InvoiceFactory, TeamFactory, UserFactory
+from tests.finance.conftest import NOW, TODAY, due
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+CENT = D("0.0001")
+
+
+def _key(row) -> tuple:
+    team, currency, due_date, sign, failed = row[:5]
+    return (int(team), currency, str(due_date), int(sign), bool(failed))
+
+
+def _sums(row) -> tuple:
+    return (int(row[5]), D(str(row[6])).quantize(CENT), D(str(row[7])).quantize(CENT))
+
+
+def kept() -> dict:
+    rows = AgingDay.objects.exclude(invoices=0).values_list(
+        "team_key", "currency", "due_date", "penalty_sign", "failed", "invoices", "debt", "penalty"
+    )
+    return {_key(row): _sums(row) for row in rows}
+
+
+def fresh() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(triggers.FRESH)
+        return {_key(row): _sums(row) for row in cursor.fetchall()}
+
+
+def assert_kept():
+    expected = fresh()
+    assert kept() == expected
+    return expected
+
+
+@pytest.fixture
+def south():
+    return TeamFactory(name="South")
+
+
+def test_every_way_of_writing_invoices_keeps_the_sums(now, acme, north, south):
+    globex = AccountFactory(name="Globex", team=south)
+    first = due(acme, 10)
+    due(acme, 45, currency="JPY", debt="300")
+    Invoice.objects.bulk_create(
+        [
+            Invoice(account=globex, number="B1", voucher_date=TODAY, amount=5, debt=5),
+            Invoice(account=globex, number="B2", voucher_date=TODAY, amount=5, debt=-5),
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO finance_invoice (account_id, number, voucher_date, payment_terms_days,"
+            " currency, amount, debt) VALUES (%s, 'RAW', %s, 7, 'EUR', 70, 70)",
+            [acme.pk, TODAY - timedelta(days=100)],
+        )
+    assert len(assert_kept()) == 4  # acme EUR x2 days, acme JPY, globex; no credit, no paid
+
+    record_payment(first, D("400.00"), TODAY, NOW)
+    assert assert_kept()[(north.pk, "EUR", str(first.due_date), 0, False)][1] == D("600.0000")
+    Invoice.objects.filter(pk=first.pk).update(penalty=D("12.34"), penalty_error="")
+    Invoice.objects.filter(number="RAW").update(penalty_error="rate missing")
+    Invoice.objects.filter(number="B1").update(voucher_date=TODAY - timedelta(days=90))
+    Invoice.objects.filter(currency="JPY").update(currency="KWD")
+    assert_kept()
+
+    moved = Invoice.objects.get(number="RAW")
+    moved.account = globex
+    moved.save()
+    assert_kept()
+    Invoice.objects.filter(pk=first.pk).update(debt=0)  # paid off
+    Invoice.objects.filter(number="B1").delete()
+    assert assert_kept()[(south.pk, "EUR", str(moved.due_date), 0, True)] == (1, D(70), D(0))
+
+
+def test_an_account_that_changes_team_moves_its_sums(now, acme, north, south):
+    due(acme, 10)
+    due(acme, 40, debt="20")
+    other = due(AccountFactory(team=north), 10)
+    acme.team = south
+    acme.save()
+    sums = assert_kept()
+    assert sums[(south.pk, "EUR", str(other.due_date), 0, False)] == (1, D(1000), D(0))
+    Account.objects.filter(pk=acme.pk).update(team=None)
+    assert assert_kept()[(0, "EUR", str(other.due_date), 0, False)] == (1, D(1000), D(0))
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE crm_account SET team_id = %s WHERE id = %s", [north.pk, acme.pk])
+    assert_kept()
+    Team.objects.filter(pk=north.pk).delete()  # its accounts are left without a team
+    assert {team for team, *_ in assert_kept()} == {0}
+
+
+def test_the_penalty_run_keeps_the_sums_and_drops_emptied_days(now, acme):
+    PenaltyPolicy.objects.create(name="Default", annual_rate=D("10"))
+    paid = due(acme, 60)
+    for days in (5, 35, 65, 95):
+        due(acme, days, debt="250.00")
+    Invoice.objects.filter(pk=paid.pk).update(debt=0)
+    assert AgingDay.objects.filter(invoices=0).exists()  # the paid invoice's day, emptied
+
+    assert run_job("finance_penalties", NOW).status == "succeeded"
+
+    sums = assert_kept()
+    assert {sign for (_, _, _, sign, _) in sums} == {1}  # every owed invoice bears a penalty now
+    assert not AgingDay.objects.filter(invoices=0).exists()
+
+
+def test_the_migrations_fill_counts_what_was_there(now, acme):
+    due(acme, 10)
+    triggers.uninstall(connection)
+    try:
+        due(acme, 20)  # written with no trigger
+        assert kept() != fresh()
+        triggers.rebuild(connection)
+    finally:
+        triggers.install(connection)
+    assert_kept()
+
+
+FILTERS = [{}, {"penalty": "yes"}, {"penalty": "no"}, {"penalty": "failed"}, {"status": "open"}]
+FILTERS += [{"status": "paid"}, {"status": "credit"}, {"bucket": "31-60"}]
+
+
+@pytest.mark.parametrize("params", FILTERS)
+def test_the_aging_table_is_the_sum_of_the_invoices_each_person_may_see(
+    now, params, fiona, rita, manny, sam, acme
+):
+    globex = AccountFactory(name="Globex", team=sam.team)
+    for n, days in enumerate((3, 33, 63, 93, 123, -5)):
+        for account in (acme, globex, AccountFactory(team=None)):
+            invoice = due(account, days, debt=str(100 + n), currency=("EUR", "JPY")[n % 2])
+            Invoice.objects.filter(pk=invoice.pk).update(
+                penalty=D(n % 3), penalty_error="failed" if n == 4 else ""
+            )
+    nobody = UserFactory(username="nobody", role="rep", team=None)
+    admin = UserFactory(username="ada", role="admin", is_superuser=True)
+    for user in (fiona, rita, manny, sam, nobody, admin):
+        form = InvoiceFilterForm(params)
+        assert form.is_valid()
+        listed = invoice_list.invoices_for_list(user, form, TODAY)
+        rolled = invoice_list.aging_table(user, form, listed, TODAY)
+        summed = invoice_list._aging_rows(invoice_list._aging_query(listed, TODAY))
+        assert not rolled.summed
+        assert [r for r in rolled.rows if r.count] == [r for r in summed if r.count], user
+    assert invoices_visible_to(rita).count() == 6  # her team's (acme's) only
+
+
+def test_the_list_reads_the_rollup_not_every_invoice(now, fiona, acme):
+    for days in range(1, 40):
+        due(acme, days, debt="10")
+    with CaptureQueriesContext(connection) as page:
+        response = logged_in(fiona).get("/invoices/")
+    aging = [q["sql"] for q in page.captured_queries if 'AS "count_0"' in q["sql"]]
+    assert len(aging) == 1 and "finance_agingday" in aging[0]
+    assert "finance_invoice" not in aging[0]
+    assert sum(row.count for row in response.context["aging"].rows) == 39
+    # A number search, or one account, sums the few invoices it lists.
+    searched = logged_in(fiona).get("/invoices/", {"q": "INV", "account": acme.pk})
+    assert searched.context["aging"].summed
+    assert "of the invoices listed" in searched.content.decode()
+
+
+def test_a_payment_shows_in_the_aging_table_at_once(now, fiona, acme):
+    invoice = due(acme, 10)
+    client = logged_in(fiona)
+    before = {r.bucket: r.debt for r in client.get("/invoices/").context["aging"].rows}
+    record_payment(invoice, D("250.00"), TODAY, NOW)
+    after = {r.bucket: r.debt for r in client.get("/invoices/").context["aging"].rows}
+    assert (before["1-30"], after["1-30"]) == (D("1000.00"), D("750.00"))
+
+
+def test_an_invoice_factory_invoice_is_counted(now, acme):
+    InvoiceFactory(account=acme, voucher_date=TODAY - timedelta(days=60))
+    assert sum(n for n, _, _ in assert_kept().values()) == 1
