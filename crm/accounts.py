@@ -217,13 +217,14 @@ def account_list(request):
     form = AccountFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     accounts = accounts_for_list(request.user, form)
-    count = paging.capped_count(accounts, COUNT_CAP)
+    cap = paging.count_cap(searching=bool((form.value("q") or "").strip()))
+    count = paging.capped_count(accounts, cap)
     context = {
         "form": form,
         "page": paging.page_of(accounts, form.value("page") or 1, PAGE_SIZE),
         "count": count,
-        "more": count > COUNT_CAP,
-        "cap": COUNT_CAP,
+        "more": count > cap,
+        "cap": cap,
         "query": _without_page(request.GET),
         "problems": form.error_lines(),
         "may_create": may_create_account(request.user),

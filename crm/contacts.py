@@ -240,14 +240,15 @@ def contact_list(request):
     form = ContactFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     contacts = contacts_for_list(request.user, form)
-    count = paging.capped_count(contacts, COUNT_CAP)
+    cap = paging.count_cap(searching=bool((form.value("q") or "").strip()))
+    count = paging.capped_count(contacts, cap)
     page = paging.page_of(contacts, form.value("page") or 1, PAGE_SIZE)
     context = {
         "form": form,
         "page": page,
         "count": count,
-        "more": count > COUNT_CAP,
-        "cap": COUNT_CAP,
+        "more": count > cap,
+        "cap": cap,
         "query": _without(request.GET, "page"),
         "account": form.value("account"),
         "all_accounts": _without(request.GET, "page", "account"),

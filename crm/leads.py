@@ -245,13 +245,14 @@ def lead_list(request):
     form = LeadFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     leads = leads_for_list(request.user, form, timezone.now())
-    count = paging.capped_count(leads, COUNT_CAP)
+    cap = paging.count_cap(searching=bool((form.value("q") or "").strip()))
+    count = paging.capped_count(leads, cap)
     context = {
         "form": form,
         "page": paging.page_of(leads, form.value("page") or 1, PAGE_SIZE),
         "count": count,
-        "more": count > COUNT_CAP,
-        "cap": COUNT_CAP,
+        "more": count > cap,
+        "cap": cap,
         "query": _without_page(request.GET),
         "problems": form.error_lines(),
     }

@@ -8,6 +8,9 @@ from django.db.models import QuerySet
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # counting more would read every matching row on each page
+# A search is counted less far: its matches lie scattered through the table, and each one
+# counted is a row read and tested (a common surname matches 1 in 60 of a million contacts).
+SEARCH_COUNT_CAP = 200
 
 
 class Filters:
@@ -40,3 +43,7 @@ def page_of(rows: QuerySet, number: int, size: int = PAGE_SIZE, last: int | None
 def capped_count(rows: QuerySet, cap: int = COUNT_CAP) -> int:
     """How many rows match, counting no further than cap + 1."""
     return rows.order_by().values("pk")[: cap + 1].count()
+
+
+def count_cap(searching: bool) -> int:
+    return SEARCH_COUNT_CAP if searching else COUNT_CAP

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from crm import accounts
+from crm import accounts, paging
 from crm.models import Account
 from notifications.jobs import notify_expiring
 from tests.clients import HTMX, logged_in
@@ -109,7 +109,7 @@ def test_sorts_by_name_by_default_and_by_creation_on_request(rita, north):
 
 def test_pages_without_counting_past_the_cap(rita, north, monkeypatch):
     monkeypatch.setattr(accounts, "PAGE_SIZE", 2)
-    monkeypatch.setattr(accounts, "COUNT_CAP", 3)
+    monkeypatch.setattr(paging, "SEARCH_COUNT_CAP", 3)  # a search
     for n in range(5):
         AccountFactory(name=f"Account {n}", team=north)
     client = logged_in(rita)

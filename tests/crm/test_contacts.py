@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from crm import contacts
+from crm import contacts, paging
 from crm.models import Contact
 from notifications.jobs import notify_expiring
 from tests.clients import HTMX, logged_in
@@ -141,7 +141,7 @@ def test_sorts_by_name_by_default_and_by_status_on_request(rita, acme):
 
 
 def test_pages_without_counting_past_the_cap(rita, acme, monkeypatch):
-    monkeypatch.setattr(contacts, "COUNT_CAP", 3)
+    monkeypatch.setattr(paging, "COUNT_CAP", 3)
     monkeypatch.setattr(contacts, "PAGE_SIZE", 2)
     for n in range(5):
         ContactFactory(name=f"Contact {n}", account=acme)
@@ -154,6 +154,19 @@ def test_pages_without_counting_past_the_cap(rita, acme, monkeypatch):
     assert "More than 3 contacts" in first.content.decode()
     assert names(last) == ["Contact 4"] and not last.context["page"].has_next
     assert 'href="?status=&amp;page=2" rel="prev"' in last.content.decode()
+
+
+def test_a_search_is_counted_less_far_than_the_list(rita, acme, monkeypatch):
+    monkeypatch.setattr(paging, "COUNT_CAP", 4)
+    monkeypatch.setattr(paging, "SEARCH_COUNT_CAP", 2)
+    for n in range(4):
+        ContactFactory(name=f"Kowalski {n}", account=acme)
+    client = logged_in(rita)
+
+    assert "4 contacts" in client.get("/contacts/").content.decode()
+    searched = client.get("/contacts/?q=kowalski")
+    assert "More than 2 contacts" in searched.content.decode()
+    assert len(names(searched)) == 4  # the page lists them all the same
 
 
 def test_htmx_gets_only_the_rows(rita, acme):

@@ -9,7 +9,7 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from crm import leads
+from crm import leads, paging
 from crm.models import RPH
 from notifications.jobs import notify_expiring
 from tests.clients import HTMX, logged_in
@@ -116,7 +116,7 @@ def test_sorts_by_activity_by_default_and_by_name_on_request(rita):
 
 def test_pages_without_counting_past_the_cap(rita, monkeypatch):
     monkeypatch.setattr(leads, "PAGE_SIZE", 2)
-    monkeypatch.setattr(leads, "COUNT_CAP", 3)
+    monkeypatch.setattr(paging, "COUNT_CAP", 3)
     for n in range(5):
         LeadFactory(name=f"Lead {n}", owner=rita, last_activity_at=NOW - timedelta(days=n))
     client = logged_in(rita)
