@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 
 
 class CrmConfig(AppConfig):
@@ -14,8 +14,8 @@ class CrmConfig(AppConfig):
 
         autodiscover_modules("jobs")
         post_migrate.connect(sync_after_migrate, sender=self)
-        post_migrate.connect(
-            triggers.reinstall_after_migrate("crm", "0008_contact_team", triggers.reinstall),
-            sender=self,
-            weak=False,
+        before, after = triggers.around_migrate(
+            "crm", "0008_contact_team", triggers.uninstall, triggers.reinstall
         )
+        pre_migrate.connect(before, sender=self, weak=False)
+        post_migrate.connect(after, sender=self, weak=False)

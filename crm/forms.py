@@ -43,9 +43,9 @@ class PreferencesForm(forms.ModelForm):
 
 
 class ListedChoices(forms.models.ModelChoiceIterator):
-    """The options of a ModelChoiceField read with one plain query. Django reads them with
-    .iterator(), which on PostgreSQL opens a server-side cursor (DECLARE, FETCH, CLOSE: three
-    round trips) to list a few hundred people."""
+    """The options of a ModelChoiceField read with one plain query, for short lists (people,
+    teams: a few hundred rows, all in memory at once). Django reads them with .iterator(),
+    which on PostgreSQL opens a server-side cursor (DECLARE, FETCH, CLOSE: three round trips)."""
 
     def __iter__(self):
         if self.field.empty_label is not None:

@@ -12,6 +12,7 @@ from django.template.defaultfilters import stringformat
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData, mark_safe
+from django.utils.timezone import template_localtime
 
 SELECT = Select.template_name
 OPTION = Select.option_template_name
@@ -47,8 +48,11 @@ def _select(widget: dict) -> str | None:
 
 
 def _text(value) -> str:
-    """`{{ value }}` in a template: localized, made a string, escaped unless safe."""
-    return conditional_escape(str(localize(value)))
+    """`{{ value }}` in a template: called if callable, in the current time zone, localized,
+    made a string, escaped unless safe."""
+    if callable(value) and not getattr(value, "do_not_call_in_templates", False):
+        value = value()
+    return conditional_escape(str(localize(template_localtime(value))))
 
 
 def _quoted(value) -> str:

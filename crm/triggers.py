@@ -13,13 +13,17 @@ the database sees them all, so the database keeps the copy:
 SQLite drops a table's triggers when a migration rebuilds the table, so `install` runs after
 every `migrate` too (see apps.py); it replaces whatever is there."""
 
-from collections.abc import Callable
+from django.db import connections, transaction
 
+# On PostgreSQL a contact's trigger reads its account FOR SHARE, and a team change holds the
+# account row: a contact written while its account changes team waits for that change, or the
+# change waits for the contact, so it never keeps the old team. Only writers of that one
+# account wait.
 POSTGRESQL = [
     """
     CREATE OR REPLACE FUNCTION crm_contact_team() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      NEW.team_id := (SELECT team_id FROM crm_account WHERE id = NEW.account_id);
+      NEW.team_id := (SELECT team_id FROM crm_account WHERE id = NEW.account_id FOR SHARE);
       RETURN NEW;
     END
     $$
@@ -27,39 +31,41 @@ POSTGRESQL = [
     """
     CREATE OR REPLACE FUNCTION crm_account_team() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      -- Wait for every transaction writing contacts to end, and hold new ones until this one
-      -- does: a contact written meanwhile read the account's old team, and is caught here or
-      -- reads the new one. Teams change seldom; contacts are written all day.
-      LOCK TABLE crm_contact IN SHARE MODE;
       UPDATE crm_contact SET team_id = NEW.team_id
        WHERE account_id = NEW.id AND team_id IS DISTINCT FROM NEW.team_id;
       RETURN NULL;
     END
     $$
     """,
-    "DROP TRIGGER IF EXISTS crm_contact_team ON crm_contact",
     """
     CREATE TRIGGER crm_contact_team BEFORE INSERT OR UPDATE OF account_id, team_id
     ON crm_contact FOR EACH ROW EXECUTE FUNCTION crm_contact_team()
     """,
-    "DROP TRIGGER IF EXISTS crm_account_team ON crm_account",
     """
     CREATE TRIGGER crm_account_team AFTER UPDATE OF team_id ON crm_account
     FOR EACH ROW WHEN (OLD.team_id IS DISTINCT FROM NEW.team_id)
     EXECUTE FUNCTION crm_account_team()
     """,
+    # Foreign keys are checked at commit: a contact may be written before its account, in the
+    # same transaction (loaddata, an import). The account, once there, gives it its team.
+    """
+    CREATE TRIGGER crm_account_inserted AFTER INSERT ON crm_account
+    FOR EACH ROW EXECUTE FUNCTION crm_account_team()
+    """,
 ]
 
-# SQLite cannot change NEW in a BEFORE trigger: the row is corrected just after it is written.
-# A trigger does not fire itself again (recursive_triggers is off).
+# SQLite (one writer) cannot change NEW in a BEFORE trigger: the row is corrected just after it
+# is written. A trigger does not fire itself again (recursive_triggers is off).
 _SQLITE_COPY = """
     UPDATE crm_contact SET team_id = (SELECT team_id FROM crm_account WHERE id = NEW.account_id)
      WHERE id = NEW.id;
 """
+_SQLITE_HAND_DOWN = "UPDATE crm_contact SET team_id = NEW.team_id WHERE account_id = NEW.id;"
 SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS crm_contact_team_inserted",
     "DROP TRIGGER IF EXISTS crm_contact_team_updated",
     "DROP TRIGGER IF EXISTS crm_account_team",
+    "DROP TRIGGER IF EXISTS crm_account_inserted",
 ]
 SQLITE = [
     *SQLITE_DROP,
@@ -71,12 +77,14 @@ SQLITE = [
     CREATE TRIGGER crm_contact_team_updated AFTER UPDATE OF account_id, team_id ON crm_contact
     BEGIN {_SQLITE_COPY} END
     """,
-    """
+    f"""
     CREATE TRIGGER crm_account_team AFTER UPDATE OF team_id ON crm_account
     WHEN OLD.team_id IS NOT NEW.team_id
-    BEGIN
-      UPDATE crm_contact SET team_id = NEW.team_id WHERE account_id = NEW.id;
-    END
+    BEGIN {_SQLITE_HAND_DOWN} END
+    """,
+    f"""
+    CREATE TRIGGER crm_account_inserted AFTER INSERT ON crm_account
+    BEGIN {_SQLITE_HAND_DOWN} END
     """,
 ]
 
@@ -85,18 +93,22 @@ DROP = {
     "postgresql": [
         "DROP TRIGGER IF EXISTS crm_contact_team ON crm_contact",
         "DROP TRIGGER IF EXISTS crm_account_team ON crm_account",
+        "DROP TRIGGER IF EXISTS crm_account_inserted ON crm_account",
         "DROP FUNCTION IF EXISTS crm_contact_team()",
         "DROP FUNCTION IF EXISTS crm_account_team()",
     ],
     "sqlite": SQLITE_DROP,
 }
-# Contacts written before the triggers: every one takes its account's team.
+# Contacts written before the triggers: those with ids in [lo, hi] take their account's team.
 BACKFILL = {
     "postgresql": "UPDATE crm_contact c SET team_id = a.team_id FROM crm_account a"
-    " WHERE a.id = c.account_id AND c.team_id IS DISTINCT FROM a.team_id",
+    " WHERE a.id = c.account_id AND c.id BETWEEN %(lo)s AND %(hi)s"
+    " AND c.team_id IS DISTINCT FROM a.team_id",
     "sqlite": "UPDATE crm_contact SET team_id ="
-    " (SELECT team_id FROM crm_account WHERE id = crm_contact.account_id)",
+    " (SELECT team_id FROM crm_account WHERE id = crm_contact.account_id)"
+    " WHERE id BETWEEN %(lo)s AND %(hi)s",
 }
+BATCH = 50_000
 
 
 def execute(connection, statements: dict[str, list[str]]) -> None:
@@ -106,21 +118,29 @@ def execute(connection, statements: dict[str, list[str]]) -> None:
             cursor.execute(statement)
 
 
-def reinstall_after_migrate(app: str, migration: str, reinstall) -> Callable[..., None]:
-    """A post_migrate receiver that calls `reinstall(connection)` once `app`'s `migration`
-    (the one that installs its triggers) is applied: SQLite drops a table's triggers when a
-    later migration rebuilds the table."""
+def around_migrate(app: str, migration: str, uninstall, reinstall):
+    """pre_migrate and post_migrate receivers for SQLite, which checks every trigger when a
+    migration rebuilds a table (copy, drop, rename) and fails on one that reads another table
+    (and drops a rebuilt table's own): the triggers go before a migrate and come back after
+    it, once `app`'s `migration` (the one that installs them) is applied. PostgreSQL keeps
+    triggers through ALTER TABLE, and dropping one would lock its table: nothing is done there."""
 
-    def receiver(sender, using, **kwargs) -> None:
-        from django.db import connections
+    def before(sender, using, **kwargs) -> None:
+        connection = connections[using]
+        if connection.vendor == "sqlite":
+            uninstall(connection)
+
+    def after(sender, using, **kwargs) -> None:
         from django.db.migrations.recorder import MigrationRecorder
 
         connection = connections[using]
+        if connection.vendor != "sqlite":
+            return
         recorded = MigrationRecorder(connection).migration_qs
         if recorded.filter(app=app, name=migration).exists():
             reinstall(connection)
 
-    return receiver
+    return before, after
 
 
 def install(connection) -> None:
@@ -134,12 +154,25 @@ def uninstall(connection) -> None:
 
 def backfill(connection) -> None:
     """Give every contact its account's team."""
-    execute(connection, {vendor: [sql] for vendor, sql in BACKFILL.items()})
+    backfill_in_batches(connection, "crm_contact", BACKFILL)
+
+
+def backfill_in_batches(connection, table: str, statements: dict[str, str]) -> None:
+    """Run this database's statement for each range of BATCH ids of `table`, each in its own
+    transaction: a migration does not hold a million rows locked at once. Call it once the
+    triggers are in place, so that rows written meanwhile are right already."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(id), max(id) FROM {table}")  # noqa: S608 - a table name of ours
+        lo, hi = cursor.fetchone()
+    if lo is None:
+        return
+    for start in range(lo, hi + 1, BATCH):
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(statements[connection.vendor], {"lo": start, "hi": start + BATCH - 1})
 
 
 def reinstall(connection) -> None:
-    """After a migrate: the triggers again, and on SQLite (demo and test data only) the team of
-    any contact written while a rebuilt table had none."""
+    """After a migrate on SQLite (demo and test data only): the triggers again, and the team of
+    any contact written while they were away."""
     install(connection)
-    if connection.vendor == "sqlite":
-        backfill(connection)
+    backfill(connection)

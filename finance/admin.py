@@ -16,7 +16,7 @@ from finance.exports import invoices_csv
 from finance.invoice_list import company_today
 from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 from finance.services import record_payment
-from finance.visibility import finance_rows_visible_to
+from finance.visibility import INVOICE_TEAM, PAYMENT_TEAM, finance_rows_visible_to
 
 
 class FinanceRows(VisibleRows):
@@ -81,7 +81,7 @@ class PaymentInline(FinanceRows, admin.TabularInline):
     so that the debt moves only with the payments recorded."""
 
     model = Payment
-    team_paths = ("invoice__account__team",)
+    team_paths = PAYMENT_TEAM
     formset = PaymentFormSet
     formfield_overrides = MONEY_INPUTS
     extra = 0
@@ -129,7 +129,7 @@ class PenaltyFilter(admin.SimpleListFilter):
 
 @admin.register(Invoice)
 class InvoiceAdmin(FinanceRows, admin.ModelAdmin):
-    team_paths = ("account__team",)
+    team_paths = INVOICE_TEAM
     list_display = (
         "number",
         "account",
@@ -256,7 +256,7 @@ class PaymentAdmin(FinanceRows, admin.ModelAdmin):
     """Payments are added (through record_payment, which lowers the invoice's debt), not
     changed: see PaymentInline."""
 
-    team_paths = ("invoice__account__team",)
+    team_paths = PAYMENT_TEAM
     list_display = ("invoice", "paid_on", "amount_shown", "recorded_at")
     list_select_related = ("invoice",)
     search_fields = ("invoice__number",)
@@ -327,7 +327,7 @@ class PenaltyPolicyAdmin(FinanceRows, admin.ModelAdmin):
 
 @admin.register(PenaltyAccrual)
 class PenaltyAccrualAdmin(FinanceRows, ReadOnlyAdmin):
-    team_paths = ("invoice__account__team",)
+    team_paths = PAYMENT_TEAM
     list_display = (
         "invoice",
         "period_start",

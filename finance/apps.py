@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 
 from finance.currencies import CURRENCIES
 
@@ -24,11 +24,11 @@ class FinanceConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_company_currency)
-        from crm.triggers import reinstall_after_migrate
+        from crm.triggers import around_migrate
         from finance import triggers
 
-        post_migrate.connect(
-            reinstall_after_migrate("finance", "0005_aging_rollup", triggers.reinstall),
-            sender=self,
-            weak=False,
+        before, after = around_migrate(
+            "finance", "0005_invoice_team_and_aging", triggers.uninstall, triggers.reinstall
         )
+        pre_migrate.connect(before, sender=self, weak=False)
+        post_migrate.connect(after, sender=self, weak=False)

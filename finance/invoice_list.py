@@ -153,7 +153,9 @@ def aging_table(
     past-due invoice. A number search or one account's invoices are few: summed from them."""
     if form.value("q") or form.value("account"):
         return Aging(_aging_rows(_aging_query(listed, today)), summed=True)
-    days = aging_days_visible_to(user, AgingDay.objects.filter(due_date__lt=today))
+    # Days whose invoices were all paid are kept (emptied) until the night's penalty run.
+    owed = AgingDay.objects.filter(due_date__lt=today).exclude(invoices=0)
+    days = aging_days_visible_to(user, owed)
     status = form.value("status")
     if status and status != "open":  # paid or a credit: nothing is owed, nothing is past due
         days = days.none()

@@ -111,6 +111,18 @@ class Invoice(models.Model):
         output_field=models.DecimalField(max_digits=17, decimal_places=MAX_MINOR_UNIT),
         db_persist=True,
     )
+    # The account's team, copied by the database whenever the invoice or its account changes
+    # (finance/triggers.py): a team's invoice list and the aging rollup read it from this row.
+    team = models.ForeignKey(
+        "crm.Team",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.DO_NOTHING,  # the account's team is set to NULL, and so is this
+        db_constraint=False,
+        db_index=False,  # invoice_team_list_order leads with it
+        related_name="+",
+    )
 
     class Meta:
         indexes = [
@@ -120,6 +132,11 @@ class Invoice(models.Model):
             # The invoice list's order (finance/invoice_list.py ORDER): what is owed first, by
             # due date; a page is read from here, not sorted out of the whole table.
             models.Index(OWED_FIRST, "due_date", "id", name="invoice_list_order"),
+            # The same within a team, and a team's owed invoices by due date (the buckets).
+            models.Index(F("team"), OWED_FIRST, "due_date", "id", name="invoice_team_list_order"),
+            models.Index(
+                fields=["team", "due_date"], condition=Q(debt__gt=0), name="invoice_team_unpaid_due"
+            ),
             # What the penalty job still has to do: a run finds "nothing" here, not in a scan.
             # A credit (a negative debt) owes nothing: it leaves once its penalty is final.
             models.Index(

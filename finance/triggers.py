@@ -1,25 +1,29 @@
-"""The database triggers that keep finance_agingday, the invoice list's aging rollup.
+"""The database triggers that keep an invoice's team (its account's) and finance_agingday, the
+invoice list's aging rollup.
 
-Each row of finance_agingday sums the invoices still owed (a debt above zero) that fall due on
-one day, per team of their account, currency, sign of the penalty and whether the penalty run
-failed on them: how many, their debt, their penalty. The aging table then adds up a few
-thousand rows instead of every past-due invoice (half a million at a million invoices).
+An invoice carries its account's team, as a contact does (crm/triggers.py): a team's invoice
+list reads finance_invoice alone. A row of finance_agingday sums the invoices still owed (a
+debt above zero) that fall due on one day, per team, currency, sign of the penalty and whether
+the penalty run failed on them: how many, their debt, their penalty. The aging table adds up a
+few thousand rows instead of every past-due invoice (half a million at a million invoices).
 
-Invoices change in many ways (payments, the admin, the penalty job's set-based updates, imports,
-raw SQL) and only the database sees them all, so the database keeps the sums:
+Invoices change in many ways (payments, the admin, the penalty job's set-based updates,
+imports, raw SQL) and only the database sees them all, so the database keeps both:
 
+- an invoice inserted, or updated with a new account (or a team written by hand), takes its
+  account's team; an account whose team changes passes it to its invoices, first waiting for
+  every transaction writing invoices to end and holding new ones until it commits (LOCK TABLE
+  … SHARE): an invoice written meanwhile read the old team, and is caught here or reads the new
+  one. Teams change seldom; invoices are written all day.
 - PostgreSQL: one trigger per statement on finance_invoice (insert, update, delete) reads the
   statement's old and new rows (transition tables), subtracts the old, adds the new, groups them
-  and applies the net change in key order (so two writers lock rollup rows in the same order and
-  cannot deadlock), skipping keys whose change nets to nothing;
-- an account whose team changes moves its invoices' sums to the new team. It first waits for
-  every transaction writing invoices to end and holds new ones until it commits (LOCK TABLE …
-  SHARE): an invoice written meanwhile read the old team and is moved here, or reads the new
-  one. Teams change seldom; invoices are written all day.
+  and applies the net change in key order (two writers lock rollup rows in the same order and
+  cannot deadlock), skipping keys whose change nets to nothing. An invoice moved to another
+  team is one such update.
 - SQLite (demo and test data, one writer) does the same row by row.
 
-SQLite drops a table's triggers when a migration rebuilds the table, so `install` runs after
-every `migrate` too (see apps.py); it replaces whatever is there."""
+SQLite drops a table's triggers when a migration rebuilds the table, so they are installed
+again after every `migrate` (see apps.py)."""
 
 # ruff: noqa: S608 - SQL is built here from this module's constants only, never from input
 
@@ -36,15 +40,13 @@ ADD = (
 )
 
 
-def _terms(rows: str, sign: str, team: str | None = None) -> str:
-    """The rollup terms of the owed invoices in `rows`, counted with `sign`: in the team of
-    their account, or in `team`."""
-    join = "" if team else " JOIN crm_account a ON a.id = r.account_id"
+def _terms(rows: str, sign: str) -> str:
+    """The rollup terms of the owed invoices in `rows`, counted with `sign`."""
     return (
-        f"SELECT {team or 'coalesce(a.team_id, 0)'} AS team_key, r.currency, r.due_date,"
+        "SELECT coalesce(r.team_id, 0) AS team_key, r.currency, r.due_date,"
         " sign(r.penalty)::int AS penalty_sign, r.penalty_error <> '' AS failed,"
         f" {sign}1 AS invoices, {sign}r.debt AS debt, {sign}r.penalty AS penalty"
-        f" FROM {rows} r{join} WHERE r.debt > 0"
+        f" FROM {rows} r WHERE r.debt > 0"
     )
 
 
@@ -59,36 +61,67 @@ def _apply(terms: str) -> str:
     )
 
 
-def _function(name: str, body: str) -> str:
+def _function(name: str, body: str, returns: str = "NULL") -> str:
     return f"""
     CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       {body};
-      RETURN NULL;
+      RETURN {returns};
     END
     $$
     """
 
 
-_ACCOUNTS_INVOICES = "(SELECT * FROM finance_invoice WHERE account_id = NEW.id)"
-_MOVED = _apply(
-    _terms(_ACCOUNTS_INVOICES, "-", "coalesce(OLD.team_id, 0)")
-    + " UNION ALL "
-    + _terms(_ACCOUNTS_INVOICES, "", "coalesce(NEW.team_id, 0)")
-)
+TEAM_TRIGGERS = {
+    "finance_invoice_team": "finance_invoice",
+    "finance_account_team": "crm_account",
+    "finance_account_inserted": "crm_account",
+}
+AGING_TRIGGERS = {
+    "finance_aging_inserted": "finance_invoice",
+    "finance_aging_deleted": "finance_invoice",
+    "finance_aging_updated": "finance_invoice",
+    "finance_aging_truncated": "finance_invoice",
+}
 
-POSTGRESQL = [
+# An invoice's trigger reads its account FOR SHARE, and a team change holds the account row:
+# an invoice written while its account changes team waits for that change, or the change
+# waits for the invoice, so it never keeps the old team. Only writers of that account wait.
+POSTGRESQL_TEAM = [
+    _function(
+        "finance_invoice_team",
+        "NEW.team_id := (SELECT team_id FROM crm_account WHERE id = NEW.account_id FOR SHARE)",
+        returns="NEW",
+    ),
+    _function(
+        "finance_account_team",
+        "UPDATE finance_invoice SET team_id = NEW.team_id"
+        " WHERE account_id = NEW.id AND team_id IS DISTINCT FROM NEW.team_id",
+    ),
+    """
+    CREATE TRIGGER finance_invoice_team BEFORE INSERT OR UPDATE OF account_id, team_id
+    ON finance_invoice FOR EACH ROW EXECUTE FUNCTION finance_invoice_team()
+    """,
+    """
+    CREATE TRIGGER finance_account_team AFTER UPDATE OF team_id ON crm_account
+    FOR EACH ROW WHEN (OLD.team_id IS DISTINCT FROM NEW.team_id)
+    EXECUTE FUNCTION finance_account_team()
+    """,
+    # Foreign keys are checked at commit: an invoice may be written before its account, in the
+    # same transaction (loaddata, an import). The account, once there, gives it its team.
+    """
+    CREATE TRIGGER finance_account_inserted AFTER INSERT ON crm_account
+    FOR EACH ROW EXECUTE FUNCTION finance_account_team()
+    """,
+]
+POSTGRESQL_AGING = [
     _function("finance_aging_inserted", _apply(_terms("new_rows", ""))),
     _function("finance_aging_deleted", _apply(_terms("old_rows", "-"))),
     _function(
         "finance_aging_updated",
         _apply(f"{_terms('old_rows', '-')} UNION ALL {_terms('new_rows', '')}"),
     ),
-    _function("finance_aging_account_team", f"LOCK TABLE finance_invoice IN SHARE MODE; {_MOVED}"),
-    "DROP TRIGGER IF EXISTS finance_aging_inserted ON finance_invoice",
-    "DROP TRIGGER IF EXISTS finance_aging_deleted ON finance_invoice",
-    "DROP TRIGGER IF EXISTS finance_aging_updated ON finance_invoice",
-    "DROP TRIGGER IF EXISTS finance_aging_account_team ON crm_account",
+    _function("finance_aging_truncated", "DELETE FROM finance_agingday"),
     """
     CREATE TRIGGER finance_aging_inserted AFTER INSERT ON finance_invoice
     REFERENCING NEW TABLE AS new_rows
@@ -105,18 +138,17 @@ POSTGRESQL = [
     FOR EACH STATEMENT EXECUTE FUNCTION finance_aging_updated()
     """,
     """
-    CREATE TRIGGER finance_aging_account_team AFTER UPDATE OF team_id ON crm_account
-    FOR EACH ROW WHEN (OLD.team_id IS DISTINCT FROM NEW.team_id)
-    EXECUTE FUNCTION finance_aging_account_team()
+    CREATE TRIGGER finance_aging_truncated AFTER TRUNCATE ON finance_invoice
+    FOR EACH STATEMENT EXECUTE FUNCTION finance_aging_truncated()
     """,
 ]
 
 
-def _sqlite_add(row: str, sign: str, team: str) -> str:
+def _sqlite_add(row: str, sign: str) -> str:
     # SQLite's upsert after INSERT … SELECT needs a WHERE to parse.
     return (
         f"INSERT INTO finance_agingday ({COLUMNS})"
-        f" SELECT {team}, {row}.currency, {row}.due_date,"
+        f" SELECT coalesce({row}.team_id, 0), {row}.currency, {row}.due_date,"
         f" CASE WHEN {row}.penalty > 0 THEN 1 WHEN {row}.penalty < 0 THEN -1 ELSE 0 END,"
         f" {row}.penalty_error <> '', {sign}1, {sign}{row}.debt, {sign}{row}.penalty"
         f" WHERE {row}.debt > 0"
@@ -124,87 +156,94 @@ def _sqlite_add(row: str, sign: str, team: str) -> str:
     )
 
 
-def _sqlite_team(row: str) -> str:
-    return f"coalesce((SELECT team_id FROM crm_account WHERE id = {row}.account_id), 0)"
-
-
-SQLITE_DROP = [
-    "DROP TRIGGER IF EXISTS finance_aging_inserted",
-    "DROP TRIGGER IF EXISTS finance_aging_deleted",
-    "DROP TRIGGER IF EXISTS finance_aging_updated",
-    "DROP TRIGGER IF EXISTS finance_aging_account_team",
+# SQLite cannot change NEW in a BEFORE trigger: the row is corrected just after it is written
+# (an update the aging trigger counts like any other). A trigger never fires itself again.
+_SQLITE_COPY = """
+    UPDATE finance_invoice
+       SET team_id = (SELECT team_id FROM crm_account WHERE id = NEW.account_id)
+     WHERE id = NEW.id;
+"""
+_SQLITE_HAND_DOWN = "UPDATE finance_invoice SET team_id = NEW.team_id WHERE account_id = NEW.id;"
+SQLITE_TEAM_DROP = [
+    "DROP TRIGGER IF EXISTS finance_invoice_team_inserted",
+    "DROP TRIGGER IF EXISTS finance_invoice_team_updated",
+    "DROP TRIGGER IF EXISTS finance_account_team",
+    "DROP TRIGGER IF EXISTS finance_account_inserted",
 ]
-SQLITE = [
-    *SQLITE_DROP,
+SQLITE_TEAM = [
+    *SQLITE_TEAM_DROP,
+    f"""
+    CREATE TRIGGER finance_invoice_team_inserted AFTER INSERT ON finance_invoice
+    BEGIN {_SQLITE_COPY} END
+    """,
+    f"""
+    CREATE TRIGGER finance_invoice_team_updated AFTER UPDATE OF account_id, team_id
+    ON finance_invoice BEGIN {_SQLITE_COPY} END
+    """,
+    f"""
+    CREATE TRIGGER finance_account_team AFTER UPDATE OF team_id ON crm_account
+    WHEN OLD.team_id IS NOT NEW.team_id
+    BEGIN {_SQLITE_HAND_DOWN} END
+    """,
+    f"""
+    CREATE TRIGGER finance_account_inserted AFTER INSERT ON crm_account
+    BEGIN {_SQLITE_HAND_DOWN} END
+    """,
+]
+SQLITE_AGING_DROP = [f"DROP TRIGGER IF EXISTS {name}" for name in AGING_TRIGGERS]
+SQLITE_AGING = [
+    *SQLITE_AGING_DROP,
     f"""
     CREATE TRIGGER finance_aging_inserted AFTER INSERT ON finance_invoice
-    BEGIN {_sqlite_add("NEW", "", _sqlite_team("NEW"))} END
+    BEGIN {_sqlite_add("NEW", "")} END
     """,
     f"""
     CREATE TRIGGER finance_aging_deleted AFTER DELETE ON finance_invoice
-    BEGIN {_sqlite_add("OLD", "-", _sqlite_team("OLD"))} END
+    BEGIN {_sqlite_add("OLD", "-")} END
     """,
     f"""
     CREATE TRIGGER finance_aging_updated AFTER UPDATE ON finance_invoice
-    BEGIN
-      {_sqlite_add("OLD", "-", _sqlite_team("OLD"))}
-      {_sqlite_add("NEW", "", _sqlite_team("NEW"))}
-    END
-    """,
-    f"""
-    CREATE TRIGGER finance_aging_account_team AFTER UPDATE OF team_id ON crm_account
-    WHEN OLD.team_id IS NOT NEW.team_id
-    BEGIN
-      INSERT INTO finance_agingday ({COLUMNS})
-      SELECT team_key, currency, due_date, penalty_sign, failed, sum(invoices), sum(debt),
-             sum(penalty)
-        FROM (
-          SELECT coalesce(NEW.team_id, 0) AS team_key, currency, due_date,
-                 CASE WHEN penalty > 0 THEN 1 WHEN penalty < 0 THEN -1 ELSE 0 END AS penalty_sign,
-                 penalty_error <> '' AS failed, 1 AS invoices, debt, penalty
-            FROM finance_invoice WHERE account_id = NEW.id AND debt > 0
-          UNION ALL
-          SELECT coalesce(OLD.team_id, 0), currency, due_date,
-                 CASE WHEN penalty > 0 THEN 1 WHEN penalty < 0 THEN -1 ELSE 0 END,
-                 penalty_error <> '', -1, -debt, -penalty
-            FROM finance_invoice WHERE account_id = NEW.id AND debt > 0
-        ) GROUP BY {KEY}
-      ON CONFLICT ({KEY}) DO UPDATE SET {ADD};
-    END
+    BEGIN {_sqlite_add("OLD", "-")} {_sqlite_add("NEW", "")} END
     """,
 ]
 
-STATEMENTS = {"postgresql": POSTGRESQL, "sqlite": SQLITE}
+TEAM = {"postgresql": POSTGRESQL_TEAM, "sqlite": SQLITE_TEAM}
+AGING = {"postgresql": POSTGRESQL_AGING, "sqlite": SQLITE_AGING}
+_ALL = {**TEAM_TRIGGERS, **AGING_TRIGGERS}
 DROP = {
     "postgresql": [
-        "DROP TRIGGER IF EXISTS finance_aging_inserted ON finance_invoice",
-        "DROP TRIGGER IF EXISTS finance_aging_deleted ON finance_invoice",
-        "DROP TRIGGER IF EXISTS finance_aging_updated ON finance_invoice",
-        "DROP TRIGGER IF EXISTS finance_aging_account_team ON crm_account",
-        "DROP FUNCTION IF EXISTS finance_aging_inserted()",
-        "DROP FUNCTION IF EXISTS finance_aging_deleted()",
-        "DROP FUNCTION IF EXISTS finance_aging_updated()",
-        "DROP FUNCTION IF EXISTS finance_aging_account_team()",
+        *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in _ALL.items()),
+        *(f"DROP FUNCTION IF EXISTS {name}()" for name in _ALL),
     ],
-    "sqlite": SQLITE_DROP,
+    "sqlite": SQLITE_AGING_DROP + SQLITE_TEAM_DROP,
+}
+# Invoices written before the team triggers: those with ids in [lo, hi] take their account's.
+BACKFILL = {
+    "postgresql": "UPDATE finance_invoice i SET team_id = a.team_id FROM crm_account a"
+    " WHERE a.id = i.account_id AND i.id BETWEEN %(lo)s AND %(hi)s"
+    " AND i.team_id IS DISTINCT FROM a.team_id",
+    "sqlite": "UPDATE finance_invoice SET team_id ="
+    " (SELECT team_id FROM crm_account WHERE id = finance_invoice.account_id)"
+    " WHERE id BETWEEN %(lo)s AND %(hi)s",
 }
 
 # The sums of the invoices there are, from scratch: the migration's first fill, and what the
 # tests compare the kept sums with.
 FRESH = f"""
-    SELECT coalesce(a.team_id, 0) AS team_key, i.currency, i.due_date,
-           CASE WHEN i.penalty > 0 THEN 1 WHEN i.penalty < 0 THEN -1 ELSE 0 END AS penalty_sign,
-           i.penalty_error <> '' AS failed, count(*) AS invoices, sum(i.debt) AS debt,
-           sum(i.penalty) AS penalty
-      FROM finance_invoice i JOIN crm_account a ON a.id = i.account_id
-     WHERE i.debt > 0
+    SELECT coalesce(team_id, 0) AS team_key, currency, due_date,
+           CASE WHEN penalty > 0 THEN 1 WHEN penalty < 0 THEN -1 ELSE 0 END AS penalty_sign,
+           penalty_error <> '' AS failed, count(*) AS invoices, sum(debt) AS debt,
+           sum(penalty) AS penalty
+      FROM finance_invoice
+     WHERE debt > 0
      GROUP BY {KEY}
 """
 
 
 def install(connection) -> None:
-    """(Re)create the triggers on this database."""
-    execute(connection, STATEMENTS)
+    """(Re)create every trigger on this database."""
+    execute(connection, TEAM)
+    execute(connection, AGING)
 
 
 def uninstall(connection) -> None:
@@ -220,9 +259,11 @@ def rebuild(connection) -> None:
 
 
 def reinstall(connection) -> None:
-    """After a migrate: the triggers again, and on SQLite (demo and test data only) the sums
-    again, in case a rebuilt table had none meanwhile."""
+    """After a migrate on SQLite (demo and test data only): the triggers again, every
+    invoice's team and the sums again, as they may have changed while the triggers were away
+    (crm.triggers.around_migrate)."""
     with transaction.atomic(using=connection.alias):
         install(connection)
-        if connection.vendor == "sqlite":
-            rebuild(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(BACKFILL["sqlite"], {"lo": 0, "hi": 2**62})
+        rebuild(connection)

@@ -2,7 +2,7 @@
 contacts and accounts are written, and the contact list reads a team's contacts through it."""
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, models, transaction
 
 from crm import triggers
 from crm.models import Account, Contact, Team
@@ -111,3 +111,75 @@ def test_a_rep_lists_a_contact_once_its_account_joins_their_team(north, south):
     account.save()
     assert "Moving Mona" in client.get("/contacts/?q=mona").content.decode()
     assert "Moving Mona" in client.get("/contacts/").content.decode()
+
+
+def test_a_contact_written_before_its_account_takes_its_team_once_the_account_is_there(north):
+    with connection.cursor() as cursor:  # foreign keys are checked at commit: this order is legal
+        cursor.execute("SELECT coalesce(max(id), 0) + 1000 FROM crm_account")
+        (account_id,) = cursor.fetchone()
+        cursor.execute(
+            "INSERT INTO crm_contact (account_id, name, email, phone, status, status_reason)"
+            " VALUES (%s, 'Early', '', '', 'active', '')",
+            [account_id],
+        )
+        cursor.execute(
+            "INSERT INTO crm_account (id, name, team_id, created_at) VALUES (%s, 'Late', %s, %s)",
+            [account_id, north.pk, "2026-01-01T00:00:00+00:00"],
+        )
+    assert Contact.objects.get(name="Early").team_id == north.pk
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+def test_a_contact_written_while_its_account_changes_team_waits_for_the_change(north, south):
+    """The contact's trigger reads its account FOR SHARE: while another transaction changes
+    that account's team, the contact waits (here: gives up after 200 ms) instead of taking the
+    old team; contacts of other accounts do not wait."""
+    from django.db import connections
+
+    account, other = AccountFactory(team=north), AccountFactory(team=north)
+    mover = connections.create_connection("default")
+    try:
+        mover.set_autocommit(False)
+        with mover.cursor() as cursor:
+            cursor.execute(
+                "UPDATE crm_account SET team_id = %s WHERE id = %s", [south.pk, account.pk]
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+            ContactFactory(account=other)  # another account: no wait
+            with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+                ContactFactory(account=account)
+            cursor.execute("RESET lock_timeout")
+        mover.commit()
+    finally:
+        mover.close()
+    contact = ContactFactory(account=account)
+    assert teams_of(contact) == [south.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite rebuilds tables to alter them")
+def test_sqlite_can_rebuild_the_tables_the_triggers_read(north):
+    """SQLite alters a column by copying the table, dropping it and renaming the copy, and
+    refuses while a trigger of another table reads it: every app's triggers go before a
+    migrate and come back after it (crm.triggers.around_migrate)."""
+    from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
+
+    def altered(model, length: int) -> tuple:
+        old = model._meta.get_field("name")
+        new = models.CharField(max_length=length)
+        new.set_attributes_from_name("name")
+        new.model = model
+        return old, new
+
+    with pytest.raises(OperationalError), connection.schema_editor() as editor:
+        editor.alter_field(Account, *altered(Account, 201))
+    emit_pre_migrate_signal(verbosity=0, interactive=False, db="default")
+    with connection.schema_editor() as editor:
+        for model in (Account, Contact):
+            editor.alter_field(model, *altered(model, 201))
+            editor.alter_field(model, *reversed(altered(model, 201)))
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    contact = ContactFactory(account=AccountFactory(team=north))
+    assert teams_of(contact) == [north.pk]

@@ -1,16 +1,18 @@
-"""The aging rollup (finance_agingday) the database keeps equals a fresh sum of the owed
-invoices after every way invoices and accounts are written, and the invoice list's aging table
-reads it, by the invoice visibility rule and the list's filters, instead of every invoice."""
+"""An invoice's team is its account's, and the aging rollup (finance_agingday) equals a fresh
+sum of the owed invoices, after every way invoices and accounts are written: the database keeps
+both (finance/triggers.py). The invoice list's aging table reads the rollup, by the invoice
+visibility rule and the list's filters, instead of every invoice."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Account, Team
 from crm.runner import run_job
+from crm.triggers import backfill_in_batches
 from finance import invoice_list, triggers
 from finance.invoice_list import InvoiceFilterForm
 from finance.models import AgingDay, Invoice, PenaltyPolicy
@@ -48,6 +50,12 @@ def fresh() -> dict:
 
 
 def assert_kept():
+    """The rollup is the fresh sum (an emptied day sums to nothing), and every invoice is in
+    its account's team."""
+    emptied = AgingDay.objects.filter(invoices=0).values_list("debt", "penalty")
+    assert all(debt == 0 and penalty == 0 for debt, penalty in emptied)
+    teams = Invoice.objects.values_list("team_id", "account__team_id")
+    assert [team for team, _ in teams] == [account for _, account in teams]
     expected = fresh()
     assert kept() == expected
     return expected
@@ -88,6 +96,12 @@ def test_every_way_of_writing_invoices_keeps_the_sums(now, acme, north, south):
     moved.account = globex
     moved.save()
     assert_kept()
+    Invoice.objects.filter(pk=moved.pk).update(team=north)  # a team written by hand
+    assert_kept()
+    stale = Invoice.objects.get(pk=first.pk)
+    stale.team_id = None  # a stale instance saved whole writes every column
+    stale.save()
+    assert_kept()
     Invoice.objects.filter(pk=first.pk).update(debt=0)  # paid off
     Invoice.objects.filter(number="B1").delete()
     assert assert_kept()[(south.pk, "EUR", str(moved.due_date), 0, True)] == (1, D(70), D(0))
@@ -125,16 +139,17 @@ def test_the_penalty_run_keeps_the_sums_and_drops_emptied_days(now, acme):
     assert not AgingDay.objects.filter(invoices=0).exists()
 
 
-def test_the_migrations_fill_counts_what_was_there(now, acme):
+def test_the_migrations_fill_counts_what_was_there(now, acme, north):
     due(acme, 10)
     triggers.uninstall(connection)
     try:
-        due(acme, 20)  # written with no trigger
-        assert kept() != fresh()
+        written = due(acme, 20)  # with no trigger: no team, not summed
+        assert written.team_id is None and kept() != fresh()
+        backfill_in_batches(connection, "finance_invoice", triggers.BACKFILL)
         triggers.rebuild(connection)
     finally:
         triggers.install(connection)
-    assert_kept()
+    assert assert_kept()[(north.pk, "EUR", str(written.due_date), 0, False)][0] == 1
 
 
 FILTERS = [{}, {"penalty": "yes"}, {"penalty": "no"}, {"penalty": "failed"}, {"status": "open"}]
@@ -161,7 +176,7 @@ def test_the_aging_table_is_the_sum_of_the_invoices_each_person_may_see(
         rolled = invoice_list.aging_table(user, form, listed, TODAY)
         summed = invoice_list._aging_rows(invoice_list._aging_query(listed, TODAY))
         assert not rolled.summed
-        assert [r for r in rolled.rows if r.count] == [r for r in summed if r.count], user
+        assert rolled.rows == summed, user
     assert invoices_visible_to(rita).count() == 6  # her team's (acme's) only
 
 
@@ -192,3 +207,61 @@ def test_a_payment_shows_in_the_aging_table_at_once(now, fiona, acme):
 def test_an_invoice_factory_invoice_is_counted(now, acme):
     InvoiceFactory(account=acme, voucher_date=TODAY - timedelta(days=60))
     assert sum(n for n, _, _ in assert_kept().values()) == 1
+
+
+def test_an_invoice_written_before_its_account_takes_its_team_and_is_summed_there(now, north):
+    with connection.cursor() as cursor:  # foreign keys are checked at commit: this order is legal
+        cursor.execute("SELECT coalesce(max(id), 0) + 1000 FROM crm_account")
+        (account_id,) = cursor.fetchone()
+        cursor.execute(
+            "INSERT INTO finance_invoice (account_id, number, voucher_date, payment_terms_days,"
+            " currency, amount, debt) VALUES (%s, 'EARLY', %s, 30, 'EUR', 10, 10)",
+            [account_id, TODAY - timedelta(days=60)],
+        )
+        cursor.execute(
+            "INSERT INTO crm_account (id, name, team_id, created_at) VALUES (%s, 'Late', %s, %s)",
+            [account_id, north.pk, "2026-01-01T00:00:00+00:00"],
+        )
+    assert {team for team, *_ in assert_kept()} == {north.pk}
+
+
+def test_a_day_whose_invoices_were_all_paid_leaves_the_aging_table(now, fiona, acme):
+    invoice = due(acme, 10)
+    record_payment(invoice, invoice.debt, TODAY, NOW)
+    assert AgingDay.objects.filter(invoices=0).exists()  # emptied, kept until the night's run
+    assert logged_in(fiona).get("/invoices/").context["aging"].rows == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE: PostgreSQL")
+def test_truncating_the_invoices_empties_the_rollup(now, acme):
+    due(acme, 10)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE finance_invoice CASCADE")
+    assert not AgingDay.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+def test_an_invoice_written_while_its_account_changes_team_waits_for_the_change(north, south):
+    from django.db import connections
+
+    account, other = AccountFactory(team=north), AccountFactory(team=north)
+    mover = connections.create_connection("default")
+    try:
+        mover.set_autocommit(False)
+        with mover.cursor() as cursor:
+            cursor.execute(
+                "UPDATE crm_account SET team_id = %s WHERE id = %s", [south.pk, account.pk]
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+            InvoiceFactory(account=other)  # another account: no wait
+            with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+                InvoiceFactory(account=account)
+            cursor.execute("RESET lock_timeout")
+        mover.commit()
+    finally:
+        mover.close()
+    InvoiceFactory(account=account, voucher_date=TODAY - timedelta(days=90))
+    assert south.pk in {team for team, *_ in assert_kept()}

@@ -1,17 +1,22 @@
-"""finance_agingday, the invoice list's aging rollup, and the triggers that keep it
-(finance/triggers.py). It is filled once here from the invoices there are, in the same
-transaction that installs the triggers, holding off invoice writers (LOCK TABLE … SHARE) for
-the seconds the sum takes at a million invoices: every invoice is counted once, by the fill or by
-a trigger."""
+"""An invoice carries its account's team, and finance_agingday sums the owed invoices per team,
+currency, due day and penalty state for the invoice list's aging table; the database keeps both
+(finance/triggers.py).
 
+Here, in one short transaction, the rollup table is created, the column added empty (no
+rewrite of the table) and the team triggers installed: from then on every invoice written takes
+its account's team. 0006 gives the invoices already there theirs, fills the rollup and builds
+the indexes."""
+
+import django.db.models.deletion
 from django.db import migrations, models
 
+from crm.triggers import execute
 
-def install(apps, schema_editor) -> None:
+
+def install_team(apps, schema_editor) -> None:
     from finance import triggers
 
-    triggers.install(schema_editor.connection)
-    triggers.rebuild(schema_editor.connection)
+    execute(schema_editor.connection, triggers.TEAM)
 
 
 def uninstall(apps, schema_editor) -> None:
@@ -22,6 +27,7 @@ def uninstall(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
+        ("crm", "0009_contact_team_backfill"),
         ("finance", "0004_invoice_list_order"),
     ]
 
@@ -59,5 +65,19 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(install, uninstall),
+        migrations.AddField(
+            model_name="invoice",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                db_index=False,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="crm.team",
+            ),
+        ),
+        migrations.RunPython(install_team, uninstall),
     ]
