@@ -96,9 +96,11 @@ def build(emails: int) -> None:
         {**p, "vocabulary": VOCABULARY},
     )
     sql(
-        "INSERT INTO mailsync_mailboxcopy (email_id, mailbox_id, folder, uidvalidity, uid)"
+        "INSERT INTO mailsync_mailboxcopy (email_id, mailbox_id, folder, uidvalidity, uid,"
+        " sort_at, direction, sent_from_crm)"
         " SELECT e.id, (SELECT min(id) FROM mailsync_mailbox) + e.id %% %(reps)s,"
-        " CASE WHEN e.direction = 'outbound' THEN 'sent' ELSE 'inbox' END, 1, e.id"
+        " CASE WHEN e.direction = 'outbound' THEN 'sent' ELSE 'inbox' END, 1, e.id,"
+        " COALESCE(e.date, e.created_at), e.direction, e.sent_from_crm"
         " FROM mailsync_backlogemail e",
         p,
     )

@@ -36,6 +36,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     When,
 )
 from django.db.models.expressions import RawSQL
@@ -58,6 +59,9 @@ from mailsync.parsing import ParsedEmail, message_key_for, parse, sanitise_html
 from mailsync.suppression import normalise
 
 Role = EmailAddress.Role
+# An email's place in the email list, newest first: its date, or when it was stored if it has
+# none. Each of its copies keeps it too (MailboxCopy.sort_at).
+SORT_AT = Coalesce("date", "created_at")
 # A backlog row's fields that an outbox message has no value for.
 EMPTY: dict[str, Any] = {
     "references": [],
@@ -103,12 +107,16 @@ def store(
         MailboxCopy,
         [
             {
-                "email": ids[key],
+                "email": ids[key].pk,
                 "mailbox": mailbox.pk,
                 "folder": folder,
                 "uidvalidity": uidvalidity,
                 "uid": uid,
                 "gone_at": None,  # back in the folder (moved out and in again): not gone
+                # The stored row's, whichever folder stored it first (MailboxCopy.sort_at).
+                "sort_at": ids[key].sort_at,
+                "direction": ids[key].direction,
+                "sent_from_crm": ids[key].sent_from_crm,
             }
             for key, uid in first_uid.items()
         ],
@@ -116,7 +124,7 @@ def store(
         update=["uidvalidity", "uid", "gone_at"],
     )
     inbound = [
-        SimpleNamespace(pk=ids[key], **row)
+        SimpleNamespace(pk=ids[key].pk, **row)
         for key, row in rows.items()
         if row["direction"] == BacklogEmail.Direction.INBOUND
     ]
@@ -154,15 +162,28 @@ def record_sent(messages: Iterable[OutboxMessage], now: datetime) -> int:
     return _insert(rows)[1]
 
 
-def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, int], int]:
-    """Insert the emails not in the backlog yet, and the addresses of all: their ids by
+@dataclass(frozen=True)
+class Stored:
+    """A backlog row as stored: its id, and what its copies keep of it for the email list."""
+
+    pk: int
+    sort_at: datetime
+    direction: str
+    sent_from_crm: bool
+
+
+def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Stored], int]:
+    """Insert the emails not in the backlog yet, and the addresses of all: the stored rows by
     content key, and how many were new."""
     if not rows:
         return {}, 0
     before = BacklogEmail.objects.filter(content_key__in=rows).count()
     insert_rows(BacklogEmail, list(rows.values()), conflict=["content_key"])
-    ids = dict(BacklogEmail.objects.filter(content_key__in=rows).values_list("content_key", "pk"))
-    _insert_addresses((ids[key], row) for key, row in rows.items())
+    stored = BacklogEmail.objects.filter(content_key__in=rows).values_list(
+        "content_key", "pk", SORT_AT, "direction", "sent_from_crm"
+    )
+    ids = {key: Stored(*row) for key, *row in stored}
+    _insert_addresses((ids[key].pk, row) for key, row in rows.items())
     return ids, len(ids) - before
 
 
@@ -230,11 +251,14 @@ def _about_records(user, outbox: str) -> Q:
 def copies_visible_to(user) -> Q:
     """The mailbox copies a user may see: in their own mailboxes, their team's for a manager,
     all for an administrator."""
-    if user.is_administrator:
-        return Q()
-    owners = Q(mailbox__owner=user)
+    return Q() if user.is_administrator else _owners(user, "mailbox__")
+
+
+def _owners(user, path: str = "") -> Q:
+    """The mailboxes (at `path`) a user who is not an administrator may see."""
+    owners = Q(**{f"{path}owner": user})
     if user.role == user.Role.MANAGER and user.team_id:
-        owners |= Q(mailbox__owner__team_id=user.team_id)
+        owners |= Q(**{f"{path}owner__team_id": user.team_id})
     return owners
 
 
@@ -492,9 +516,17 @@ def _reparse_now(pks: list[int]) -> Reparsed:
     done.changed = len(changed)
     done.kept_key = _rekey(changed)
     BacklogEmail.objects.bulk_update(changed, [*PARSED_FIELDS, "content_key"], batch_size=100)
+    _copies_sorted_again(changed)
     EmailAddress.objects.filter(email__in=changed).delete()
     _insert_addresses((email.pk, vars(email)) for email in changed)
     return done
+
+
+def _copies_sorted_again(emails: list[BacklogEmail]) -> None:
+    """Give the copies of emails whose date may have changed the emails' place in the list."""
+    if emails:
+        sort_at = BacklogEmail.objects.filter(pk=OuterRef("email_id")).values(at=SORT_AT)
+        MailboxCopy.objects.filter(email__in=emails).update(sort_at=Subquery(sort_at[:1]))
 
 
 def _rekey(emails: list[BacklogEmail]) -> int:
@@ -617,28 +649,78 @@ def searched(emails: QuerySet[BacklogEmail], words: list[str]) -> QuerySet[Backl
     return emails
 
 
-def email_list(user: User, filters: EmailFilters) -> list[QuerySet[BacklogEmail]]:
+@dataclass(frozen=True)
+class Copies:
+    """How a part of the list is read through mailboxes' copies: the copies of `mailboxes`
+    newest first, each mailbox from its own index (MailboxCopy.sort_at), that match `filters`
+    (its direction and sent_from_crm on the copy, the others on its email: `matching`, None if
+    there are none), shown as `shown` (every email as a row shows them)."""
+
+    mailboxes: QuerySet[Mailbox]
+    filters: Q
+    matching: QuerySet[BacklogEmail] | None
+    shown: QuerySet[BacklogEmail]
+
+
+@dataclass(frozen=True)
+class ListPart:
+    """One part of email_list: `emails`, the part's emails as a row of the list shows them,
+    newest first; read through `copies` if set. What a rep or a manager may see is a small
+    part of the backlog, which a walk of the backlog's own order would test row by row."""
+
+    emails: QuerySet[BacklogEmail]
+    copies: Copies | None = None
+
+
+def email_list(user: User, filters: EmailFilters) -> list[ListPart]:
     """The emails `user` may read that match `filters`, newest first (an undated one at the
-    time it was stored), with what a row of the list shows: one queryset per part of
-    visible_parts (disjoint), each read through its own plan by newest_page."""
-    emails = BacklogEmail.objects.all()
+    time it was stored): one part per part of visible_parts (disjoint), each read through its
+    own plan by newest_page; the mail in the user's mailboxes, through their copies."""
+    on_copies = Q()  # what a copy knows of its email
     if filters.direction:
-        emails = emails.filter(direction=filters.direction)
+        on_copies &= Q(direction=filters.direction)
     if filters.sent_from_crm:
-        emails = emails.filter(sent_from_crm=True)
+        on_copies &= Q(sent_from_crm=True)
+    # The row's annotations are built once (they hold visible_to, which takes its time).
+    shown = _shown(user, BacklogEmail.objects.all())
+    emails = _matching(user, filters, shown).filter(on_copies)
+    if user.is_administrator:
+        return [ListPart(emails)]
+    in_mailboxes, sent_about = visible_parts(user)
+    matching = _matching(user, filters, BacklogEmail.objects.all())
+    copies = Copies(
+        mailboxes_visible_to(user),
+        on_copies,
+        matching if matching.query.has_filters() else None,
+        shown,
+    )
+    return [ListPart(emails.filter(in_mailboxes), copies), ListPart(emails.filter(sent_about))]
+
+
+def _matching(user: User, filters: EmailFilters, emails: QuerySet[Any]) -> QuerySet[Any]:
+    """Emails that match the filters a copy does not know: a thread, not linked, words."""
     if filters.thread:
         emails = emails.filter(thread_key=filters.thread)
     if filters.unlinked:
         emails = emails.filter(unlinked(user))
-    emails = searched(emails, search_words(filters.search))
+    return searched(emails, search_words(filters.search))
+
+
+def mailboxes_visible_to(user: User) -> QuerySet[Mailbox]:
+    """The mailboxes whose copies copies_visible_to(user) matches."""
+    return Mailbox.objects.all() if user.is_administrator else Mailbox.objects.filter(_owners(user))
+
+
+def _shown(user: User, emails: QuerySet[BacklogEmail]) -> QuerySet[BacklogEmail]:
+    """Emails with what a row of the list shows, newest first."""
     others = (
         BacklogEmail.objects.filter(thread_key=OuterRef("thread_key"))
         .exclude(pk=OuterRef("pk"))
         .filter(visible_to(user))
     )
-    emails = (
+    return (
         emails.annotate(
-            sort_at=Coalesce("date", "created_at"),
+            sort_at=SORT_AT,
             snippet=Substr("text_body", 1, 160),
             threaded=Exists(others),
         )
@@ -656,11 +738,10 @@ def email_list(user: User, filters: EmailFilters) -> list[QuerySet[BacklogEmail]
         )
         .order_by(F("sort_at").desc(), F("pk").desc())
     )
-    return [emails.filter(part) for part in visible_parts(user)]
 
 
 def newest_page(
-    parts: list[QuerySet[Any]],  # email_list's, with their sort_at
+    parts: list[ListPart],
     *,
     older_than: Cursor | None = None,
     newer_than: Cursor | None = None,
@@ -670,28 +751,20 @@ def newest_page(
     after `older_than`, or the page before `newer_than`. One query per part, whatever the
     page: each starts where the cursor is in its index, never counting the rows before it."""
     size = size or PAGE_SIZE
+    rows = [
+        row
+        for part in parts
+        for row in _read(part, size + 1, older_than=older_than, newer_than=newer_than)
+    ]
+    rows.sort(key=lambda e: (e.sort_at, e.pk), reverse=newer_than is None)
+    rows = rows[: size + 1]
     if newer_than is not None:
-        at, pk = newer_than.at, newer_than.pk
-        newer = [
-            part.filter(sort_at__gte=at)
-            .filter(Q(sort_at__gt=at) | Q(pk__gt=pk))
-            .order_by(F("sort_at").asc(), F("pk").asc())
-            for part in parts
-        ]
-        rows = _merged(newer, size + 1, newest_first=False)
         shown = rows[:size][::-1]
         return EmailPage(
             shown,
             newer=Cursor.of(shown[0]) if len(rows) > size else None,
             older=Cursor.of(shown[-1]) if shown else None,
         )
-    if older_than is not None:
-        at, pk = older_than.at, older_than.pk
-        # The redundant `<=` is where the index scan starts; the OR alone would be a filter.
-        parts = [
-            part.filter(sort_at__lte=at).filter(Q(sort_at__lt=at) | Q(pk__lt=pk)) for part in parts
-        ]
-    rows = _merged(parts, size + 1, newest_first=True)
     shown = rows[:size]
     return EmailPage(
         shown,
@@ -700,18 +773,117 @@ def newest_page(
     )
 
 
-def _merged(parts: list[QuerySet[Any]], limit: int, *, newest_first: bool) -> list[Any]:
-    """The first `limit` rows of disjoint, equally ordered querysets, in that order."""
-    rows = [row for part in parts for row in part[:limit]]
-    rows.sort(key=lambda e: (e.sort_at, e.pk), reverse=newest_first)
-    return rows[:limit]
+def _read(
+    part: ListPart, limit: int, *, older_than: Cursor | None, newer_than: Cursor | None
+) -> list[Any]:
+    """The first `limit` emails of a part from a cursor: newest first, or oldest first
+    after `newer_than`."""
+    if part.copies is None:
+        emails = _from_cursor(part.emails, "sort_at", "pk", older_than, newer_than)
+        return list(emails[:limit])
+    ids = _copies_from(part.copies, limit, older_than, newer_than)
+    emails = part.copies.shown.filter(pk__in=ids)
+    if newer_than is not None:
+        emails = emails.order_by(F("sort_at").asc(), F("pk").asc())
+    return list(emails)
 
 
-def capped_count(parts: list[QuerySet[Any]]) -> int:
+def _from_cursor(
+    rows: QuerySet[Any], at: str, pk: str, older_than: Cursor | None, newer_than: Cursor | None
+) -> QuerySet[Any]:
+    """Rows (emails, or copies) ordered on (at, pk) newest first from `older_than`, or oldest
+    first from `newer_than`."""
+    if newer_than is not None:
+        after = newer_than
+        return (
+            rows.filter(**{f"{at}__gte": after.at})
+            .filter(Q(**{f"{at}__gt": after.at}) | Q(**{f"{pk}__gt": after.pk}))
+            .order_by(F(at).asc(), F(pk).asc())
+        )
+    if older_than is not None:
+        # The redundant `<=` is where the index scan starts; the OR alone would be a filter.
+        before = older_than
+        rows = rows.filter(**{f"{at}__lte": before.at}).filter(
+            Q(**{f"{at}__lt": before.at}) | Q(**{f"{pk}__lt": before.pk})
+        )
+    return rows.order_by(F(at).desc(), F(pk).desc())
+
+
+def _matched(copies: Copies) -> QuerySet[MailboxCopy]:
+    """The copies whose email matches the list's filters (in any mailbox)."""
+    matched = MailboxCopy.objects.filter(copies.filters)
+    if copies.matching is not None:
+        # Compiled on its own, where the search document's column names the backlog's table
+        # (search_document): in a subquery of the ORM's, the table would have another alias.
+        matching, matching_params = copies.matching.values("id").query.sql_with_params()
+        matched = matched.filter(
+            email_id__in=RawSQL(matching, matching_params)  # noqa: S611 - compiled by Django
+        )
+    return matched
+
+
+BOX = "visible_box"  # the alias of a mailbox in _copies_from's SQL
+
+
+def _copies_from(
+    copies: Copies, limit: int, older_than: Cursor | None, newer_than: Cursor | None
+) -> RawSQL:
+    """The ids of the first `limit` emails read through copies, from a cursor. An email in
+    two of the mailboxes (or in a mailbox's inbox and Sent folder) is one email. On
+    PostgreSQL, each mailbox's first `limit` from its own index (mailboxcopy_newest), merged:
+    it reads no `mailbox_id IN (…)` from an index in order, and a manager's team has many."""
+    matched = _matched(copies)
+    order = "ASC" if newer_than is not None else "DESC"
+    if connections[copies.shown.db].vendor != "postgresql":  # no LATERAL; and a few rows only
+        rows = _from_cursor(
+            matched.filter(mailbox__in=copies.mailboxes),
+            "sort_at",
+            "email_id",
+            older_than,
+            newer_than,
+        )
+        sql, params = rows.values("sort_at", "email_id").distinct()[:limit].query.sql_with_params()
+        ids = f"SELECT email_id FROM ({sql}) AS ids"  # noqa: S608 - compiled by Django
+        return RawSQL(ids, params)  # noqa: S611 - compiled by Django, values are parameters
+    boxes, box_params = copies.mailboxes.values("id").query.sql_with_params()
+    each = matched.filter(mailbox_id=RawSQL(f'"{BOX}"."id"', ()))  # noqa: S611 - a name
+    each = _from_cursor(each, "sort_at", "email_id", older_than, newer_than)
+    each_sql, each_params = (
+        each.values("sort_at", "email_id").distinct()[:limit].query.sql_with_params()
+    )
+    sql = (
+        "SELECT email_id FROM (SELECT DISTINCT page.sort_at, page.email_id"  # noqa: S608 - ours
+        f' FROM ({boxes}) AS "{BOX}" CROSS JOIN LATERAL ({each_sql}) AS page'
+        f" ORDER BY page.sort_at {order}, page.email_id {order} LIMIT {int(limit)}) AS ids"
+    )
+    return RawSQL(sql, (*box_params, *each_params))  # noqa: S611 - values are parameters
+
+
+def capped_count(parts: list[ListPart]) -> int:
     """How many of email_list's emails there are, counted up to COUNT_CAP + 1 (shown as
     "more than 1,000")."""
-    counted = sum(part.values("pk").order_by()[: COUNT_CAP + 1].count() for part in parts)
+    counted = 0
+    for part in parts:
+        if part.copies is None:
+            counted += part.emails.values("pk").order_by()[: COUNT_CAP + 1].count()
+        else:
+            counted += _first_copies(part.copies)[: COUNT_CAP + 1].count()
     return min(counted, COUNT_CAP + 1)
+
+
+def _first_copies(copies: Copies) -> QuerySet[MailboxCopy, Any]:
+    """One copy of each email read through copies: its first in the mailboxes (by mailbox,
+    then folder). Counted in any order, so the count stops at its cap, whichever mailboxes
+    hold the mail (reading each mailbox's newest first would read up to the cap in each)."""
+    mailboxes = copies.mailboxes.values("id")
+    earlier = MailboxCopy.objects.filter(
+        Q(mailbox_id__lt=OuterRef("mailbox_id"))
+        | Q(mailbox_id=OuterRef("mailbox_id"), folder__lt=OuterRef("folder")),
+        email_id=OuterRef("email_id"),
+        mailbox__in=mailboxes,
+    )
+    first = _matched(copies).filter(~Exists(earlier), mailbox__in=mailboxes)
+    return first.values("email_id").order_by()
 
 
 # Emails and records. An email is a record's when one of its addresses is the record's own

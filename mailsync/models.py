@@ -320,6 +320,18 @@ class MailboxCopy(models.Model):
     gone_at = models.DateTimeField(
         null=True, blank=True, help_text="When a sync found it no longer on the server."
     )
+    # The email's place in the list (its date, or when it was stored if it has none), kept
+    # here so that a mailbox's mail can be read newest first from its own index: a rep's
+    # mailbox holds a small part of the backlog, which a walk of the backlog's own order
+    # would check row by row. Written with the copy (backlog.store) and again when the
+    # email's date changes (backlog.reparse); always Coalesce(email.date, email.created_at).
+    sort_at = models.DateTimeField(editable=False)
+    # And the email's direction and origin (which never change once it is stored), for the
+    # list's filters on that walk.
+    direction = models.CharField(
+        max_length=8, choices=BacklogEmail.Direction.choices, editable=False
+    )
+    sent_from_crm = models.BooleanField(editable=False)
 
     class Meta:
         constraints = [
@@ -327,6 +339,22 @@ class MailboxCopy(models.Model):
                 fields=["mailbox", "folder", "email"], name="mailboxcopy_once_per_folder"
             )
         ]
+        indexes = [
+            # The email list of a user who may see some mailboxes, one mailbox at a time
+            # (mailsync.backlog.newest_page), from a cursor on (sort time, email id).
+            models.Index(
+                fields=["mailbox", "-sort_at", "-email"],
+                include=["folder", "direction", "sent_from_crm"],
+                name="mailboxcopy_newest",
+            ),
+        ]
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding:
+            self.sort_at = self.email.date or self.email.created_at
+            self.direction = self.email.direction
+            self.sent_from_crm = self.email.sent_from_crm
+        super().save(*args, **kwargs)
 
 
 class EmailAddress(models.Model):

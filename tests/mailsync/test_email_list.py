@@ -277,8 +277,10 @@ def test_a_page_costs_the_same_queries_at_one_and_many_emails(
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
 def test_the_list_reads_its_indexes(administrator, box):
     mail(box, "Spring campaign", body="invoice")
-    (emails,) = backlog.email_list(administrator, backlog.EmailFilters())
-    (searched,) = backlog.email_list(administrator, backlog.EmailFilters(search="invoice"))
+    (emails,) = (p.emails for p in backlog.email_list(administrator, backlog.EmailFilters()))
+    (searched,) = (
+        p.emails for p in backlog.email_list(administrator, backlog.EmailFilters(search="invoice"))
+    )
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
@@ -306,7 +308,7 @@ def test_the_parts_of_the_list_are_what_visible_to_matches(rep, manager, adminis
 
     for user in (rep, manager, administrator):
         parts = backlog.email_list(user, backlog.EmailFilters())
-        listed_pks = [pk for part in parts for pk in part.values_list("pk", flat=True)]
+        listed_pks = [pk for part in parts for pk in part.emails.values_list("pk", flat=True)]
         visible = BacklogEmail.objects.filter(backlog.visible_to(user))
         assert sorted(listed_pks) == sorted(visible.values_list("pk", flat=True))
     assert (
