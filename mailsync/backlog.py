@@ -859,16 +859,29 @@ def _copies_from(
     return RawSQL(sql, (*box_params, *each_params))  # noqa: S611 - values are parameters
 
 
-def capped_count(parts: list[ListPart]) -> int:
+def counted(parts: list[ListPart]) -> tuple[list[ListPart], int]:
     """How many of email_list's emails there are, counted up to COUNT_CAP + 1 (shown as
-    "more than 1,000")."""
-    counted = 0
+    "more than 1,000") by reading their ids; and the parts again, each with at most COUNT_CAP
+    emails now read from those ids. PostgreSQL cannot tell how rare a searched word is, and
+    would walk the newest-first index testing every email for one in a hundred thousand
+    (1.3 s at a million emails); a part this small is sorted whole instead."""
+    narrowed, total = [], 0
     for part in parts:
+        ids: QuerySet[Any, int]
         if part.copies is None:
-            counted += part.emails.values("pk").order_by()[: COUNT_CAP + 1].count()
+            ids = part.emails.order_by().values_list("pk", flat=True)
         else:
-            counted += _first_copies(part.copies)[: COUNT_CAP + 1].count()
-    return min(counted, COUNT_CAP + 1)
+            ids = _first_copies(part.copies).values_list("email_id", flat=True)
+        found = list(ids[: COUNT_CAP + 1])
+        total += len(found)
+        narrowed.append(
+            ListPart(part.emails.filter(pk__in=found)) if len(found) <= COUNT_CAP else part
+        )
+    return narrowed, min(total, COUNT_CAP + 1)
+
+
+def capped_count(parts: list[ListPart]) -> int:
+    return counted(parts)[1]
 
 
 def _first_copies(copies: Copies) -> QuerySet[MailboxCopy, Any]:

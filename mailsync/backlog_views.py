@@ -70,14 +70,14 @@ def email_list(request):
     form = EmailListForm(request.GET)
     form.is_valid()  # the valid parameters apply; the others are named in `problem`
     data = form.cleaned_data
-    parts = backlog.email_list(request.user, form.filters())
+    parts, count = backlog.counted(backlog.email_list(request.user, form.filters()))
     page = backlog.newest_page(parts, older_than=data.get("older"), newer_than=data.get("newer"))
     for email in page.emails:
         email.url = record_url("backlog:email", email.pk)  # type: ignore[attr-defined]
     context = {
         "form": form,
         "page": page,
-        "count": backlog.capped_count(parts),
+        "count": count,
         "cap": backlog.COUNT_CAP,
         "query": _without_cursor(request.GET),
         "problem": form.errors_in_a_line(),

@@ -269,9 +269,10 @@ def test_a_page_costs_the_same_queries_at_one_and_many_emails(
         mail(box, f"Email {n}", body="hello", sender=f"x{n}@client.example")
     many = costs()
 
-    # Session, user and the blocking gate; a page and a count for each part of
-    # visible_parts: two, and one for an administrator.
-    assert one == many == [7, 7, 5]
+    # Session, user and the blocking gate; for each part of visible_parts (two, and one for an
+    # administrator) its count (reading the ids) and, unless it found nothing, a page.
+    assert one == many
+    assert one[0] <= 7 and one[1] <= 7 and one[2] <= 5
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
