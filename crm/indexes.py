@@ -13,7 +13,8 @@ class AddIndexWithoutLocking(AddIndexConcurrently):
     def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
         if schema_editor.connection.vendor == "postgresql":
             drop_invalid(schema_editor, self.index.name)
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            if not _exists(schema_editor, self.index.name):  # built by an interrupted run
+                super().database_forwards(app_label, schema_editor, from_state, to_state)
         else:
             model = to_state.apps.get_model(app_label, self.model_name)
             if self.allow_migrate_model(schema_editor.connection.alias, model):
@@ -26,6 +27,12 @@ class AddIndexWithoutLocking(AddIndexConcurrently):
             model = from_state.apps.get_model(app_label, self.model_name)
             if self.allow_migrate_model(schema_editor.connection.alias, model):
                 schema_editor.remove_index(model, self.index)
+
+
+def _exists(schema_editor, name: str) -> bool:
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])
+        return cursor.fetchone() is not None
 
 
 def drop_invalid(schema_editor, name: str) -> None:

@@ -10,95 +10,99 @@ the database sees them all, so the database keeps the copy:
   account's team;
 - an account whose team changes passes the new team to its contacts.
 
-SQLite drops a table's triggers when a migration rebuilds the table, so `install` runs after
-every `migrate` too (see apps.py); it replaces whatever is there."""
+`install` creates or replaces them. On SQLite they are dropped before every `migrate` and
+installed again after it (around_migrate)."""
+
+# ruff: noqa: S608 - SQL is built here from constants and our own names, never from input
 
 from django.db import connections, transaction
 
-# On PostgreSQL a contact's trigger reads its account FOR SHARE, and a team change holds the
-# account row: a contact written while its account changes team waits for that change, or the
-# change waits for the contact, so it never keeps the old team. Only writers of that one
-# account wait.
-POSTGRESQL = [
-    """
-    CREATE OR REPLACE FUNCTION crm_contact_team() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      NEW.team_id := (SELECT team_id FROM crm_account WHERE id = NEW.account_id FOR SHARE);
-      RETURN NEW;
-    END
-    $$
-    """,
-    """
-    CREATE OR REPLACE FUNCTION crm_account_team() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      UPDATE crm_contact SET team_id = NEW.team_id
-       WHERE account_id = NEW.id AND team_id IS DISTINCT FROM NEW.team_id;
-      RETURN NULL;
-    END
-    $$
-    """,
-    """
-    CREATE TRIGGER crm_contact_team BEFORE INSERT OR UPDATE OF account_id, team_id
-    ON crm_contact FOR EACH ROW EXECUTE FUNCTION crm_contact_team()
-    """,
-    """
-    CREATE TRIGGER crm_account_team AFTER UPDATE OF team_id ON crm_account
-    FOR EACH ROW WHEN (OLD.team_id IS DISTINCT FROM NEW.team_id)
-    EXECUTE FUNCTION crm_account_team()
-    """,
-    # Foreign keys are checked at commit: a contact may be written before its account, in the
-    # same transaction (loaddata, an import). The account, once there, gives it its team.
-    """
-    CREATE TRIGGER crm_account_inserted AFTER INSERT ON crm_account
-    FOR EACH ROW EXECUTE FUNCTION crm_account_team()
-    """,
-]
 
-# SQLite (one writer) cannot change NEW in a BEFORE trigger: the row is corrected just after it
-# is written. A trigger does not fire itself again (recursive_triggers is off).
-_SQLITE_COPY = """
-    UPDATE crm_contact SET team_id = (SELECT team_id FROM crm_account WHERE id = NEW.account_id)
-     WHERE id = NEW.id;
-"""
-_SQLITE_HAND_DOWN = "UPDATE crm_contact SET team_id = NEW.team_id WHERE account_id = NEW.id;"
-SQLITE_DROP = [
-    "DROP TRIGGER IF EXISTS crm_contact_team_inserted",
-    "DROP TRIGGER IF EXISTS crm_contact_team_updated",
-    "DROP TRIGGER IF EXISTS crm_account_team",
-    "DROP TRIGGER IF EXISTS crm_account_inserted",
-]
-SQLITE = [
-    *SQLITE_DROP,
-    f"""
-    CREATE TRIGGER crm_contact_team_inserted AFTER INSERT ON crm_contact
-    BEGIN {_SQLITE_COPY} END
-    """,
-    f"""
-    CREATE TRIGGER crm_contact_team_updated AFTER UPDATE OF account_id, team_id ON crm_contact
-    BEGIN {_SQLITE_COPY} END
-    """,
-    f"""
-    CREATE TRIGGER crm_account_team AFTER UPDATE OF team_id ON crm_account
-    WHEN OLD.team_id IS NOT NEW.team_id
-    BEGIN {_SQLITE_HAND_DOWN} END
-    """,
-    f"""
-    CREATE TRIGGER crm_account_inserted AFTER INSERT ON crm_account
-    BEGIN {_SQLITE_HAND_DOWN} END
-    """,
-]
+def account_team_copy(table: str, row: str, account: str) -> dict[str, dict[str, list[str]]]:
+    """The statements that keep `table`'s team_id equal to its account's, by vendor: "install"
+    and "drop". Trigger and function names start with `row` (on the table) and `account` (on
+    crm_account). Our own names only, never input.
 
-STATEMENTS = {"postgresql": POSTGRESQL, "sqlite": SQLITE}
-DROP = {
-    "postgresql": [
-        "DROP TRIGGER IF EXISTS crm_contact_team ON crm_contact",
-        "DROP TRIGGER IF EXISTS crm_account_team ON crm_account",
-        "DROP TRIGGER IF EXISTS crm_account_inserted ON crm_account",
-        "DROP FUNCTION IF EXISTS crm_contact_team()",
-        "DROP FUNCTION IF EXISTS crm_account_team()",
-    ],
-    "sqlite": SQLITE_DROP,
-}
+    On PostgreSQL a row inserted, or moved to another account, reads its account FOR SHARE,
+    and a team change holds the account row: a row written while its account changes team
+    waits for that change, or the change waits for the row, so it never keeps the old team.
+    Only writers of that one account wait, and a whole save() of a row that stays on its
+    account (an edit, a payment) takes nothing. SQLite (one writer) cannot change NEW in a
+    BEFORE trigger: the row is corrected just after it is written (a trigger does not fire
+    itself again: recursive_triggers is off)."""
+    copy = "(SELECT team_id FROM crm_account WHERE id = NEW.account_id"
+    hand_down = f"UPDATE {table} SET team_id = NEW.team_id WHERE account_id = NEW.id"
+    postgresql = [
+        f"""
+        CREATE OR REPLACE FUNCTION {row}_team() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          NEW.team_id := {copy} FOR SHARE);
+          RETURN NEW;
+        END
+        $$
+        """,
+        f"""
+        CREATE OR REPLACE FUNCTION {account}_team() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          {hand_down} AND team_id IS DISTINCT FROM NEW.team_id;
+          RETURN NULL;
+        END
+        $$
+        """,
+        f"""
+        CREATE OR REPLACE TRIGGER {row}_team BEFORE INSERT ON {table}
+        FOR EACH ROW EXECUTE FUNCTION {row}_team()
+        """,
+        f"""
+        CREATE OR REPLACE TRIGGER {row}_moved BEFORE UPDATE OF account_id, team_id ON {table}
+        FOR EACH ROW WHEN (OLD.account_id IS DISTINCT FROM NEW.account_id
+                           OR OLD.team_id IS DISTINCT FROM NEW.team_id)
+        EXECUTE FUNCTION {row}_team()
+        """,
+        f"""
+        CREATE OR REPLACE TRIGGER {account}_team AFTER UPDATE OF team_id ON crm_account
+        FOR EACH ROW WHEN (OLD.team_id IS DISTINCT FROM NEW.team_id)
+        EXECUTE FUNCTION {account}_team()
+        """,
+        # Foreign keys are checked at commit: a row may be written before its account, in the
+        # same transaction (loaddata, an import). The account, once there, gives it its team.
+        f"""
+        CREATE OR REPLACE TRIGGER {account}_inserted AFTER INSERT ON crm_account
+        FOR EACH ROW EXECUTE FUNCTION {account}_team()
+        """,
+    ]
+    corrected = f"UPDATE {table} SET team_id = {copy}) WHERE id = NEW.id;"
+    sqlite_drop = [
+        f"DROP TRIGGER IF EXISTS {name}"
+        for name in (f"{row}_team_inserted", f"{row}_team_updated", f"{account}_team")
+    ] + [f"DROP TRIGGER IF EXISTS {account}_inserted"]
+    sqlite = [
+        *sqlite_drop,
+        f"CREATE TRIGGER {row}_team_inserted AFTER INSERT ON {table} BEGIN {corrected} END",
+        f"""
+        CREATE TRIGGER {row}_team_updated AFTER UPDATE OF account_id, team_id ON {table}
+        BEGIN {corrected} END
+        """,
+        f"""
+        CREATE TRIGGER {account}_team AFTER UPDATE OF team_id ON crm_account
+        WHEN OLD.team_id IS NOT NEW.team_id BEGIN {hand_down}; END
+        """,
+        f"CREATE TRIGGER {account}_inserted AFTER INSERT ON crm_account BEGIN {hand_down}; END",
+    ]
+    on = {f"{row}_team": table, f"{row}_moved": table}
+    on |= {f"{account}_team": "crm_account", f"{account}_inserted": "crm_account"}
+    postgresql_drop = [f"DROP TRIGGER IF EXISTS {name} ON {t}" for name, t in on.items()]
+    postgresql_drop += [f"DROP FUNCTION IF EXISTS {row}_team()"]
+    postgresql_drop += [f"DROP FUNCTION IF EXISTS {account}_team()"]
+    return {
+        "install": {"postgresql": postgresql, "sqlite": sqlite},
+        "drop": {"postgresql": postgresql_drop, "sqlite": sqlite_drop},
+    }
+
+
+_CONTACTS = account_team_copy("crm_contact", "crm_contact", "crm_account")
+STATEMENTS = _CONTACTS["install"]
+DROP = _CONTACTS["drop"]
 # Contacts written before the triggers: those with ids in [lo, hi] take their account's team.
 BACKFILL = {
     "postgresql": "UPDATE crm_contact c SET team_id = a.team_id FROM crm_account a"
@@ -162,7 +166,7 @@ def backfill_in_batches(connection, table: str, statements: dict[str, str]) -> N
     transaction: a migration does not hold a million rows locked at once. Call it once the
     triggers are in place, so that rows written meanwhile are right already."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT min(id), max(id) FROM {table}")  # noqa: S608 - a table name of ours
+        cursor.execute(f"SELECT min(id), max(id) FROM {table}")
         lo, hi = cursor.fetchone()
     if lo is None:
         return

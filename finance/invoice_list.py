@@ -153,9 +153,7 @@ def aging_table(
     past-due invoice. A number search or one account's invoices are few: summed from them."""
     if form.value("q") or form.value("account"):
         return Aging(_aging_rows(_aging_query(listed, today)), summed=True)
-    # Days whose invoices were all paid are kept (emptied) until the night's penalty run.
-    owed = AgingDay.objects.filter(due_date__lt=today).exclude(invoices=0)
-    days = aging_days_visible_to(user, owed)
+    days = aging_days_visible_to(user, AgingDay.objects.filter(due_date__lt=today))
     status = form.value("status")
     if status and status != "open":  # paid or a credit: nothing is owed, nothing is past due
         days = days.none()
@@ -165,7 +163,10 @@ def aging_table(
         lambda bucket: days_q(bucket, today), lambda where: Sum("invoices", filter=where)
     )
     totals = days.order_by().values("currency").annotate(**spec).order_by("currency")
-    return Aging(_aging_rows(totals), summed=False)
+    # A currency whose invoices were all paid since the rollup was last folded sums to nothing.
+    counts = [f"count_{n}" for n in range(len(BUCKETS))]
+    owed = [total for total in map(dict, totals) if any(total[count] for count in counts)]
+    return Aging(_aging_rows(owed), summed=False)
 
 
 # PENALTY_OF, for the rollup's rows.

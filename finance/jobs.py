@@ -1,13 +1,14 @@
 import logging
 from datetime import date, datetime
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from crm.progress import progress
 from crm.registry import Counts, job
-from finance.models import AgingDay, Invoice
+from finance import triggers
+from finance.models import Invoice
 from finance.penalties import accrue_range, corrections_since
 
 log = logging.getLogger(__name__)
@@ -60,5 +61,5 @@ def penalties_accrue(as_of: datetime, *, dry_run: bool = False) -> Counts:
     for lo in progress(starts, total=len(starts), desc="finance_penalties"):
         run.accrue(lo, lo + RANGE - 1)
     run.record_failures()
-    AgingDay.objects.filter(invoices=0).delete()  # rollup days all paid or gone (triggers.py)
+    triggers.compact(connection)  # the aging rollup's rows of the day, folded
     return {**run.totals, "failed": len(run.failed)}

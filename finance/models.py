@@ -360,11 +360,20 @@ class PenaltyAccrual(models.Model):
         return EPOCH + timedelta(days=self.end_day)
 
 
+class NotDumped(models.Manager):
+    """No rows: the default manager of a table the database keeps, which dumpdata reads. A
+    fixture's invoices make their rows again through the triggers as loaddata saves them."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().none()
+
+
 class AgingDay(models.Model):
-    """The invoices still owed that fall due on one day, per team of their account, currency,
-    sign of their penalty and whether the penalty run failed on them: how many, their debt and
-    their penalty. Kept by the database as invoices and accounts change (finance/triggers.py);
-    the invoice list's aging table adds these up instead of every past-due invoice."""
+    """Changes to the invoices still owed that fall due on one day, per team of their account,
+    currency, sign of their penalty and whether the penalty run failed on them: how many, their
+    debt and their penalty. Added up per key, the rows give what is owed. Written by the
+    database as invoices change (finance/triggers.py), folded after the nightly penalty run;
+    the invoice list's aging table adds them up instead of every past-due invoice."""
 
     team_key = models.BigIntegerField(help_text="The account's team; 0 for none.")
     currency = models.CharField(max_length=3)
@@ -375,13 +384,12 @@ class AgingDay(models.Model):
     debt = models.DecimalField(max_digits=MONEY_DIGITS + 10, decimal_places=MAX_MINOR_UNIT)
     penalty = models.DecimalField(max_digits=MONEY_DIGITS + 10, decimal_places=MAX_MINOR_UNIT)
 
+    dumped = NotDumped()
+    objects = models.Manager()
+
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["team_key", "currency", "due_date", "penalty_sign", "failed"],
-                name="agingday_key",
-            )
-        ]
+        default_manager_name = "dumped"
+        indexes = [models.Index(fields=["team_key", "due_date"], name="agingday_team_due")]
 
     def __str__(self) -> str:
         return f"{self.team_key} {self.currency} {self.due_date}: {self.invoices}"

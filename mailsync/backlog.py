@@ -177,12 +177,18 @@ def _insert(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Stored], int]:
     content key, and how many were new."""
     if not rows:
         return {}, 0
-    before = BacklogEmail.objects.filter(content_key__in=rows).count()
-    insert_rows(BacklogEmail, list(rows.values()), conflict=["content_key"])
-    stored = BacklogEmail.objects.filter(content_key__in=rows).values_list(
-        "content_key", "pk", SORT_AT, "direction", "sent_from_crm"
-    )
-    ids = {key: Stored(*row) for key, *row in stored}
+    with transaction.atomic():
+        before = BacklogEmail.objects.filter(content_key__in=rows).count()
+        insert_rows(BacklogEmail, list(rows.values()), conflict=["content_key"])
+        # Held until the caller's transaction ends: a reparse moving an email's date meanwhile
+        # waits for the new copies, or they wait for it, and read its date (their sort_at).
+        stored = (
+            BacklogEmail.objects.filter(content_key__in=rows)
+            .select_for_update(no_key=True)
+            .order_by("pk")
+            .values_list("content_key", "pk", SORT_AT, "direction", "sent_from_crm")
+        )
+        ids = {key: Stored(*row) for key, *row in stored}
     _insert_addresses((ids[key].pk, row) for key, row in rows.items())
     return ids, len(ids) - before
 

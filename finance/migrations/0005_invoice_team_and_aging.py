@@ -57,13 +57,14 @@ class Migration(migrations.Migration):
                 ("penalty", models.DecimalField(decimal_places=4, max_digits=26)),
             ],
             options={
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("team_key", "currency", "due_date", "penalty_sign", "failed"),
-                        name="agingday_key",
-                    )
+                "default_manager_name": "dumped",
+                "indexes": [
+                    models.Index(fields=["team_key", "due_date"], name="agingday_team_due")
                 ],
             },
+            managers=[
+                ("dumped", django.db.models.manager.Manager()),
+            ],
         ),
         migrations.AddField(
             model_name="invoice",

@@ -11,7 +11,10 @@ from crm.indexes import AddIndexWithoutLocking, drop_invalid
 
 MIGRATIONS = [
     "crm.migrations.0007_list_indexes_without_locking",
+    "crm.migrations.0009_contact_team_backfill",
     "finance.migrations.0004_invoice_list_order",
+    "finance.migrations.0006_invoice_team_backfill_and_aging",
+    "mailsync.migrations.0011_mailbox_copy_sort_at_filled",
 ]
 BUILT = {
     "contact_name",
@@ -22,6 +25,11 @@ BUILT = {
     "account_team_created",
     "account_manager_name",
     "invoice_list_order",
+    "contact_team_name",
+    "contact_team_status_name",
+    "invoice_team_list_order",
+    "invoice_team_unpaid_due",
+    "mailboxcopy_newest",
 }
 TRIGRAM = {
     "crm_account_name_trgm",
@@ -49,7 +57,13 @@ def test_every_index_is_there_and_valid():
     with connection.cursor() as cursor:
         names = {
             index
-            for table in ("crm_contact", "crm_account", "finance_invoice", "crm_opportunity")
+            for table in (
+                "crm_contact",
+                "crm_account",
+                "finance_invoice",
+                "crm_opportunity",
+                "mailsync_mailboxcopy",
+            )
             for index in connection.introspection.get_constraints(cursor, table)
         }
     assert names >= BUILT
@@ -86,3 +100,25 @@ def test_an_interrupted_build_is_dropped_to_be_built_again():
             assert cursor.fetchone() == (None,)
         finally:
             cursor.execute("DROP TABLE half_built")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_an_index_a_killed_migration_built_is_kept_when_it_runs_again():
+    """A migration killed between two concurrent builds is run again from its first: the index
+    it had built already is kept, not built again (which PostgreSQL would refuse)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(connection)
+    key = ("crm", "0009_contact_team_backfill")
+    before, after = loader.project_state(("crm", "0008_contact_team")), loader.project_state(key)
+    operation = loader.get_migration(*key).operations[1]
+    assert isinstance(operation, AddIndexWithoutLocking)
+    with connection.schema_editor(atomic=False) as editor:
+        operation.database_forwards("crm", editor, before, after)  # it is there: nothing to do
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass",
+            [operation.index.name],
+        )
+        assert cursor.fetchone() == (True,)

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from django.db import connection
 from django.forms import modelform_factory
 
 from crm import runner
@@ -12,6 +13,11 @@ from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 from tests.factories import AccountFactory, InvoiceFactory
 
 D = Decimal
+
+
+# The job's queries, whatever the number of invoices; folding the aging rollup is one statement
+# on PostgreSQL, four in a transaction on SQLite.
+JOB_QUERIES = 10 if connection.vendor == "postgresql" else 15
 
 
 def run(day: date) -> dict:
@@ -170,7 +176,7 @@ def test_re_running_a_day_changes_nothing(policy, django_assert_max_num_queries)
     inv = invoice()
     first = run(date(2026, 2, 20))
 
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(JOB_QUERIES):
         again = run(date(2026, 2, 20))
 
     inv.refresh_from_db()
@@ -264,7 +270,7 @@ def test_the_job_costs_the_same_queries_however_many_invoices(
 ):
     for _ in range(invoices):
         invoice()
-    with django_assert_num_queries(10):  # the same for 1 invoice or 25
+    with django_assert_num_queries(JOB_QUERIES):  # the same for 1 invoice or 25
         run(date(2026, 2, 20))
     assert PenaltyAccrual.objects.count() == invoices
 
