@@ -118,6 +118,22 @@ class Account(models.Model):
         return self.name
 
 
+def account_team() -> models.ForeignKey:
+    """The team of a row's account, copied by the database whenever the row or its account
+    changes (crm.triggers.account_team_copy); never written by Vigil. Not indexed alone: the
+    lists' indexes lead with it."""
+    return models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.DO_NOTHING,  # the account's team is set to NULL, and so is this
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+
+
 class Contact(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -138,18 +154,8 @@ class Contact(models.Model):
         help_text="Why the contact has its status, e.g. why it was rejected.",
     )
     status_changed_at = models.DateTimeField(null=True, blank=True)
-    # The account's team, copied by the database whenever the contact or its account changes
-    # (crm/triggers.py): a team's contact list reads this table alone. Never written here.
-    team = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.DO_NOTHING,  # the account's team is set to NULL, and so is this
-        db_constraint=False,
-        db_index=False,  # contact_team_name leads with it
-        related_name="+",
-    )
+    # A team's contact list reads this table alone (contact_team_name leads with it).
+    team = account_team()
 
     class Meta:
         indexes = [

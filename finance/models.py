@@ -8,6 +8,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from crm.models import account_team
 from crm.sql import AddDays, DayNumber
 from finance.currencies import (
     MAX_MINOR_UNIT,
@@ -111,18 +112,8 @@ class Invoice(models.Model):
         output_field=models.DecimalField(max_digits=17, decimal_places=MAX_MINOR_UNIT),
         db_persist=True,
     )
-    # The account's team, copied by the database whenever the invoice or its account changes
-    # (finance/triggers.py): a team's invoice list and the aging rollup read it from this row.
-    team = models.ForeignKey(
-        "crm.Team",
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.DO_NOTHING,  # the account's team is set to NULL, and so is this
-        db_constraint=False,
-        db_index=False,  # invoice_team_list_order leads with it
-        related_name="+",
-    )
+    # A team's invoice list and the aging rollup read it from this row.
+    team = account_team()
 
     class Meta:
         indexes = [

@@ -886,10 +886,6 @@ def counted(parts: list[ListPart]) -> tuple[list[ListPart], int]:
     return narrowed, min(total, COUNT_CAP + 1)
 
 
-def capped_count(parts: list[ListPart]) -> int:
-    return counted(parts)[1]
-
-
 def _first_copies(copies: Copies) -> QuerySet[MailboxCopy, Any]:
     """One copy of each email read through copies: its first in the mailboxes (by mailbox,
     then folder). Counted in any order, so the count stops at its cap, whichever mailboxes

@@ -8,6 +8,7 @@ from crm import triggers
 from crm.models import Account, Contact, Team
 from tests.clients import logged_in
 from tests.factories import AccountFactory, ContactFactory, TeamFactory, UserFactory
+from tests.locks import held_by_another_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -135,25 +136,12 @@ def test_a_contact_written_while_its_account_changes_team_waits_for_the_change(n
     """The contact's trigger reads its account FOR SHARE: while another transaction changes
     that account's team, the contact waits (here: gives up after 200 ms) instead of taking the
     old team; contacts of other accounts do not wait."""
-    from django.db import connections
-
     account, other = AccountFactory(team=north), AccountFactory(team=north)
-    mover = connections.create_connection("default")
-    try:
-        mover.set_autocommit(False)
-        with mover.cursor() as cursor:
-            cursor.execute(
-                "UPDATE crm_account SET team_id = %s WHERE id = %s", [south.pk, account.pk]
-            )
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
-            ContactFactory(account=other)  # another account: no wait
-            with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
-                ContactFactory(account=account)
-            cursor.execute("RESET lock_timeout")
-        mover.commit()
-    finally:
-        mover.close()
+    moving = "UPDATE crm_account SET team_id = %s WHERE id = %s"
+    with held_by_another_transaction(moving, [south.pk, account.pk]):
+        ContactFactory(account=other)  # another account: no wait
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            ContactFactory(account=account)
     contact = ContactFactory(account=account)
     assert teams_of(contact) == [south.pk]
 

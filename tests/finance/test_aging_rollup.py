@@ -23,6 +23,7 @@ from finance.visibility import invoices_visible_to
 from tests.clients import logged_in
 from tests.factories import AccountFactory, InvoiceFactory, TeamFactory, UserFactory
 from tests.finance.conftest import NOW, TODAY, due
+from tests.locks import held_by_another_transaction
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -254,25 +255,12 @@ def test_truncating_the_invoices_empties_the_rollup(now, acme):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
 def test_an_invoice_written_while_its_account_changes_team_waits_for_the_change(north, south):
-    from django.db import connections
-
     account, other = AccountFactory(team=north), AccountFactory(team=north)
-    mover = connections.create_connection("default")
-    try:
-        mover.set_autocommit(False)
-        with mover.cursor() as cursor:
-            cursor.execute(
-                "UPDATE crm_account SET team_id = %s WHERE id = %s", [south.pk, account.pk]
-            )
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
-            InvoiceFactory(account=other)  # another account: no wait
-            with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
-                InvoiceFactory(account=account)
-            cursor.execute("RESET lock_timeout")
-        mover.commit()
-    finally:
-        mover.close()
+    moving = "UPDATE crm_account SET team_id = %s WHERE id = %s"
+    with held_by_another_transaction(moving, [south.pk, account.pk]):
+        InvoiceFactory(account=other)  # another account: no wait
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            InvoiceFactory(account=account)
     InvoiceFactory(account=account, voucher_date=TODAY - timedelta(days=90))
     assert south.pk in {team for team, *_ in assert_kept()}
 
@@ -282,21 +270,10 @@ def test_an_invoice_written_while_its_account_changes_team_waits_for_the_change(
 def test_two_payments_on_the_same_day_and_team_do_not_wait_for_each_other(acme):
     """The rollup only ever gains rows: a payment while another transaction (the penalty run,
     another payment, a team change) has changed invoices of the same key does not wait."""
-    from django.db import connections
-
     first, second = due(acme, 10), due(acme, 10)
-    other = connections.create_connection("default")
-    try:
-        other.set_autocommit(False)
-        with other.cursor() as cursor:
-            cursor.execute("UPDATE finance_invoice SET debt = debt - 1 WHERE id = %s", [first.pk])
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
-            record_payment(second, D("1.00"), TODAY, NOW)  # would time out if it waited
-            cursor.execute("RESET lock_timeout")
-        other.commit()
-    finally:
-        other.close()
+    paying = "UPDATE finance_invoice SET debt = debt - 1 WHERE id = %s"
+    with held_by_another_transaction(paying, [first.pk]):
+        record_payment(second, D("1.00"), TODAY, NOW)  # would time out if it waited
     assert assert_kept()[(acme.team_id, "EUR", str(first.due_date), 0, False)][1] == D("1998")
 
 
