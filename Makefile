@@ -56,7 +56,7 @@ test: services lint
 	    tests/notifications/test_user_blocking.py tests/notifications/test_dashboard_order.py \
 	    tests/notifications/test_dashboard.py tests/notifications/test_stage_quick_action.py \
 	    tests/crm/test_time_zone_and_dates.py tests/crm/test_contact_team.py \
-	    tests/crm/test_form_renderer.py \
+	    tests/crm/test_form_renderer.py tests/crm/test_search_paging.py \
 	    tests/crm/test_job_lock.py tests/crm/test_job_slots.py tests/crm/test_dst_slots.py \
 	    tests/parc tests/mailsync tests/nurture tests/monitoring
 

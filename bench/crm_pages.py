@@ -252,10 +252,14 @@ def build(rows: int) -> None:
         " true, true, %(now)s, 'admin', NULL, NULL, 0, '')",
         p,
     )
-    # Build the trigram indexes once after loading: much faster than row by row.
+    # Build the search indexes once after loading: much faster than row by row.
     searched = [
         importlib.import_module(f"crm.migrations.{name}")
-        for name in ("0005_leads", "0007_list_indexes_without_locking")
+        for name in (
+            "0005_leads",
+            "0007_list_indexes_without_locking",
+            "0010_prefix_search_indexes",
+        )
     ]
     with connection.schema_editor(atomic=False) as editor:
         for migration in searched:

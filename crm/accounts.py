@@ -217,14 +217,14 @@ def account_list(request):
     form = AccountFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     accounts = accounts_for_list(request.user, form)
-    cap = paging.count_cap(searching=bool((form.value("q") or "").strip()))
-    count = paging.capped_count(accounts, cap)
+    searching = bool((form.value("q") or "").replace("\x00", "").strip())
+    listed = paging.listed(accounts, form.value("page") or 1, PAGE_SIZE, searching=searching)
     context = {
         "form": form,
-        "page": paging.page_of(accounts, form.value("page") or 1, PAGE_SIZE),
-        "count": count,
-        "more": count > cap,
-        "cap": cap,
+        "page": listed.page,
+        "count": listed.count,
+        "more": listed.more,
+        "cap": listed.cap,
         "query": _without_page(request.GET),
         "problems": form.error_lines(),
         "may_create": may_create_account(request.user),

@@ -240,15 +240,14 @@ def contact_list(request):
     form = ContactFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     contacts = contacts_for_list(request.user, form)
-    cap = paging.count_cap(searching=bool((form.value("q") or "").strip()))
-    count = paging.capped_count(contacts, cap)
-    page = paging.page_of(contacts, form.value("page") or 1, PAGE_SIZE)
+    searching = bool((form.value("q") or "").strip())
+    listed = paging.listed(contacts, form.value("page") or 1, PAGE_SIZE, searching=searching)
     context = {
         "form": form,
-        "page": page,
-        "count": count,
-        "more": count > cap,
-        "cap": cap,
+        "page": listed.page,
+        "count": listed.count,
+        "more": listed.more,
+        "cap": listed.cap,
         "query": _without(request.GET, "page"),
         "account": form.value("account"),
         "all_accounts": _without(request.GET, "page", "account"),

@@ -59,18 +59,46 @@ def add_trigram_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> N
         if cursor.fetchone() is None:
             return
         cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    for table, names in columns.items():
-        for column in names:
-            name = f"{table}_{column}_trgm"
-            drop_invalid(schema_editor, name)
-            schema_editor.execute(
-                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" '
-                f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
-            )
+    _add_upper_indexes(
+        schema_editor, columns, "trgm", 'USING gin ((UPPER("{}"::text)) gin_trgm_ops)'
+    )
 
 
 def drop_trigram_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> None:
+    _drop_upper_indexes(schema_editor, columns, "trgm")
+
+
+def add_prefix_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> None:
+    """A B-tree index on UPPER(column) with text_pattern_ops for each table's columns,
+    `<table>_<column>_prefix`, built concurrently: istartswith (UPPER(column) LIKE 'AB%') reads
+    a range of it. A trigram index knows no more of one or two letters than the words that
+    start with them anywhere in the text, each row of which is then read and mostly dropped.
+    PostgreSQL only."""
+    if schema_editor.connection.vendor == "postgresql":
+        _add_upper_indexes(
+            schema_editor, columns, "prefix", '((UPPER("{}"::text)) text_pattern_ops)'
+        )
+
+
+def drop_prefix_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> None:
+    _drop_upper_indexes(schema_editor, columns, "prefix")
+
+
+def _add_upper_indexes(schema_editor, columns, suffix: str, definition: str) -> None:
+    """`<table>_<column>_<suffix>`, built concurrently `definition` (with the column for {})."""
+    for table, names in columns.items():
+        for column in names:
+            name = f"{table}_{column}_{suffix}"
+            drop_invalid(schema_editor, name)
+            schema_editor.execute(
+                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" '
+                + definition.format(column)
+            )
+
+
+def _drop_upper_indexes(schema_editor, columns, suffix: str) -> None:
     if schema_editor.connection.vendor == "postgresql":
         for table, names in columns.items():
             for column in names:
-                schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{table}_{column}_trgm"')
+                name = f"{table}_{column}_{suffix}"
+                schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')

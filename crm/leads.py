@@ -245,14 +245,16 @@ def lead_list(request):
     form = LeadFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     leads = leads_for_list(request.user, form, timezone.now())
-    cap = paging.count_cap(searching=bool((form.value("q") or "").strip()))
-    count = paging.capped_count(leads, cap)
+    searching = bool((form.value("q") or "").strip())
+    # A manager's leads are their team members': no index holds a team's leads in order.
+    number = form.value("page") or 1
+    listed = paging.listed(leads, number, PAGE_SIZE, searching=searching, in_order=False)
     context = {
         "form": form,
-        "page": paging.page_of(leads, form.value("page") or 1, PAGE_SIZE),
-        "count": count,
-        "more": count > cap,
-        "cap": cap,
+        "page": listed.page,
+        "count": listed.count,
+        "more": listed.more,
+        "cap": listed.cap,
         "query": _without_page(request.GET),
         "problems": form.error_lines(),
     }

@@ -1,5 +1,7 @@
 """Pages of a list that never count all of it: a page is read with one row more than it
-shows (that row says whether there is a next page), and the count stops at a cap."""
+shows (that row says whether there is a next page), and the count stops at a cap. A search
+reads its matches' keys once, in order, up to the cap: that one read is both the count and
+the page's keys, and the page's rows are then read by key."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -47,3 +49,57 @@ def capped_count(rows: QuerySet, cap: int = COUNT_CAP) -> int:
 
 def count_cap(searching: bool) -> int:
     return SEARCH_COUNT_CAP if searching else COUNT_CAP
+
+
+@dataclass
+class Listed:
+    page: Page
+    count: int  # no further than cap + 1
+    cap: int
+    # Every matching key, when a search read them all (no more than the cap match).
+    keys: list[Any] | None = None
+
+    @property
+    def more(self) -> bool:
+        return self.count > self.cap
+
+
+def listed(
+    rows: QuerySet,
+    number: int,
+    size: int = PAGE_SIZE,
+    *,
+    searching: bool,
+    cap: int | None = None,
+    last: int | None = None,
+    in_order: bool = True,
+) -> Listed:
+    """Page `number` of `rows` and how many there are (up to the cap), in two queries.
+
+    A list is counted, then its page read. A search's matches are scattered: counting them
+    reads as many rows as ordering them, so their keys are read once, in order and capped
+    (the count), and the page's rows then by key. A page past the keys read is read as a
+    list's is.
+
+    in_order=False, for a list whose visibility is a join (the leads: their owner's team),
+    where the database would walk the list's order through every team's rows to find a
+    team's matches: the keys are read in no order (from the search indexes), and the page
+    is read from them when they are all the matches, else as a list's is."""
+    cap = cap or count_cap(searching)
+    if not searching:
+        return Listed(page_of(rows, number, size, last), capped_count(rows, cap), cap)
+    if not in_order:
+        keys = list(rows.order_by().values_list("pk", flat=True)[: cap + 1])
+        if len(keys) > cap:
+            return Listed(page_of(rows, number, size, last), len(keys), cap)
+        return Listed(page_of(rows.filter(pk__in=keys), number, size, last), len(keys), cap, keys)
+    keys = list(rows.values_list("pk", flat=True)[: cap + 1])
+    start = (number - 1) * size
+    known = keys[start : start + size + 1]
+    if len(keys) > cap and start + size >= len(keys):
+        return Listed(page_of(rows, number, size, last), len(keys), cap)
+    by_key = {row.pk: row for row in rows.filter(pk__in=known[:size])}
+    # A row deleted between the two reads is left out, not shown as an error.
+    shown = [by_key[key] for key in known[:size] if key in by_key]
+    more = len(known) > size and (last is None or number < last)
+    return Listed(Page(shown, number, more), len(keys), cap, keys if len(keys) <= cap else None)

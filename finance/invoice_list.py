@@ -145,14 +145,20 @@ class Aging:
 
 
 def aging_table(
-    user: User, form: InvoiceFilterForm, listed: QuerySet[Invoice], today: date
+    user: User,
+    form: InvoiceFilterForm,
+    listed: QuerySet[Invoice],
+    today: date,
+    keys: list[int] | None = None,
 ) -> Aging:
     """Count, debt and penalty of each overdue bucket, per currency (two currencies are never
     added up), of the invoices the list shows whatever their bucket. Read from the rollup the
     database keeps (finance_agingday, finance/triggers.py): a few rows a day, not every
-    past-due invoice. A number search or one account's invoices are few: summed from them."""
+    past-due invoice. A number search or one account's invoices are few: summed from them,
+    by key when the search read every listed invoice's key (`keys`)."""
     if form.value("q") or form.value("account"):
-        return Aging(_aging_rows(_aging_query(listed, today)), summed=True)
+        summed = listed if keys is None else Invoice.objects.filter(pk__in=keys)
+        return Aging(_aging_rows(_aging_query(summed, today)), summed=True)
     days = aging_days_visible_to(user, AgingDay.objects.filter(due_date__lt=today))
     status = form.value("status")
     if status and status != "open":  # paid or a credit: nothing is owed, nothing is past due
@@ -210,8 +216,14 @@ def _aging_rows(totals: Any) -> list[AgingRow]:
     return rows
 
 
-def page_of(invoices: QuerySet[Invoice], number: int) -> paging.Page:
-    return paging.page_of(invoices, number, PAGE_SIZE, last=MAX_PAGES)
+def listed(invoices: QuerySet[Invoice], form: InvoiceFilterForm) -> paging.Listed:
+    """The page the form asks for and the count, to COUNT_CAP; a number search reads its
+    matches' keys (paging.listed)."""
+    searching = bool((form.value("q") or "").strip())
+    number = form.value("page") or 1
+    return paging.listed(
+        invoices, number, PAGE_SIZE, searching=searching, cap=COUNT_CAP, last=MAX_PAGES
+    )
 
 
 @dataclass
@@ -246,7 +258,3 @@ def rows_of(page: paging.Page, today: date) -> list[Row]:
             )
         )
     return rows
-
-
-def capped_count(invoices: QuerySet[Invoice]) -> int:
-    return paging.capped_count(invoices, COUNT_CAP)

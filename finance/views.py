@@ -39,18 +39,18 @@ def invoices(request):
     form.is_valid()  # the valid parameters apply; the others are named above the list
     today = _today()
     listed = invoice_list.invoices_for_list(request.user, form, today)
-    shown = invoice_list.in_bucket(listed, form, today)
-    count = invoice_list.capped_count(shown)
-    page = invoice_list.page_of(shown, form.value("page") or 1)
+    shown = invoice_list.listed(invoice_list.in_bucket(listed, form, today), form)
+    # A search without a bucket read every match's key (when few): the aging table sums those.
+    keys = None if form.value("bucket") else shown.keys
     context = {
         "form": form,
         "today": today,
-        "aging": invoice_list.aging_table(request.user, form, listed, today),
-        "page": page,
-        "rows": invoice_list.rows_of(page, today),
-        "count": count,
-        "more": count > invoice_list.COUNT_CAP,
-        "cap": invoice_list.COUNT_CAP,
+        "aging": invoice_list.aging_table(request.user, form, listed, today, keys=keys),
+        "page": shown.page,
+        "rows": invoice_list.rows_of(shown.page, today),
+        "count": shown.count,
+        "more": shown.more,
+        "cap": shown.cap,
         "account": _account(request.user, form.value("account")),
         "query": _without(request.GET, "page"),
         "without_account": _without(request.GET, "page", "account"),

@@ -191,6 +191,26 @@ def test_the_aging_table_is_the_sum_of_the_invoices_each_person_may_see(
     assert invoices_visible_to(rita).count() == 6  # her team's (acme's) only
 
 
+@pytest.mark.parametrize("cap", [1000, 3])  # within the count's cap: summed by key
+@pytest.mark.parametrize("params", [{"q": "inv-"}, {"q": "inv-", "bucket": "31-60"}])
+def test_a_number_search_sums_the_invoices_it_lists(now, cap, params, fiona, rita, sam, acme):
+    globex = AccountFactory(name="Globex", team=sam.team)
+    for n, days in enumerate((3, 33, 45, 93, -5)):
+        for account in (acme, globex):
+            due(account, days, number=f"INV-{account.pk}-{n}", debt=str(100 + n))
+    due(acme, 40, number="CN-1", debt="7")  # not found by the search
+    for user in (fiona, rita, sam):
+        form = InvoiceFilterForm(params)
+        assert form.is_valid()
+        listed = invoice_list.invoices_for_list(user, form, TODAY)
+        expected = invoice_list._aging_rows(invoice_list._aging_query(listed, TODAY))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(invoice_list, "COUNT_CAP", cap)
+            aging = logged_in(user).get("/invoices/", params).context["aging"]
+        assert aging.summed and aging.rows == expected, user
+        assert sum(row.count for row in aging.rows) == (8 if user == fiona else 4)
+
+
 def test_the_list_reads_the_rollup_not_every_invoice(now, fiona, acme):
     for days in range(1, 40):
         due(acme, days, debt="10")
