@@ -13,7 +13,6 @@ from django.db import DatabaseError, transaction
 from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm import paging
@@ -230,11 +229,9 @@ def account_list(request):
         "may_create": may_create_account(request.user),
         "account_page": ACCOUNT_PAGE,
     }
-    partial = request.htmx and not request.htmx.history_restore_request
-    template = "crm/accounts/_rows.html" if partial else "crm/accounts/list.html"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return paging.list_response(
+        request, "crm/accounts/list.html", "crm/accounts/_rows.html", context
+    )
 
 
 def _without_page(params) -> str:

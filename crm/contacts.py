@@ -16,7 +16,6 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import paging
@@ -255,11 +254,9 @@ def contact_list(request):
         "contact_page": CONTACT_PAGE,
         "may_create": sells(request.user),
     }
-    partial = request.htmx and not request.htmx.history_restore_request
-    template = "crm/contacts/_rows.html" if partial else "crm/contacts/list.html"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return paging.list_response(
+        request, "crm/contacts/list.html", "crm/contacts/_rows.html", context
+    )
 
 
 def _without(params, *names: str) -> str:

@@ -18,7 +18,6 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
 from crm import paging
@@ -258,11 +257,7 @@ def lead_list(request):
         "query": _without_page(request.GET),
         "problems": form.error_lines(),
     }
-    partial = request.htmx and not request.htmx.history_restore_request
-    template = "crm/leads/_rows.html" if partial else "crm/leads/list.html"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return paging.list_response(request, "crm/leads/list.html", "crm/leads/_rows.html", context)
 
 
 def _without_page(params) -> str:

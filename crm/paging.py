@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # counting more would read every matching row on each page
@@ -103,3 +108,19 @@ def listed(
     shown = [by_key[key] for key in known[:size] if key in by_key]
     more = len(known) > size and (last is None or number < last)
     return Listed(Page(shown, number, more), len(keys), cap, keys if len(keys) <= cap else None)
+
+
+def list_response(
+    request: HttpRequest, page_template: str, rows_template: str, context: dict[str, Any]
+) -> HttpResponse:
+    """A list's page, or its rows alone for htmx (a filter, a page): the rows are a Jinja2
+    template (crm.templating), rendered first and put in the page as `rows_html`."""
+    rows = render_to_string(rows_template, context, request)
+    if request.htmx and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
+        response = HttpResponse(rows)
+    else:
+        # Jinja2 escaped every value the rows show; the page's template puts them in as is.
+        context = {**context, "rows_html": mark_safe(rows)}  # noqa: S308
+        response = render(request, page_template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

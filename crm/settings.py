@@ -79,6 +79,12 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # The lists' rows (<app>/jinja2/): see crm/templating.py.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "crm.templating.environment"},
+    },
 ]
 
 # --- Database -----------------------------------------------------------------------------------

@@ -104,5 +104,12 @@ def money(amount: Decimal | None, code: str) -> str:
     if amount is None:
         return ""
     places = max(minor_unit(code), decimals(amount))
-    number = number_format(Decimal(plain(amount, code)), places, force_grouping=True)
+    value = Decimal(amount).quantize(Decimal(1).scaleb(-places))
+    value = value if value else abs(value)  # no "-0.00"
+    if -30 < value.adjusted() < 30:
+        # The locale's grouping (en: "," every 3 digits, "." before the decimals), written by
+        # Python's own formatter: a list page shows 150 amounts, Django's costs 25 µs each.
+        number = f"{value:,f}"
+    else:  # written out, it could be a billion digits: the locale's formatter shortens it
+        number = number_format(value, places, force_grouping=True)
     return f"{number} {code}"

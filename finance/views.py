@@ -9,9 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, F, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import paging
 from crm.models import Account
 from crm.visibility import visible_to
 from finance import invoice_list
@@ -56,11 +56,9 @@ def invoices(request):
         "without_account": _without(request.GET, "page", "account"),
         "problems": form.error_lines(),
     }
-    partial = request.htmx and not request.htmx.history_restore_request
-    template = "finance/_invoice_rows.html" if partial else "finance/invoices.html"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return paging.list_response(
+        request, "finance/invoices.html", "finance/_invoice_rows.html", context
+    )
 
 
 @login_required

@@ -12,6 +12,7 @@ from crm.indexes import AddIndexWithoutLocking, drop_invalid
 MIGRATIONS = [
     "crm.migrations.0007_list_indexes_without_locking",
     "crm.migrations.0009_contact_team_backfill",
+    "crm.migrations.0011_rph_owner_status_index",
     "finance.migrations.0004_invoice_list_order",
     "finance.migrations.0006_invoice_team_backfill_and_aging",
     "mailsync.migrations.0011_mailbox_copy_sort_at_filled",
@@ -30,6 +31,7 @@ BUILT = {
     "invoice_team_list_order",
     "invoice_team_unpaid_due",
     "mailboxcopy_newest",
+    "rph_owner_status_activity",
 }
 TRIGRAM = {
     "crm_account_name_trgm",

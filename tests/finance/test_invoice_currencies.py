@@ -6,12 +6,16 @@ import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import hypothesis
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.forms import modelform_factory
+from django.utils.formats import number_format
+from hypothesis import strategies
 
+from finance.currencies import decimals, minor_unit, money, plain
 from finance.jobs import penalties_accrue
 from finance.models import Invoice, Payment, PenaltyPolicy
 from tests.clients import logged_in
@@ -285,3 +289,21 @@ def test_existing_invoices_get_the_company_currency_and_keep_their_amounts(
     else:
         assert (inv.penalty, inv.penalty_through_day, inv.accruals.count()) == (0, None, 0)
         assert inv.penalty_open
+
+
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+@hypothesis.example(amount=Decimal("-0.00"), code="EUR")  # Django writes "0.00 EUR"
+@hypothesis.example(amount=Decimal("-1234567.125"), code="KWD")
+@hypothesis.given(
+    amount=strategies.decimals(
+        min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=6, allow_nan=False
+    ),
+    code=strategies.sampled_from(["EUR", "JPY", "KWD", "USD"]),
+)
+def test_money_groups_digits_as_the_locale_does(amount, code):
+    """money() writes grouping itself, for speed: what Django's locale formatter writes, and
+    never a minus sign on a zero."""
+    places = max(minor_unit(code), decimals(amount))
+    expected = number_format(Decimal(plain(amount, code)), places, force_grouping=True)
+
+    assert money(amount, code) == f"{expected} {code}"
