@@ -64,7 +64,11 @@ def when(at: datetime | date | None, now: datetime | None = None, *, ago: bool =
     """A <time> element: the date in the one format, then how far it is from `now`."""
     if at is None:
         return ""
-    stamp = _time_element(at, timezone.get_current_timezone_name(), translation.get_language())
+    # The stamp is in the key: two equal instants in different zones write different stamps.
+    stamp = at.isoformat() if isinstance(at, datetime) else at.strftime("%Y-%m-%d")
+    stamp = _time_element(
+        stamp, at, timezone.get_current_timezone_name(), translation.get_language()
+    )
     if not ago:
         return stamp
     # relative() writes digits and plain words only: nothing in it to escape.
@@ -74,9 +78,8 @@ def when(at: datetime | date | None, now: datetime | None = None, *, ago: bool =
 
 
 @functools.lru_cache(maxsize=8192)
-def _time_element(at: datetime | date, zone: str, language: str | None) -> str:
+def _time_element(stamp: str, at: datetime | date, zone: str, language: str | None) -> str:
     # A list page shows fifty of these: built once per moment, zone and language.
-    stamp = at.isoformat() if isinstance(at, datetime) else at.strftime("%Y-%m-%d")
     return format_html('<time datetime="{}">{}</time>', stamp, _shown(at, zone, language))
 
 

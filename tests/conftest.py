@@ -10,7 +10,7 @@ from tests.factories import TeamFactory, UserFactory
 
 @pytest.fixture(autouse=True)
 def empty_cache():
-    """Nothing a test caches (the invoice aging table) is seen by the next test."""
+    """Nothing a test caches is seen by the next test."""
     cache.clear()
 
 

@@ -3,6 +3,7 @@ in New York time, a colleague without a zone in the company's; the settings page
 (a real one only, behind login and CSRF); people are shown by their full names."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -12,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.dates import when
 from crm.models import User
 from mailsync.models import Mailbox
 from tests.clients import logged_in
@@ -182,3 +184,13 @@ def test_the_object_page_and_the_mailbox_page_show_the_same_format(rita, task):
 
     assert "Sat 28 Nov 2026 16:30" in mailboxes
     assert "Sat 28 Nov 2026 16:30" in task_page(rita, task)
+
+
+def test_one_instant_written_in_two_zones_keeps_each_its_own_stamp():
+    """The <time> element is cached per moment: an equal instant with another offset is
+    another stamp, whichever was asked for first."""
+    at = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    berlin = at.astimezone(ZoneInfo("Europe/Berlin"))
+
+    assert 'datetime="2026-03-10T10:00:00+01:00"' in when(berlin, ago=False)
+    assert 'datetime="2026-03-10T09:00:00+00:00"' in when(at, ago=False)

@@ -1,0 +1,77 @@
+"""The lists' rows (Jinja2 templates, crm/templating.py) escape everything a user typed, on the
+full page and in the rows htmx swaps in, and show the owner's column to managers only."""
+
+from datetime import date
+
+import pytest
+
+from tests.clients import HTMX, logged_in
+from tests.factories import (
+    AccountFactory,
+    ContactFactory,
+    InvoiceFactory,
+    LeadFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+HOSTILE = "<script>alert(1)</script>&'\""
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&amp;"
+
+
+@pytest.fixture
+def north(db):
+    return TeamFactory(name="North")
+
+
+@pytest.fixture
+def rita(north):
+    return UserFactory(username="rita", first_name="Rita", role="rep", team=north)
+
+
+@pytest.fixture
+def manny(north):
+    return UserFactory(username="manny", first_name="Manny", role="manager", team=north)
+
+
+@pytest.fixture
+def records(north, rita):
+    account = AccountFactory(name=f"Acme {HOSTILE}", team=north, account_manager=rita)
+    ContactFactory(account=account, name=f"Ana {HOSTILE}", email="ana@example.com")
+    LeadFactory(name=f"Lead {HOSTILE}", company=f"Co {HOSTILE}", owner=rita)
+    invoice = InvoiceFactory(account=account, number=f"N-{HOSTILE}"[:40])
+    invoice.__class__.objects.filter(pk=invoice.pk).update(penalty_error=f"bad {HOSTILE}")
+    return account
+
+
+LISTS = ["/leads/", "/contacts/", "/accounts/", "/invoices/"]
+
+
+@pytest.mark.parametrize("url", LISTS)
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_what_users_typed_is_escaped_in_the_rows(url, headers, rita, records, time_machine):
+    time_machine.move_to(date(2026, 3, 15), tick=False)
+    response = logged_in(rita).get(url, headers=headers)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert ESCAPED in page
+    assert "<script>alert" not in page
+    assert ("<html" in page) == (not headers)  # the rows alone for htmx
+
+
+@pytest.mark.parametrize(
+    ("url", "column", "cell"),
+    [
+        ("/leads/", "<th>Owner</th>", "<td>Rita</td>"),
+        ("/contacts/", "<th>Account manager</th>", "<td>Rita</td>"),
+    ],
+)
+def test_a_manager_sees_whose_records_they_are_and_a_rep_does_not(
+    url, column, cell, rita, manny, records
+):
+    mine = logged_in(rita).get(url).content.decode()
+    team = logged_in(manny).get(url).content.decode()
+
+    assert column not in mine and cell not in mine
+    assert column in team and cell in team
