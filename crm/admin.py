@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import (
@@ -17,17 +17,20 @@ from crm import dates, ledger, registry
 from crm.forms import time_zone_select
 from crm.models import (
     RPH,
+    Absence,
     Account,
     Contact,
     ContactStatusChange,
     Dispatch,
     Event,
+    Holiday,
     JobLock,
     JobRun,
     Opportunity,
     Task,
     Team,
     User,
+    WorkingCalendar,
 )
 from crm.tasks import run_job_now
 from crm.visibility import TEAM_PATHS, teams_visible_to, visible_to
@@ -157,6 +160,7 @@ class UserAdmin(VisibleRows, BaseUserAdmin):
     fieldsets = (
         *BaseUserAdmin.fieldsets,
         ("CRM", {"fields": ("role", "team", "manager", "time_zone")}),
+        ("Working hours", {"fields": ("work_days", "day_starts", "day_ends")}),
     )
 
     # What makes a user more than their team's member: only administrators set it, or a
@@ -176,13 +180,48 @@ class UserAdmin(VisibleRows, BaseUserAdmin):
 
 @admin.register(Team)
 class TeamAdmin(VisibleRows, admin.ModelAdmin):
-    list_display = ("name", "kind")
+    list_display = ("name", "kind", "holiday_country", "holiday_subdivision")
     list_filter = ("kind",)
     search_fields = ("name",)
     ordering = ("name", "pk")  # autocomplete pages through it
 
     def rows_for(self, user, queryset):
         return teams_visible_to(user, queryset)
+
+
+@admin.register(WorkingCalendar)
+class WorkingCalendarAdmin(VisibleRows, admin.ModelAdmin):
+    company_wide = True
+    list_display = ("__str__", "enabled", "work_days", "day_starts", "day_ends")
+
+    def has_add_permission(self, request):
+        return not WorkingCalendar.objects.exists()
+
+
+@admin.register(Holiday)
+class HolidayAdmin(VisibleRows, admin.ModelAdmin):
+    list_display = ("date", "name", "team")
+    list_filter = (("team", OWN_TEAMS),)
+    date_hierarchy = "date"
+    autocomplete_fields = ("team",)
+
+    def rows_for(self, user, queryset):
+        # The company's days off, and one's own team's.
+        return queryset.filter(Q(team=None) | Q(team_id=user.team_id))
+
+
+@admin.register(Absence)
+class AbsenceAdmin(VisibleRows, admin.ModelAdmin):
+    list_display = ("user", "kind", "first_day", "last_day", "delegate", "recorded_by")
+    list_filter = ("kind",)
+    list_select_related = ("user", "delegate", "recorded_by")
+    autocomplete_fields = ("user", "delegate")
+    date_hierarchy = "first_day"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Account)

@@ -1,5 +1,6 @@
 """Core sales objects, and the two tables of the job engine (JobRun, JobLock)."""
 
+from datetime import time, timedelta
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -19,9 +20,27 @@ class Team(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SALES)
+    # A team in another region (a visiting team) keeps that region's public holidays.
+    holiday_country = models.CharField(
+        max_length=2,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="ISO 3166 code of the country whose public holidays this team keeps, e.g. "
+        "DE; blank: the company's.",
+    )
+    holiday_subdivision = models.CharField(
+        max_length=10, blank=True, default="", db_default="", help_text="e.g. BY; blank: none."
+    )
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from crm.workingtime import validate_holiday_region
+
+        if self.holiday_country or self.holiday_subdivision:
+            validate_holiday_region(self.holiday_country, self.holiday_subdivision)
 
 
 @cache
@@ -37,6 +56,26 @@ def validate_time_zone(value: str) -> None:
             "e.g. Europe/Paris.",
             code="invalid_time_zone",
             params={"value": value},
+        )
+
+
+def validate_work_days(value: str) -> None:
+    """ISO weekdays, each once: "12345" is Monday to Friday."""
+    if value and (not set(value) <= set("1234567") or len(set(value)) != len(value)):
+        raise ValidationError(
+            "Working days are ISO weekday digits, each once: Monday 1 … Sunday 7, e.g. 12345.",
+            code="invalid_work_days",
+        )
+
+
+def validate_hours(starts, ends) -> None:
+    if (starts is None) != (ends is None):
+        raise ValidationError("Give both the start and the end of the working day, or neither.")
+    if starts is not None and ends <= starts:
+        raise ValidationError(
+            "The working day must end after it starts (%(starts)s–%(ends)s).",
+            params={"starts": starts.strftime("%H:%M"), "ends": ends.strftime("%H:%M")},
+            code="invalid_hours",
         )
 
 
@@ -73,6 +112,18 @@ class User(AbstractUser):
         help_text="The IANA time zone dates and times are shown in for this user, e.g. "
         "America/New_York; blank: the company's time zone.",
     )
+    # Working hours, in the user's time zone; blank: the company's (WorkingCalendar).
+    work_days = models.CharField(
+        max_length=7,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_work_days],
+        help_text="The days this user works, Monday 1 … Sunday 7, e.g. 12345; blank: the "
+        "company's.",
+    )
+    day_starts = models.TimeField(null=True, blank=True, help_text="Blank: the company's.")
+    day_ends = models.TimeField(null=True, blank=True, help_text="Blank: the company's.")
 
     class Meta:
         indexes = [models.Index(fields=["role"]), models.Index(fields=["team", "role"])]
@@ -83,6 +134,10 @@ class User(AbstractUser):
     @property
     def is_administrator(self) -> bool:
         return self.is_superuser or self.role == self.Role.ADMIN
+
+    def clean(self) -> None:
+        super().clean()
+        validate_hours(self.day_starts, self.day_ends)
 
     def get_session_auth_hash(self) -> str:
         # Every session stores this hash and is dropped when it no longer matches, so raising
@@ -413,6 +468,140 @@ class Dispatch(models.Model):
 
 
 # --- The job engine ------------------------------------------------------------------------------
+
+
+class WorkingCalendar(models.Model):
+    """The company's working time (one row, edited in the admin): the days and hours people
+    work, in each one's own time zone, and the public holidays they keep (crm.workingtime)."""
+
+    enabled = models.BooleanField(
+        default=False,
+        help_text="Count deadlines in working time: holidays, absences and hours off do not "
+        "run down a grace period. Off: the wall clock, as Vigil always has.",
+    )
+    work_days = models.CharField(
+        max_length=7,
+        default="12345",
+        validators=[validate_work_days],
+        help_text="The days people work, Monday 1 … Sunday 7, e.g. 12345.",
+    )
+    day_starts = models.TimeField(default=time(9))
+    day_ends = models.TimeField(default=time(17))
+    holiday_country = models.CharField(
+        max_length=2,
+        blank=True,
+        default="",
+        help_text="ISO 3166 code of the country whose public holidays everyone keeps, e.g. "
+        "FR; blank: none.",
+    )
+    holiday_subdivision = models.CharField(
+        max_length=10, blank=True, default="", help_text="A region of it, e.g. BY; blank: none."
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "working calendar"
+
+    def __str__(self) -> str:
+        return "Working calendar"
+
+    def clean(self) -> None:
+        from crm.workingtime import validate_holiday_region
+
+        if not self.work_days:
+            raise ValidationError({"work_days": "Name at least one working day."})
+        validate_hours(self.day_starts, self.day_ends)
+        if self.holiday_country or self.holiday_subdivision:
+            validate_holiday_region(self.holiday_country, self.holiday_subdivision)
+
+    @classmethod
+    def current(cls) -> "WorkingCalendar":
+        return cls.objects.first() or cls.objects.create()
+
+
+class Holiday(models.Model):
+    """A day off an administrator adds (a company holiday, a bridge day): for everyone, or
+    for one team."""
+
+    date = models.DateField()
+    name = models.CharField(max_length=100)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="holidays",
+        help_text="Blank: the whole company.",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["date", "team"], name="holiday_once_a_day"),
+            models.UniqueConstraint(
+                fields=["date"], condition=Q(team=None), name="company_holiday_once_a_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.date:%Y-%m-%d})"
+
+
+class Absence(models.Model):
+    """A user away from work: leave, sickness, training. Whole days, in the user's zone,
+    first and last included; their delegate (or else their manager) stands in."""
+
+    class Kind(models.TextChoices):
+        LEAVE = "leave", "Leave"
+        SICK = "sick", "Sick"
+        TRAINING = "training", "Training"
+
+    # An absence is a stretch of days, not years: a typo (2062) must not hide someone for
+    # decades, and a calendar walks these days one by one.
+    LONGEST = timedelta(days=366)
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="absences"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.LEAVE)
+    first_day = models.DateField()
+    last_day = models.DateField()
+    delegate = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="delegations",
+        help_text="Who sees this user's blocking items meanwhile; blank: their manager.",
+    )
+    note = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "last_day"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_day__gte=models.F("first_day")), name="absence_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_kind_display()} {self.first_day} – {self.last_day}"
+
+    def clean(self) -> None:
+        if self.first_day and self.last_day:
+            if self.last_day < self.first_day:
+                raise ValidationError({"last_day": "The last day comes on or after the first."})
+            if self.last_day - self.first_day >= self.LONGEST:
+                raise ValidationError({"last_day": "An absence lasts a year at most."})
+        if self.delegate_id and self.delegate_id == self.user_id:
+            raise ValidationError({"delegate": "A delegate is someone else."})
 
 
 class JobRun(models.Model):

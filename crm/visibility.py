@@ -5,7 +5,18 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from crm.models import RPH, Account, Contact, Dispatch, Event, Opportunity, Task, Team, User
+from crm.models import (
+    RPH,
+    Absence,
+    Account,
+    Contact,
+    Dispatch,
+    Event,
+    Opportunity,
+    Task,
+    Team,
+    User,
+)
 
 # The path from each model to the team its records belong to.
 TEAM_PATHS: dict[type, tuple[str, ...]] = {
@@ -17,6 +28,7 @@ TEAM_PATHS: dict[type, tuple[str, ...]] = {
     Contact: ("team",),  # the account's team, copied by the database (crm/triggers.py)
     RPH: ("owner__team",),
     User: ("team",),  # the people of one's own team
+    Absence: ("user__team",),
 }
 
 

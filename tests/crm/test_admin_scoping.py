@@ -24,16 +24,19 @@ from django_celery_beat.models import (
 
 from crm.models import (
     RPH,
+    Absence,
     Account,
     Contact,
     Dispatch,
     Event,
+    Holiday,
     JobLock,
     JobRun,
     Opportunity,
     Task,
     Team,
     User,
+    WorkingCalendar,
 )
 from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 from mailsync.models import (
@@ -76,6 +79,7 @@ COMPANY_WIDE = {
     TrackingEvent,
     ReminderRule,
     AlertSettings,
+    WorkingCalendar,
     Sequence,
     EmailTemplate,
     ErrorEvent,
@@ -160,6 +164,12 @@ def _outbox(north):
 NORTH_ROWS = {
     User: lambda north: north.rep,
     Team: lambda north: north.team,
+    Holiday: lambda north: Holiday.objects.create(
+        date=timezone.localdate(), name="North's day", team=north.team
+    ),
+    Absence: lambda north: Absence.objects.create(
+        user=north.rep, first_day=timezone.localdate(), last_day=timezone.localdate()
+    ),
     Account: lambda north: north.account,
     Contact: lambda north: Contact.objects.create(account=north.account, name="Nora North"),
     RPH: lambda north: RPH.objects.create(

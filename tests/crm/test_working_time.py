@@ -1,0 +1,219 @@
+"""Working time (crm.workingtime): a person's working days and hours in their own zone, less
+public holidays of their region, days off the admin added and their absences; is-working, the
+next working instant and "add N working hours", across DST changes."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from crm.models import Absence, Holiday, WorkingCalendar
+from crm.workingtime import NoWorkingTime, calendar_of
+from tests.clients import logged_in
+from tests.factories import TeamFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+H = timedelta(hours=1)
+
+
+def local(zone, *args) -> datetime:
+    return datetime(*args, tzinfo=zone)
+
+
+@pytest.fixture
+def company():
+    return WorkingCalendar.objects.create(holiday_country="DE", holiday_subdivision="BY")
+
+
+@pytest.fixture
+def north(db):
+    return TeamFactory(name="North")
+
+
+@pytest.fixture
+def rita(north):
+    return UserFactory(username="rita", role="rep", team=north, time_zone="Europe/Berlin")
+
+
+def test_a_person_works_the_company_days_and_hours_in_their_own_zone(company, rita):
+    cal = calendar_of(rita, date(2026, 3, 1))
+
+    assert cal.is_working(local(BERLIN, 2026, 3, 10, 9, 0))  # Tuesday 09:00
+    assert not cal.is_working(local(BERLIN, 2026, 3, 10, 17, 0))  # the end is not in it
+    assert not cal.is_working(local(BERLIN, 2026, 3, 10, 8, 59))
+    assert not cal.is_working(local(BERLIN, 2026, 3, 14, 12, 0))  # Saturday
+    # Friday 16:00 plus two working hours: one on Friday, one on Monday from 09:00.
+    friday = local(BERLIN, 2026, 3, 13, 16, 0)
+    assert cal.add(friday, 2 * H) == local(BERLIN, 2026, 3, 16, 10, 0)
+    assert cal.next_working_instant(local(BERLIN, 2026, 3, 14, 12, 0)) == local(
+        BERLIN, 2026, 3, 16, 9, 0
+    )
+    assert cal.next_working_instant(friday) == friday
+
+
+def test_a_public_holiday_of_the_region_and_an_added_day_off_are_not_worked(company, rita):
+    Holiday.objects.create(date=date(2026, 12, 28), name="Bridge day")
+    cal = calendar_of(rita, date(2026, 12, 1))
+
+    # Thu 24 Dec works; Fri 25 and Sat 26 (holidays, weekend), Mon 28 (bridge day) do not.
+    thursday = local(BERLIN, 2026, 12, 24, 16, 0)
+    assert cal.add(thursday, 2 * H) == local(BERLIN, 2026, 12, 29, 10, 0)
+    assert not cal.is_working(local(BERLIN, 2026, 1, 6, 10, 0).replace(year=2027))  # Epiphany, BY
+
+
+def test_a_team_keeps_the_holidays_of_its_own_region(company, rita, north):
+    visiting = TeamFactory(name="Visiting", holiday_country="FR")
+    vera = UserFactory(username="vera", team=visiting, time_zone="Europe/Paris")
+    Holiday.objects.create(date=date(2026, 7, 10), name="Team day", team=north)
+
+    assert not calendar_of(vera, date(2026, 7, 1)).works_on(date(2026, 7, 14))  # Bastille Day
+    assert calendar_of(rita, date(2026, 7, 1)).works_on(date(2026, 7, 14))
+    assert not calendar_of(rita, date(2026, 7, 1)).works_on(date(2026, 7, 10))
+    assert calendar_of(vera, date(2026, 7, 1)).works_on(date(2026, 7, 10))  # North's day only
+
+
+def test_an_absence_is_not_worked_and_a_deadline_moves_past_it(company, rita):
+    Absence.objects.create(user=rita, first_day=date(2026, 3, 9), last_day=date(2026, 3, 20))
+    cal = calendar_of(rita, date(2026, 3, 1))
+
+    friday = local(BERLIN, 2026, 3, 6, 15, 0)
+    assert cal.add(friday, 4 * H) == local(BERLIN, 2026, 3, 23, 11, 0)
+    assert not cal.is_working(local(BERLIN, 2026, 3, 16, 10, 0))
+
+
+def test_own_hours_and_days_win_over_the_companys(company, north):
+    nick = UserFactory(
+        username="nick",
+        team=north,
+        time_zone="America/New_York",
+        work_days="67",
+        day_starts=time(10),
+        day_ends=time(14),
+    )
+    cal = calendar_of(nick, date(2026, 3, 1))
+
+    assert cal.is_working(local(NEW_YORK, 2026, 3, 14, 10, 0))  # Saturday, in New York
+    assert not cal.is_working(local(NEW_YORK, 2026, 3, 16, 10, 0))  # Monday
+    assert cal.add(local(NEW_YORK, 2026, 3, 14, 13, 0), 2 * H) == local(NEW_YORK, 2026, 3, 15, 11)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "hours"),
+    [
+        (BERLIN, date(2026, 3, 29), 3),  # clocks go forward at 02:00: 01:00-05:00 is 3 h
+        (BERLIN, date(2026, 10, 25), 5),  # back at 03:00: 5 h
+        (NEW_YORK, date(2026, 3, 8), 3),
+        (NEW_YORK, date(2026, 11, 1), 5),
+    ],
+)
+def test_a_working_day_across_a_dst_change_lasts_what_the_clock_says(
+    company, north, zone, day, hours
+):
+    night = UserFactory(
+        username="night",
+        team=north,
+        time_zone=str(zone),
+        work_days="1234567",
+        day_starts=time(1),
+        day_ends=time(5),
+    )
+    company.holiday_country = ""
+    company.save()
+    cal = calendar_of(night, day)
+    start = datetime.combine(day, time(1), tzinfo=zone)
+
+    assert cal.add(start, hours * H) == datetime.combine(day, time(5), tzinfo=zone)
+    assert cal.add(start, hours * H + timedelta(minutes=1)) == datetime.combine(
+        day + timedelta(days=1), time(1, 1), tzinfo=zone
+    )
+    assert cal.add(start, hours * H).astimezone(UTC) - start.astimezone(UTC) == hours * H
+
+
+def test_a_deadline_in_working_time_crosses_a_dst_change_by_the_wall_clock(company, rita):
+    # Friday 27 March 2026 16:00 CET plus 2 working hours: 17:00 on Friday, then 10:00 on
+    # Monday 30 March, which is CEST (UTC+2) after the clocks went forward on Sunday.
+    cal = calendar_of(rita, date(2026, 3, 1))
+
+    deadline = cal.add(local(BERLIN, 2026, 3, 27, 16, 0), 2 * H)
+    assert deadline.astimezone(BERLIN).isoformat() == "2026-03-30T10:00:00+02:00"
+    assert deadline == datetime(2026, 3, 30, 8, 0, tzinfo=UTC)
+
+
+def test_a_calendar_without_working_time_says_so_within_bounded_work(company, rita):
+    Absence.objects.create(user=rita, first_day=date(2026, 1, 1), last_day=date(2026, 12, 31))
+    WorkingCalendar.objects.update(work_days="")  # written around the admin's validation
+    cal = calendar_of(rita, date(2026, 1, 1))
+
+    with pytest.raises(NoWorkingTime, match="No working time within 1098 days"):
+        cal.add(local(BERLIN, 2026, 1, 1, 9, 0), H)
+
+
+@pytest.mark.parametrize(
+    ("country", "subdivision", "message"),
+    [
+        ("XX", "", "“XX” is not a country code"),
+        ("de", "", "“de” is not a country code"),
+        ("DE", "ZZ", "DE has no region “ZZ”"),
+        ("", "BY", "A region needs its country."),
+    ],
+)
+def test_an_unknown_holiday_region_is_refused_in_one_line(country, subdivision, message):
+    calendar = WorkingCalendar(holiday_country=country, holiday_subdivision=subdivision)
+
+    with pytest.raises(ValidationError) as refused:
+        calendar.full_clean()
+
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"work_days": "1234568"}, "Working days are ISO weekday digits"),
+        ({"work_days": "11"}, "Working days are ISO weekday digits"),
+        ({"work_days": ""}, "Name at least one working day."),
+        ({"day_starts": time(17), "day_ends": time(9)}, "must end after it starts (17:00–09:00)"),
+    ],
+)
+def test_bad_working_hours_are_refused_in_one_line(fields, message):
+    with pytest.raises(ValidationError) as refused:
+        WorkingCalendar(**fields).full_clean()
+
+    assert message in str(refused.value)
+
+
+def test_an_absence_is_a_stretch_of_days_of_someone_else_delegated(rita):
+    too_long = Absence(user=rita, first_day=date(2026, 1, 1), last_day=date(2062, 1, 1))
+    backwards = Absence(user=rita, first_day=date(2026, 1, 2), last_day=date(2026, 1, 1))
+    self_delegated = Absence(
+        user=rita, first_day=date(2026, 1, 1), last_day=date(2026, 1, 2), delegate=rita
+    )
+
+    for absence, message in [
+        (too_long, "a year at most"),
+        (backwards, "on or after the first"),
+        (self_delegated, "someone else"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+            absence.full_clean()
+
+
+def test_the_admin_records_who_recorded_an_absence_and_scopes_it_to_the_team(rita, north):
+    manny = UserFactory(
+        username="manny", role="manager", team=north, is_staff=True, is_superuser=True
+    )
+    other = UserFactory(username="olga", team=TeamFactory(name="South"))
+    client = logged_in(manny)
+
+    response = client.post(
+        "/admin/crm/absence/add/",
+        {"user": rita.pk, "kind": "leave", "first_day": "2026-03-09", "last_day": "2026-03-20"},
+    )
+
+    assert response.status_code == 302
+    assert Absence.objects.get().recorded_by == manny
+    Absence.objects.create(user=other, first_day=date(2026, 3, 9), last_day=date(2026, 3, 9))
+    assert client.get("/admin/crm/absence/").status_code == 200
