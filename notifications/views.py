@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import absences
 from crm.models import Opportunity, User
 from crm.visibility import visible_to
 from notifications import dashboard as dashboard_reads
@@ -45,6 +46,8 @@ def _open_notifications(user: User, now, limit: int) -> list[Notification]:
 def dashboard(request):
     now = timezone.now()
     context = dashboard_reads.read(request.user, now)
+    today = timezone.localdate(now)
+    context["away"] = list(absences.away(request.user, today, today)[: absences.SHOWN])
     return render(request, "notifications/dashboard.html", {**context, "now": now})
 
 

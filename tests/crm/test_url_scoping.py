@@ -11,7 +11,7 @@ from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from crm.models import RPH, Contact
+from crm.models import RPH, Absence, Contact
 from mailsync import backlog, outbox
 from mailsync.models import BacklogEmail, EmailAddress, Mailbox, MailboxCopy
 from notifications.models import Notification
@@ -138,6 +138,9 @@ def north(db):
             first_visit=now.date(),
             opportunity_amount=1,
         ),
+        "absence": Absence.objects.create(
+            user=rep, first_day=now.date(), last_day=now.date(), note=f"{SECRET} leave"
+        ),
     }
     return records
 
@@ -178,6 +181,8 @@ RECORD_OF = {
     "tasks/<int:pk>/edit": "task",
     "events/<int:pk>/edit": "event",
     "invoices/<int:pk>/payments": "invoice",
+    # Working time (#20).
+    "team/away/<int:pk>/remove": "absence",
 }
 # Form fields a POST may carry, each pointing at another team's record where it takes one.
 POSTED = {
