@@ -19,16 +19,6 @@ def today(time_machine):
 
 
 @pytest.fixture
-def north(db):
-    return TeamFactory(name="North")
-
-
-@pytest.fixture
-def rita(north):
-    return UserFactory(username="rita", first_name="Rita", role="rep", team=north)
-
-
-@pytest.fixture
 def ravi(north):
     return UserFactory(username="ravi", first_name="Ravi", role="rep", team=north)
 

@@ -11,22 +11,11 @@ from tests.factories import (
     ContactFactory,
     InvoiceFactory,
     LeadFactory,
-    TeamFactory,
     UserFactory,
 )
 
 HOSTILE = "<script>alert(1)</script>&'\""
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&amp;"
-
-
-@pytest.fixture
-def north(db):
-    return TeamFactory(name="North")
-
-
-@pytest.fixture
-def rita(north):
-    return UserFactory(username="rita", first_name="Rita", role="rep", team=north)
 
 
 @pytest.fixture
