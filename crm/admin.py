@@ -188,6 +188,13 @@ class TeamAdmin(VisibleRows, admin.ModelAdmin):
     def rows_for(self, user, queryset):
         return teams_visible_to(user, queryset)
 
+    def get_readonly_fields(self, request, obj=None):
+        # A team's holiday region moves its people's deadlines: administrators set it.
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if is_administrator(request.user):
+            return fields
+        return (*fields, "holiday_country", "holiday_subdivision")
+
 
 @admin.register(WorkingCalendar)
 class WorkingCalendarAdmin(VisibleRows, admin.ModelAdmin):
@@ -195,7 +202,7 @@ class WorkingCalendarAdmin(VisibleRows, admin.ModelAdmin):
     list_display = ("__str__", "enabled", "work_days", "day_starts", "day_ends")
 
     def has_add_permission(self, request):
-        return not WorkingCalendar.objects.exists()
+        return super().has_add_permission(request) and not WorkingCalendar.objects.exists()
 
 
 @admin.register(Holiday)
@@ -208,6 +215,26 @@ class HolidayAdmin(VisibleRows, admin.ModelAdmin):
     def rows_for(self, user, queryset):
         # The company's days off, and one's own team's.
         return queryset.filter(Q(team=None) | Q(team_id=user.team_id))
+
+    # Only administrators set the company's days off; others add and change their own team's.
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if not is_administrator(request.user) and "team" in form.base_fields:
+            team = form.base_fields["team"]
+            team.required = True
+            team.queryset = Team.objects.filter(pk=request.user.team_id)  # type: ignore[attr-defined]
+        return form
+
+    def _own(self, request, obj) -> bool:
+        if is_administrator(request.user) or obj is None:
+            return True
+        return obj.team_id is not None and obj.team_id == request.user.team_id
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._own(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._own(request, obj)
 
 
 @admin.register(Absence)

@@ -30,7 +30,7 @@ class Team(models.Model):
         "DE; blank: the company's.",
     )
     holiday_subdivision = models.CharField(
-        max_length=10, blank=True, default="", db_default="", help_text="e.g. BY; blank: none."
+        max_length=32, blank=True, default="", db_default="", help_text="e.g. BY; blank: none."
     )
 
     def __str__(self) -> str:
@@ -39,6 +39,7 @@ class Team(models.Model):
     def clean(self) -> None:
         from crm.workingtime import validate_holiday_region
 
+        self.holiday_country = self.holiday_country.upper()
         if self.holiday_country or self.holiday_subdivision:
             validate_holiday_region(self.holiday_country, self.holiday_subdivision)
 
@@ -481,6 +482,7 @@ class WorkingCalendar(models.Model):
     )
     work_days = models.CharField(
         max_length=7,
+        blank=True,  # refused in clean(), in one line
         default="12345",
         validators=[validate_work_days],
         help_text="The days people work, Monday 1 … Sunday 7, e.g. 12345.",
@@ -495,7 +497,7 @@ class WorkingCalendar(models.Model):
         "FR; blank: none.",
     )
     holiday_subdivision = models.CharField(
-        max_length=10, blank=True, default="", help_text="A region of it, e.g. BY; blank: none."
+        max_length=32, blank=True, default="", help_text="A region of it, e.g. BY; blank: none."
     )
 
     class Meta:
@@ -510,6 +512,7 @@ class WorkingCalendar(models.Model):
         if not self.work_days:
             raise ValidationError({"work_days": "Name at least one working day."})
         validate_hours(self.day_starts, self.day_ends)
+        self.holiday_country = self.holiday_country.upper()
         if self.holiday_country or self.holiday_subdivision:
             validate_holiday_region(self.holiday_country, self.holiday_subdivision)
 
@@ -535,9 +538,16 @@ class Holiday(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["date", "team"], name="holiday_once_a_day"),
             models.UniqueConstraint(
-                fields=["date"], condition=Q(team=None), name="company_holiday_once_a_day"
+                fields=["date", "team"],
+                name="holiday_once_a_day",
+                violation_error_message="This team already has a day off on that date.",
+            ),
+            models.UniqueConstraint(
+                fields=["date"],
+                condition=Q(team=None),
+                name="company_holiday_once_a_day",
+                violation_error_message="The company already has a day off on that date.",
             ),
         ]
 

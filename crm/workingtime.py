@@ -6,12 +6,14 @@ their time zone (else the company's), less the public holidays of their team's r
 the company's region) from the `holidays` library, the days off an administrator added (for
 everyone or for their team) and their absences. Working time is a run of half-open intervals
 [start, end) of instants: a local working day becomes two instants through zoneinfo, so a day
-across a DST change is as long as the clock on the wall says (01:00–05:00 on the night the
-clocks go forward is three hours), and one across the night they go back is five.
+across a DST change lasts the time that passes (01:00–05:00 on the night the clocks go forward
+is three hours, on the night they go back five). A start the clocks skip is read as the time it
+becomes (02:30 is 03:30), an end the clocks repeat as its second passing.
 
 Nothing here is switched on by itself: WorkingCalendar.enabled says whether deadlines are
 counted in working time, and the callers ask it."""
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -55,19 +57,24 @@ class Calendar:
         if not self.works_on(day):
             return None
         start = datetime.combine(day, self.starts, tzinfo=self.zone).astimezone(UTC)
-        end = datetime.combine(day, self.ends, tzinfo=self.zone).astimezone(UTC)
+        end = datetime.combine(day, self.ends, tzinfo=self.zone).replace(fold=1).astimezone(UTC)
         # Hours that fall wholly inside the hour the clocks skip are no time at all.
         return (start, end) if end > start else None
 
     def shifts(self, since: datetime) -> Iterator[tuple[datetime, datetime]]:
-        """The working intervals that end after `since`, in order. A working day ends on the
-        local day it starts (ends > starts), so the first candidate is since's local day."""
-        first = since.astimezone(self.zone).date()
-        for n in range(HORIZON_DAYS):
-            shift = self.shift(first + timedelta(days=n))
+        """The working intervals that end after `since`, in order; NoWorkingTime after
+        HORIZON_DAYS days without one. A working day ends on the local day it starts (ends >
+        starts), so the first candidate is since's local day."""
+        day, idle = since.astimezone(self.zone).date(), 0
+        while idle < HORIZON_DAYS:
+            shift = self.shift(day)
+            day += timedelta(days=1)
             if shift and shift[1] > since:
+                idle = 0
                 yield shift
-        raise NoWorkingTime(f"No working time within {HORIZON_DAYS} days of {since:%Y-%m-%d}.")
+            else:
+                idle += 1
+        raise NoWorkingTime(f"No working time within {HORIZON_DAYS} days of {day:%Y-%m-%d}.")
 
     def is_working(self, at: datetime) -> bool:
         shift = self.shift(at.astimezone(self.zone).date())
@@ -79,7 +86,10 @@ class Calendar:
         return max(start, at)
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
-        """The instant at which `duration` of working time has passed since `start`."""
+        """The instant at which `duration` of working time has passed since `start` (for no
+        time at all: the next working instant)."""
+        if duration < timedelta(0):
+            raise ValueError("Working time is added, not taken away.")
         left = duration
         for begin, end in self.shifts(start):
             begin = max(begin, start)
@@ -89,11 +99,14 @@ class Calendar:
         raise AssertionError("unreachable: shifts() raises when it runs out")  # pragma: no cover
 
 
-def calendar_of(user: User, since: date, company: WorkingCalendar | None = None) -> Calendar:
-    """`user`'s calendar from the local day `since` on (absences that ended before it are not
-    read). Three queries: the company's calendar (unless given), holidays, absences."""
+def calendar_of(user: User, since: datetime, company: WorkingCalendar | None = None) -> Calendar:
+    """`user`'s calendar from the instant `since` on (days off that ended before it are not
+    read). Three queries: the company's calendar (unless given), holidays, absences; four if
+    the user's team is not loaded."""
     company = company or WorkingCalendar.current()
     zone_name = user.time_zone if user.time_zone in time_zones() else settings.TIME_ZONE
+    # Days off are days in the user's zone: since's day there, and one before for safety.
+    first = since.astimezone(ZoneInfo(zone_name)).date() - timedelta(days=1)
     if user.day_starts is not None and user.day_ends is not None:
         starts, ends = user.day_starts, user.day_ends
     else:
@@ -103,12 +116,12 @@ def calendar_of(user: User, since: date, company: WorkingCalendar | None = None)
         country, subdivision = team.holiday_country, team.holiday_subdivision
     else:
         country, subdivision = company.holiday_country, company.holiday_subdivision
-    added = Holiday.objects.filter(Q(team=None) | Q(team_id=user.team_id), date__gte=since)
+    added = Holiday.objects.filter(Q(team=None) | Q(team_id=user.team_id), date__gte=first)
     days_off = set(added.values_list("date", flat=True))
-    for first, last in Absence.objects.filter(user=user, last_day__gte=since).values_list(
-        "first_day", "last_day"
-    ):
-        days_off.update(first + timedelta(days=n) for n in range((last - first).days + 1))
+    absent = Absence.objects.filter(user=user, last_day__gte=first)
+    for first_day, last_day in absent.values_list("first_day", "last_day"):
+        days = (last_day - first_day).days + 1
+        days_off.update(first_day + timedelta(days=n) for n in range(days))
     return Calendar(
         zone=ZoneInfo(zone_name),
         days=frozenset(int(day) for day in (user.work_days or company.work_days)),
@@ -119,13 +132,21 @@ def calendar_of(user: User, since: date, company: WorkingCalendar | None = None)
     )
 
 
-@cache
 def public_holidays(country: str, subdivision: str) -> Callable[[date], bool]:
-    """Is the day a public holiday of the region? Nothing is, without a country."""
+    """Is the day a public holiday of the region? Nothing is, without a country. (The library's
+    PUBLIC category: Bavaria's Assumption Day, a Catholic holiday there, is not in it; add it in
+    the admin as a day off for the teams that keep it.)"""
     if not country:
         return lambda day: False
-    region = holidays.country_holidays(country, subdiv=subdivision or None)
-    return region.__contains__  # expands to each year it is asked about
+    return lambda day: day in _public_holidays(country, subdivision, day.year)
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_holidays(country: str, subdivision: str, year: int) -> frozenset[date]:
+    # One year, read once, kept as a frozenset: a holidays object fills itself in as it is
+    # asked, and threads asking one at once leave years half-filled for good.
+    region = holidays.country_holidays(country, subdiv=subdivision or None, years=year)
+    return frozenset(region)
 
 
 @cache

@@ -65,7 +65,7 @@ class AlertSettingsAdmin(VisibleRows, admin.ModelAdmin):
     filter_horizontal = ("recipients",)
 
     def has_add_permission(self, request):
-        return not AlertSettings.objects.exists()
+        return super().has_add_permission(request) and not AlertSettings.objects.exists()
 
 
 @admin.register(OverdueAlert)
