@@ -70,14 +70,10 @@ def validate_work_days(value: str) -> None:
 
 
 def validate_hours(starts, ends) -> None:
+    """Both or neither. An end at or before the start is on the next day: a night shift
+    (22:00–06:00), or round the clock (00:00–00:00)."""
     if (starts is None) != (ends is None):
         raise ValidationError("Give both the start and the end of the working day, or neither.")
-    if starts is not None and ends <= starts:
-        raise ValidationError(
-            "The working day must end after it starts (%(starts)s–%(ends)s).",
-            params={"starts": starts.strftime("%H:%M"), "ends": ends.strftime("%H:%M")},
-            code="invalid_hours",
-        )
 
 
 class User(AbstractUser):
@@ -124,7 +120,11 @@ class User(AbstractUser):
         "company's.",
     )
     day_starts = models.TimeField(null=True, blank=True, help_text="Blank: the company's.")
-    day_ends = models.TimeField(null=True, blank=True, help_text="Blank: the company's.")
+    day_ends = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="Blank: the company's. At or before the start: the next day (a night shift).",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["role"]), models.Index(fields=["team", "role"])]
@@ -488,7 +488,9 @@ class WorkingCalendar(models.Model):
         help_text="The days people work, Monday 1 … Sunday 7, e.g. 12345.",
     )
     day_starts = models.TimeField(default=time(9))
-    day_ends = models.TimeField(default=time(17))
+    day_ends = models.TimeField(
+        default=time(17), help_text="At or before the start: the next day (a night shift)."
+    )
     holiday_country = models.CharField(
         max_length=2,
         blank=True,

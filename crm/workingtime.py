@@ -53,19 +53,21 @@ class Calendar:
         )
 
     def shift(self, day: date) -> tuple[datetime, datetime] | None:
-        """The working hours of the local `day` as UTC instants; None on a day off."""
+        """The working hours that start on the local `day`, as UTC instants; None on a day
+        off. An end at or before the start is the next day's (a night shift)."""
         if not self.works_on(day):
             return None
+        end_day = day if self.ends > self.starts else day + timedelta(days=1)
         start = datetime.combine(day, self.starts, tzinfo=self.zone).astimezone(UTC)
-        end = datetime.combine(day, self.ends, tzinfo=self.zone).replace(fold=1).astimezone(UTC)
+        end = datetime.combine(end_day, self.ends, tzinfo=self.zone).replace(fold=1)
         # Hours that fall wholly inside the hour the clocks skip are no time at all.
-        return (start, end) if end > start else None
+        return (start, end.astimezone(UTC)) if end > start else None
 
     def shifts(self, since: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The working intervals that end after `since`, in order; NoWorkingTime after
-        HORIZON_DAYS days without one. A working day ends on the local day it starts (ends >
-        starts), so the first candidate is since's local day."""
-        day, idle = since.astimezone(self.zone).date(), 0
+        HORIZON_DAYS days without one. The day before since's local day comes first: its
+        night shift may still run."""
+        day, idle = since.astimezone(self.zone).date() - timedelta(days=1), 0
         while idle < HORIZON_DAYS:
             shift = self.shift(day)
             day += timedelta(days=1)
@@ -77,8 +79,9 @@ class Calendar:
         raise NoWorkingTime(f"No working time within {HORIZON_DAYS} days of {day:%Y-%m-%d}.")
 
     def is_working(self, at: datetime) -> bool:
-        shift = self.shift(at.astimezone(self.zone).date())
-        return shift is not None and shift[0] <= at < shift[1]
+        day = at.astimezone(self.zone).date()
+        shifts = (self.shift(day - timedelta(days=1)), self.shift(day))
+        return any(shift is not None and shift[0] <= at < shift[1] for shift in shifts)
 
     def next_working_instant(self, at: datetime) -> datetime:
         """`at` itself when working, else the start of the next working interval."""
@@ -105,7 +108,8 @@ def calendar_of(user: User, since: datetime, company: WorkingCalendar | None = N
     the user's team is not loaded."""
     company = company or WorkingCalendar.current()
     zone_name = user.time_zone if user.time_zone in time_zones() else settings.TIME_ZONE
-    # Days off are days in the user's zone: since's day there, and one before for safety.
+    # Days off are days in the user's zone: since's day there, and the one before (its night
+    # shift may still run).
     first = since.astimezone(ZoneInfo(zone_name)).date() - timedelta(days=1)
     if user.day_starts is not None and user.day_ends is not None:
         starts, ends = user.day_starts, user.day_ends
@@ -122,12 +126,34 @@ def calendar_of(user: User, since: datetime, company: WorkingCalendar | None = N
     for first_day, last_day in absent.values_list("first_day", "last_day"):
         days = (last_day - first_day).days + 1
         days_off.update(first_day + timedelta(days=n) for n in range(days))
+    return schedule(
+        zone_name,
+        user.work_days or company.work_days,
+        starts,
+        ends,
+        country,
+        subdivision,
+        frozenset(days_off),
+    )
+
+
+def schedule(
+    zone: str,
+    days: str,
+    starts: time,
+    ends: time,
+    country: str = "",
+    subdivision: str = "",
+    days_off: frozenset[date] = frozenset(),
+) -> Calendar:
+    """A calendar of no particular user: a send window in a lead's zone and country, say.
+    `days` are ISO weekday digits ("12345")."""
     return Calendar(
-        zone=ZoneInfo(zone_name),
-        days=frozenset(int(day) for day in (user.work_days or company.work_days)),
+        zone=ZoneInfo(zone),
+        days=frozenset(int(day) for day in days),
         starts=starts,
         ends=ends,
-        days_off=frozenset(days_off),
+        days_off=days_off,
         public_holiday=public_holidays(country, subdivision),
     )
 

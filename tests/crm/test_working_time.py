@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from crm.models import Absence, Holiday, WorkingCalendar
-from crm.workingtime import NoWorkingTime, calendar_of
+from crm.workingtime import NoWorkingTime, calendar_of, schedule
 from tests.factories import TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -177,7 +177,7 @@ def test_an_unknown_holiday_region_is_refused_in_one_line(country, subdivision, 
         ({"work_days": "1234568"}, "Working days are ISO weekday digits"),
         ({"work_days": "11"}, "Working days are ISO weekday digits"),
         ({"work_days": ""}, "Name at least one working day."),
-        ({"day_starts": time(17), "day_ends": time(9)}, "must end after it starts (17:00–09:00)"),
+        ({"day_starts": time(17), "day_ends": None}, "the start and the end of the working day"),
     ],
 )
 def test_bad_working_hours_are_refused_in_one_line(fields, message):
@@ -264,3 +264,26 @@ def test_a_lower_case_country_is_written_in_capitals():
     calendar.full_clean()
 
     assert calendar.holiday_country == "DE"
+
+
+def test_a_night_shift_ends_the_next_morning_and_round_the_clock_is_24_hours():
+    night = schedule("Europe/Berlin", "12345", time(22), time(6))
+    monday_night = local(BERLIN, 2026, 3, 9, 23, 0)
+
+    assert night.is_working(local(BERLIN, 2026, 3, 10, 5, 59))  # Monday's shift, on Tuesday
+    assert not night.is_working(local(BERLIN, 2026, 3, 10, 6, 0))
+    assert night.add(monday_night, 3 * H) == local(BERLIN, 2026, 3, 10, 2, 0)
+    # Friday's shift ends on Saturday at 06:00; Saturday and Sunday nights are off.
+    assert night.add(local(BERLIN, 2026, 3, 14, 5, 0), 2 * H) == local(BERLIN, 2026, 3, 16, 23, 0)
+    always = schedule("UTC", "1234567", time(0), time(0))
+    start = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
+    assert always.add(start, 100 * H) == start + 100 * H
+
+
+def test_a_schedule_of_no_user_keeps_its_regions_holidays():
+    window = schedule("Europe/Paris", "234", time(9), time(17), "FR")
+
+    # Tuesday 14 July 2026 is Bastille Day: the window opens on Wednesday.
+    assert window.next_working_instant(local(ZoneInfo("Europe/Paris"), 2026, 7, 14, 8, 0)) == (
+        local(ZoneInfo("Europe/Paris"), 2026, 7, 15, 9, 0)
+    )
