@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -25,9 +25,9 @@ SHOWN = 200
 
 
 def recordable_for(user: User) -> QuerySet[User]:
-    """Whose absences `user` records: their own; a manager their team's; an administrator
-    anyone's (the lead list's owners)."""
-    return owners_for(user)
+    """Whose absences `user` records: their own (in a team or not); a manager their team's;
+    an administrator anyone's (the lead list's owners)."""
+    return owners_for(user) | User.objects.filter(pk=user.pk)
 
 
 def may_remove(user: User, absence: Absence) -> bool:
@@ -40,11 +40,17 @@ def may_remove(user: User, absence: Absence) -> bool:
 
 
 def away(user: User, first: date, last: date) -> QuerySet[Absence]:
-    """The absences `user` may see that overlap the days first…last."""
+    """The absences `user` may see (their team's, their own) that overlap first…last."""
     overlapping = Absence.objects.filter(first_day__lte=last, last_day__gte=first)
-    return visible_to(user, overlapping.select_related("user", "delegate")).order_by(
-        "first_day", "user__first_name", "pk"
-    )
+    seen = visible_to(user, overlapping) | overlapping.filter(user=user)
+    return seen.select_related("user", "delegate").order_by("first_day", "user__first_name", "pk")
+
+
+def team_away(user: User, day: date) -> QuerySet[Absence]:
+    """Who of `user`'s own team (or `user`, in none) is away on `day`: the dashboard's line,
+    for an administrator too."""
+    mine = Q(user__team_id=user.team_id) if user.team_id else Q(user=user)
+    return away(user, day, day).filter(mine)
 
 
 class AbsenceForm(OneLineErrors, forms.ModelForm):

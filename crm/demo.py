@@ -5,7 +5,18 @@ from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
 
-from crm.models import RPH, Account, Contact, Dispatch, Event, Opportunity, Task, Team, User
+from crm.models import (
+    RPH,
+    Absence,
+    Account,
+    Contact,
+    Dispatch,
+    Event,
+    Opportunity,
+    Task,
+    Team,
+    User,
+)
 
 PASSWORD = "vigil-demo"  # noqa: S105 - published demo password, refused on shared DBs
 SALES_TEAMS = ["North Sales", "South Sales", "Central Sales"]
@@ -213,6 +224,19 @@ def seed(demo) -> None:
             status=rng.choice(dispatch_statuses),
         )
         for i, a in enumerate(accounts[:150])
+    )
+    # One rep of each sales team on leave this week, a colleague standing in.
+    today = now.date()
+    Absence.objects.bulk_create(
+        Absence(
+            user=reps[4 * t],
+            kind=Absence.Kind.LEAVE,
+            first_day=today - timedelta(days=2),
+            last_day=today + timedelta(days=5),
+            delegate=reps[4 * t + 1],
+            note="Holiday",
+        )
+        for t in range(len(sales))
     )
     demo.accounts = accounts
     demo.logins = _logins()

@@ -14,6 +14,7 @@ Nothing here is switched on by itself: WorkingCalendar.enabled says whether dead
 counted in working time, and the callers ask it."""
 
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +27,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from crm.models import Absence, Holiday, User, WorkingCalendar, time_zones
+
+logger = logging.getLogger(__name__)
 
 # How far a calendar looks ahead for working time before it says there is none: longer than
 # the longest absence (a year) with the holidays around it.
@@ -45,34 +48,67 @@ class Calendar:
     days_off: frozenset[date]  # holidays added in the admin, and absences
     public_holiday: Callable[[date], bool]
 
+    def off(self, day: date) -> bool:
+        """A holiday or an absence (a day of the week not worked is not "off")."""
+        return day in self.days_off or self.public_holiday(day)
+
     def works_on(self, day: date) -> bool:
-        return (
-            day.isoweekday() in self.days
-            and day not in self.days_off
-            and not self.public_holiday(day)
-        )
+        return day.isoweekday() in self.days and not self.off(day)
 
     def shift(self, day: date) -> tuple[datetime, datetime] | None:
         """The working hours that start on the local `day`, as UTC instants; None on a day
-        off. An end at or before the start is the next day's (a night shift)."""
+        off. An end at or before the start is the next day's (a night shift), cut at midnight
+        when that day is a holiday or an absence."""
         if not self.works_on(day):
             return None
-        end_day = day if self.ends > self.starts else day + timedelta(days=1)
-        start = datetime.combine(day, self.starts, tzinfo=self.zone).astimezone(UTC)
-        end = datetime.combine(end_day, self.ends, tzinfo=self.zone).replace(fold=1)
+        start = self.instant(day, self.starts)
+        if self.ends > self.starts:
+            end = self.instant(day, self.ends, latest=True)
+        elif self.off(day + timedelta(days=1)):
+            end = self.instant(day + timedelta(days=1), time(0))
+        else:
+            end = self.instant(day + timedelta(days=1), self.ends, latest=True)
         # Hours that fall wholly inside the hour the clocks skip are no time at all.
-        return (start, end.astimezone(UTC)) if end > start else None
+        return (start, end) if end > start else None
+
+    def instant(self, day: date, at: time, *, latest: bool = False) -> datetime:
+        """The local `at` of `day` as a UTC instant: a time the clocks pass twice, the first
+        passing (the second if `latest`: the end of a working day); a time they skip, the
+        moment they jump."""
+        naive = datetime.combine(day, at)
+        first = naive.replace(tzinfo=self.zone, fold=0).astimezone(UTC)
+        second = naive.replace(tzinfo=self.zone, fold=1).astimezone(UTC)
+        if first == second:
+            return first
+        early, late = min(first, second), max(first, second)
+        if first.astimezone(self.zone).replace(tzinfo=None) == naive:  # passed twice
+            return late if latest else early
+        # Skipped: the first minute after `early` that is on the far side of the jump.
+        offset = late.astimezone(self.zone).utcoffset()
+        low, high = 0, int((late - early).total_seconds() // 60)
+        while low < high:
+            middle = (low + high) // 2
+            if (early + timedelta(minutes=middle)).astimezone(self.zone).utcoffset() == offset:
+                high = middle
+            else:
+                low = middle + 1
+        return early + timedelta(minutes=low)
 
     def shifts(self, since: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The working intervals that end after `since`, in order; NoWorkingTime after
         HORIZON_DAYS days without one. The day before since's local day comes first: its
         night shift may still run."""
         day, idle = since.astimezone(self.zone).date() - timedelta(days=1), 0
+        previous_end = None
         while idle < HORIZON_DAYS:
             shift = self.shift(day)
             day += timedelta(days=1)
+            if shift and previous_end is not None and shift[0] < previous_end:
+                # Round the clock, the night the clocks go back: the hour is counted once.
+                shift = (previous_end, shift[1]) if shift[1] > previous_end else None
             if shift and shift[1] > since:
                 idle = 0
+                previous_end = shift[1]
                 yield shift
             else:
                 idle += 1
@@ -162,7 +198,13 @@ def public_holidays(country: str, subdivision: str) -> Callable[[date], bool]:
     """Is the day a public holiday of the region? Nothing is, without a country. (The library's
     PUBLIC category: Bavaria's Assumption Day, a Catholic holiday there, is not in it; add it in
     the admin as a day off for the teams that keep it.)"""
+    country = country.upper()
     if not country:
+        return lambda day: False
+    regions = _supported().get(country)
+    if regions is None or (subdivision and subdivision not in regions):
+        # Data, not settings (a lead's country, say): no holidays rather than a failed send.
+        logger.warning("No public holidays known for %s %s", country, subdivision)
         return lambda day: False
     return lambda day: day in _public_holidays(country, subdivision, day.year)
 

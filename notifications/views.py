@@ -47,7 +47,7 @@ def dashboard(request):
     now = timezone.now()
     context = dashboard_reads.read(request.user, now)
     today = timezone.localdate(now)
-    context["away"] = list(absences.away(request.user, today, today)[: absences.SHOWN])
+    context["away"] = list(absences.team_away(request.user, today)[: absences.SHOWN])
     return render(request, "notifications/dashboard.html", {**context, "now": now})
 
 

@@ -116,3 +116,24 @@ def test_the_away_page_costs_the_same_queries_whatever_the_data(
     # required one read twice: Django's select asks its first option for the required mark)
     with django_assert_num_queries(7):
         assert client.get("/team/away/").status_code == 200
+
+
+def test_someone_in_no_team_records_sees_and_removes_their_own_absence(db):
+    fern = UserFactory(username="fern", first_name="Fern", role="finance", team=None)
+    client = logged_in(fern)
+
+    assert record(client, fern).status_code == 302
+    absence = Absence.objects.get()
+    assert f'data-absence="{absence.pk}"' in client.get("/team/away/").content.decode()
+    assert "Away today: Fern" in client.get("/").content.decode()
+    assert client.post(f"/team/away/{absence.pk}/remove").status_code == 302
+
+
+def test_an_administrators_dashboard_names_their_own_team_only(rita, sam):
+    ada = UserFactory(username="ada", role="admin", is_superuser=True, team=sam.team)
+    Absence.objects.create(user=rita, first_day=TODAY, last_day=TODAY)
+
+    dashboard = logged_in(ada).get("/").content.decode()
+
+    assert "Nobody on your team is away today" in dashboard
+    assert "Rita" in logged_in(ada).get("/team/away/").content.decode()  # the page: everyone

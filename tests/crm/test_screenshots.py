@@ -27,6 +27,7 @@ EXPECTED_WIDTHS = {
     "invoice-finance-1366.png": 1366,
     "email-rep-1366.png": 1366,
     "search-manager-1366.png": 1366,
+    "away-manager-1366.png": 1366,
 }
 
 

@@ -287,3 +287,51 @@ def test_a_schedule_of_no_user_keeps_its_regions_holidays():
     assert window.next_working_instant(local(ZoneInfo("Europe/Paris"), 2026, 7, 14, 8, 0)) == (
         local(ZoneInfo("Europe/Paris"), 2026, 7, 15, 9, 0)
     )
+
+
+@pytest.mark.parametrize(
+    ("zone", "around"),
+    [
+        ("Europe/Berlin", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),  # clocks forward at 02:00
+        ("Europe/Berlin", datetime(2026, 10, 25, 1, 0, tzinfo=UTC)),  # back at 03:00
+        ("America/Havana", datetime(2026, 11, 1, 5, 0, tzinfo=UTC)),  # back at midnight
+        ("America/Santiago", datetime(2026, 9, 6, 4, 0, tzinfo=UTC)),  # forward at midnight
+    ],
+)
+@pytest.mark.parametrize("starts", [time(0), time(2)])
+def test_round_the_clock_is_every_hour_once_across_any_clock_change(zone, around, starts):
+    always = schedule(zone, "1234567", starts, starts)
+
+    for minutes in range(-180, 181, 30):
+        start = around + timedelta(minutes=minutes)
+        assert always.is_working(start), start
+        for hours in (1, 3, 30):
+            assert always.add(start, hours * H) == start + hours * H, (start, hours)
+
+
+def test_a_night_shift_ending_in_the_skipped_hour_ends_when_the_clocks_jump():
+    night = schedule("Europe/Berlin", "1234567", time(22), time(2, 30))
+    start, end = night.shift(date(2026, 3, 28))  # 02:00 CET became 03:00 CEST on the 29th
+
+    assert (start, end) == (
+        datetime(2026, 3, 28, 21, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+    )
+
+
+def test_a_night_shift_stops_at_midnight_before_a_day_off():
+    tuesday = date(2026, 3, 10)
+    night = schedule("Europe/Berlin", "12345", time(22), time(6), days_off=frozenset([tuesday]))
+
+    assert night.is_working(local(BERLIN, 2026, 3, 9, 23, 30))
+    assert not night.is_working(local(BERLIN, 2026, 3, 10, 3, 0))  # the leave has begun
+    # Monday 23:00 plus 2 h: one on Monday night, one on Wednesday night from 22:00.
+    assert night.add(local(BERLIN, 2026, 3, 9, 23, 0), 2 * H) == local(BERLIN, 2026, 3, 11, 23, 0)
+
+
+def test_a_schedule_in_a_country_without_known_holidays_has_none():
+    somewhere = schedule("UTC", "12345", time(9), time(17), "ZZ")
+    christmas = schedule("UTC", "12345", time(9), time(17), "de")
+
+    assert somewhere.works_on(date(2026, 12, 25))
+    assert not christmas.works_on(date(2026, 12, 25))
