@@ -32,11 +32,10 @@ def recordable_for(user: User) -> QuerySet[User]:
 
 def may_remove(user: User, absence: Absence) -> bool:
     """Whoever may record it: the absent person, a manager of their team, an administrator."""
-    if user.is_administrator:
+    if user.is_administrator or absence.user_id == user.pk:
         return True
-    if user.role == User.Role.MANAGER:
-        return absence.user.team_id is not None and absence.user.team_id == user.team_id
-    return absence.user_id == user.pk
+    team = absence.user.team_id
+    return user.role == User.Role.MANAGER and team is not None and team == user.team_id
 
 
 def away(user: User, first: date, last: date) -> QuerySet[Absence]:

@@ -118,8 +118,9 @@ def test_the_away_page_costs_the_same_queries_whatever_the_data(
         assert client.get("/team/away/").status_code == 200
 
 
-def test_someone_in_no_team_records_sees_and_removes_their_own_absence(db):
-    fern = UserFactory(username="fern", first_name="Fern", role="finance", team=None)
+@pytest.mark.parametrize("role", ["finance", "manager"])
+def test_someone_in_no_team_records_sees_and_removes_their_own_absence(db, role):
+    fern = UserFactory(username="fern", first_name="Fern", role=role, team=None)
     client = logged_in(fern)
 
     assert record(client, fern).status_code == 302
