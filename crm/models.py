@@ -616,6 +616,21 @@ class Absence(models.Model):
             raise ValidationError({"delegate": "A delegate is someone else."})
 
 
+class CalendarFeed(models.Model):
+    """A user's private calendar feed (crm/feeds.py): its secret address is shown once, and
+    only a hash of its key is kept; replacing or revoking it ends the old address."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed"
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_read_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user}"
+
+
 class JobRun(models.Model):
     """One run of a job: the ledger behind `manage.py jobs`, the admin and the bug detector."""
 

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
 from crm.forms import PreferencesForm
+from crm.models import CalendarFeed
 
 
 @login_required
@@ -18,4 +19,5 @@ def preferences(request):
         zone = user.time_zone or "the company's time zone"
         messages.success(request, f"Saved: dates and times are now shown in {zone}.")
         return redirect("preferences")
-    return render(request, "crm/preferences.html", {"form": form})
+    feed = CalendarFeed.objects.filter(user=request.user).first()
+    return render(request, "crm/preferences.html", {"form": form, "feed": feed})

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from crm import absences, accounts, contacts, leads, preferences, records, views
+from crm import absences, accounts, contacts, feeds, leads, preferences, records, views
 
 admin.site.site_header = "Vigil"
 admin.site.site_title = "Vigil"
@@ -31,6 +31,8 @@ urlpatterns = [
     path("contacts/<int:pk>/status", contacts.contact_status, name="contact_status"),
     path("search/", include("crm.search")),
     path("me/", preferences.preferences, name="preferences"),
+    path("me/calendar-feed", feeds.feed_settings, name="feed_settings"),
+    path("feeds/calendar.ics", feeds.calendar_feed, name="calendar_feed"),
     path("team/away/", absences.away_page, name="away"),
     path("team/away/<int:pk>/remove", absences.absence_remove, name="absence_remove"),
     path("", include("finance.urls")),

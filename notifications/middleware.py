@@ -21,6 +21,7 @@ OPEN_URL_NAMES = {
     "health",
     "mailsync:unsubscribe",
     "mailsync:tracking_webhook",
+    "calendar_feed",  # a calendar client's, by its secret key, with no session
 }
 # Reachable while blocked: the resolution list. Dismiss and snooze are not: a blocking
 # notification closes only when its object is dealt with (its own pages and actions, below),

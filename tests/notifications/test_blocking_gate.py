@@ -55,6 +55,7 @@ def test_every_url_sends_a_blocked_user_to_the_resolution_list(rita, overdue_tas
         "notifications:api",
         "mailsync:unsubscribe",  # for whoever follows the link, blocked or not
         "mailsync:tracking_webhook",  # the email provider's, behind its own secret
+        "calendar_feed",  # a calendar client's, by its secret key
     }
     paths = sample_paths()
     assert len(paths) > 100  # the admin's patterns are walked too

@@ -1,0 +1,156 @@
+"""The private calendar feed (crm/feeds.py): made on Settings, shown once, kept as a hash; read by
+a calendar client with no session; the owner's events, visits, open tasks and blocking
+deadlines, read back by two independent iCalendar parsers (icalendar and vobject)."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import icalendar
+import pytest
+import vobject
+from django.test import Client
+
+from crm.feeds import fold
+from crm.models import CalendarFeed, Dispatch, Task
+from notifications.models import Notification
+from tests.clients import logged_in
+from tests.factories import DispatchFactory, EventFactory, TaskFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+# Escapes, a line break, and long enough to fold inside two-octet characters and escapes.
+HOSTILE = 'Call, then; "quote"\\ and\nnewline <b>' + "é\\," * 40
+
+
+@pytest.fixture(autouse=True)
+def now(time_machine):
+    time_machine.move_to(NOW, tick=False)
+
+
+def make_feed(client) -> str:
+    page = client.post("/me/calendar-feed", {"action": "create"}).content.decode()
+    start = page.index("/feeds/calendar.ics?key=")
+    return page[start : page.index('"', start)]
+
+
+def items(rita, north):
+    other = UserFactory(username="olga", team=north)
+    EventFactory(owner=rita, title=HOSTILE, start_at=NOW + timedelta(days=1))
+    DispatchFactory(
+        owner=rita, title="Visit Acme", scheduled_at=NOW, due_at=NOW + timedelta(hours=2)
+    )
+    TaskFactory(owner=rita, title="Send the offer", due_at=NOW + timedelta(hours=3))
+    TaskFactory(owner=rita, title="Done already", status=Task.Status.DONE)
+    TaskFactory(owner=other, title="Olga's task", due_at=NOW)
+    DispatchFactory(owner=rita, title="Cancelled visit", status=Dispatch.Status.CANCELLED)
+    Notification.objects.create(
+        user=rita,
+        source="rule:1",
+        object_kind="task",
+        object_id=1,
+        title="Stale opportunity",
+        expires_at=NOW,
+        blocking=True,
+        grace_deadline=NOW + timedelta(days=2),
+        visible_from=NOW,
+        created_at=NOW,
+    )
+
+
+def test_the_feed_holds_the_owners_items_read_by_two_parsers(rita, north):
+    url = make_feed(logged_in(rita))  # before the blocking notification: it would gate /me/
+    items(rita, north)
+
+    response = Client().get(url)  # a calendar client: no session
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/calendar; charset=utf-8"
+    parsed = icalendar.Calendar.from_ical(response.content)
+    events = {str(e["SUMMARY"]): e for e in parsed.walk("VEVENT")}
+    assert set(events) == {
+        HOSTILE,
+        "Visit Acme",
+        "Due: Send the offer",
+        "Blocking deadline: Stale opportunity",
+    }
+    assert events["Visit Acme"].decoded("DTEND") == NOW + timedelta(hours=2)
+    assert [a["ACTION"] for a in events["Due: Send the offer"].walk("VALARM")] == ["DISPLAY"]
+    deadline = events["Blocking deadline: Stale opportunity"]
+    assert deadline.decoded("DTSTART") == NOW + timedelta(days=2)
+    assert deadline.walk("VALARM")[0].decoded("TRIGGER") == -timedelta(hours=1)
+
+    other = vobject.readOne(response.content.decode())
+    read = {e.summary.value: e for e in other.vevent_list}
+    assert set(read) == set(events)
+    assert read[HOSTILE].dtstart.value == NOW + timedelta(days=1)
+    assert read["Due: Send the offer"].valarm.trigger.value == -timedelta(minutes=15)
+
+
+def test_the_address_is_shown_once_and_only_its_hash_is_kept(rita):
+    client = logged_in(rita)
+    url = make_feed(client)
+    key = url.split("key=")[1]
+
+    assert len(CalendarFeed.objects.get().key_hash) == 64
+    assert not CalendarFeed.objects.filter(key_hash=key).exists()
+    assert key not in client.get("/me/").content.decode()
+    assert "not read yet" in client.get("/me/").content.decode()
+    Client().get(url)
+    assert "last read" in client.get("/me/").content.decode()
+
+
+def test_replacing_or_revoking_ends_the_old_address(rita):
+    client = logged_in(rita)
+    first = make_feed(client)
+    second = make_feed(client)
+
+    assert Client().get(first).status_code == 404
+    assert Client().get(second).status_code == 200
+    client.post("/me/calendar-feed", {"action": "revoke"})
+    assert Client().get(second).status_code == 404
+    assert not CalendarFeed.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["", "x", "x" * 43, "x" * 10_000])
+def test_a_wrong_key_finds_nothing_and_is_never_logged(rita, key, caplog):
+    make_feed(logged_in(rita))
+
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = Client().get("/feeds/calendar.ics", {"key": key})
+
+    assert response.status_code == 404
+    assert key[:20] not in caplog.text if key else True
+
+
+def test_an_inactive_users_feed_is_gone(rita):
+    url = make_feed(logged_in(rita))
+    rita.is_active = False
+    rita.save()
+
+    assert Client().get(url).status_code == 404
+
+
+@pytest.mark.parametrize("rows", [1, 30])
+def test_the_feed_costs_the_same_queries_whatever_the_data(rows, rita, django_assert_num_queries):
+    for n in range(rows):
+        EventFactory(owner=rita, start_at=NOW + timedelta(hours=n))
+        TaskFactory(owner=rita, due_at=NOW + timedelta(hours=n))
+    url = make_feed(logged_in(rita))
+    client = Client()
+    client.get(url)
+
+    # the feed and its owner; events, visits, tasks, deadlines
+    with django_assert_num_queries(5):
+        assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "line", ["A" * 200, "é" * 100, "SUMMARY:" + "\\," * 80, "x" * 75, "x" * 76, "€" * 25 + "x"]
+)
+def test_a_long_line_folds_into_lines_of_75_octets_that_unfold_to_it(line):
+    physical = fold(line).split(b"\r\n")
+
+    assert all(len(part) <= 75 for part in physical)
+    assert all(part.startswith(b" ") for part in physical[1:])
+    assert not any(part.endswith(b"\\") for part in physical[:-1])  # an escape stays whole
+    assert b"".join([physical[0], *(part[1:] for part in physical[1:])]).decode() == line
