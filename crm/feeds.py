@@ -24,6 +24,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.forms import PreferencesForm
@@ -152,8 +153,13 @@ def _item(kind, pk, stamp, title, start, end, page, alarm=None) -> list[str]:
     return item
 
 
+# Control characters are not TEXT (RFC 5545 §3.3.11) and make strict readers drop the feed;
+# line breaks the encoder escapes, a tab is allowed.
+_CONTROLS = {code: " " for code in [*range(0x20), 0x7F] if chr(code) not in "\t\r\n"}
+
+
 def _text(value: str) -> str:
-    return icalendar.vText(value).to_ical().decode()
+    return icalendar.vText(value.translate(_CONTROLS)).to_ical().decode()
 
 
 def _utc(at: datetime) -> str:
@@ -181,6 +187,7 @@ def fold(line: str) -> bytes:
     return "\r\n ".join(parts).encode()
 
 
+@never_cache  # the page shows the key: no copy of it in a cache or the browser's history
 @login_required
 @require_POST
 def feed_settings(request):

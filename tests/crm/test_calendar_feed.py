@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 # Escapes, a line break, and long enough to fold inside two-octet characters and escapes.
 HOSTILE = 'Call, then; "quote"\\ and\nnewline <b>' + "é\\," * 40
+CONTROLS = "Bell\x07 and\x0bvertical tab"
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +41,7 @@ def items(rita, north):
         owner=rita, title="Visit Acme", scheduled_at=NOW, due_at=NOW + timedelta(hours=2)
     )
     TaskFactory(owner=rita, title="Send the offer", due_at=NOW + timedelta(hours=3))
+    EventFactory(owner=rita, title=CONTROLS, start_at=NOW + timedelta(days=2))
     TaskFactory(owner=rita, title="Done already", status=Task.Status.DONE)
     TaskFactory(owner=other, title="Olga's task", due_at=NOW)
     DispatchFactory(owner=rita, title="Cancelled visit", status=Dispatch.Status.CANCELLED)
@@ -69,6 +71,7 @@ def test_the_feed_holds_the_owners_items_read_by_two_parsers(rita, north):
     events = {str(e["SUMMARY"]): e for e in parsed.walk("VEVENT")}
     assert set(events) == {
         HOSTILE,
+        "Bell  and vertical tab",  # control characters are not iCalendar text
         "Visit Acme",
         "Due: Send the offer",
         "Blocking deadline: Stale opportunity",
@@ -88,6 +91,8 @@ def test_the_feed_holds_the_owners_items_read_by_two_parsers(rita, north):
 
 def test_the_address_is_shown_once_and_only_its_hash_is_kept(rita):
     client = logged_in(rita)
+    made = client.post("/me/calendar-feed", {"action": "create"})
+    assert "no-store" in made["Cache-Control"]
     url = make_feed(client)
     key = url.split("key=")[1]
 
