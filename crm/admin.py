@@ -19,6 +19,7 @@ from crm.models import (
     RPH,
     Absence,
     Account,
+    CalendarFeed,
     Contact,
     ContactStatusChange,
     Dispatch,
@@ -194,6 +195,22 @@ class TeamAdmin(VisibleRows, admin.ModelAdmin):
         if is_administrator(request.user):
             return fields
         return (*fields, "holiday_country", "holiday_subdivision")
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(VisibleRows, admin.ModelAdmin):
+    """Feeds are made on Settings; here they are only seen and revoked (a leaked address)."""
+
+    team_paths = ("user__team",)
+    list_display = ("user", "created_at", "last_read_at")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "created_at", "last_read_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(WorkingCalendar)

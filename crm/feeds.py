@@ -2,17 +2,21 @@
 the icalendar library) that Google Calendar, Outlook and Thunderbird subscribe to.
 
 The address is /feeds/calendar.ics?key=<secret>, made on Settings (/me/), shown once and
-replaced or revoked there; only a SHA-256 hash of the key is kept (CalendarFeed). The key rides
-in the query string because Django's log of a refused request names the path, never the query.
-The feed holds the owner's own items, from 30 days back to 180 ahead, at most PER_KIND of each:
+replaced or revoked there (or by an administrator: Admin → Calendar feeds); only a SHA-256 hash
+of the key is kept (CalendarFeed). The key rides in the query string, which Django's log of a
+refused request leaves out; `runserver`'s request lines mask it, and Sentry gets no query
+strings (crm/settings.py). The feed holds the owner's own items, from 30 days back to 180 ahead,
+at most PER_KIND of each, the coming ones first:
 
 - events: an event from its start to its end;
 - visits (dispatches assigned to the owner): from their scheduled time to their due time;
 - open tasks: half an hour at the due time, with a reminder 15 minutes before (a VEVENT with a
   VALARM: Google Calendar shows no VTODO from a subscription);
-- open blocking notifications: their grace deadline, with a reminder an hour before."""
+- open blocking notifications: their grace deadline, with a reminder an hour before.
+Items already past carry no reminder: a new subscriber is not shown a pile of missed ones."""
 
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -20,12 +24,13 @@ import icalendar
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Case, F, Q, Value, When
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from crm.forms import PreferencesForm
 from crm.links import record_url
@@ -59,7 +64,7 @@ def feed_url(key: str) -> str:
     return f"{settings.VIGIL_SITE_URL}{reverse('calendar_feed')}?key={key}"
 
 
-@require_GET
+@require_safe  # GET, and HEAD, which some subscribing clients send first
 def calendar_feed(request):
     key = request.GET.get("key", "")
     if len(key) != KEY_LENGTH:
@@ -84,7 +89,8 @@ def calendar_feed(request):
 
 
 def calendar_of(user: User, now: datetime) -> bytes:
-    """The feed's text: four queries, one a kind. Every value is written by the icalendar
+    """The feed's text: four queries, one a kind (with the feed's own: five a read, six when
+    its last read is written). Every value is written by the icalendar
     library's encoders (text escapes, durations); the lines around them are put together
     here and folded by fold(): the library's components cost 200–300 ms at a thousand
     items, most of it folding each line character by character."""
@@ -99,24 +105,25 @@ def calendar_of(user: User, now: datetime) -> bytes:
         "X-WR-CALNAME:" + _text(f"Vigil: {user}"),
     ]
     events = Event.objects.filter(owner=user, end_at__gte=since, start_at__lte=until)
-    for pk, title, start, end in events.order_by("start_at", "pk").values_list(
-        "pk", "title", "start_at", "end_at"
-    )[:PER_KIND]:
+    for pk, title, start, end in events.order_by(
+        *_coming_first("end_at", now), "start_at", "pk"
+    ).values_list("pk", "title", "start_at", "end_at")[:PER_KIND]:
         lines += _item("event", pk, stamp, title, start, end, "event_detail")
     visits = Dispatch.objects.filter(
         owner=user, due_at__gte=since, scheduled_at__lte=until, status__in=Dispatch.OPEN_STATUSES
     )
-    for pk, title, start, end in visits.order_by("scheduled_at", "pk").values_list(
-        "pk", "title", "scheduled_at", "due_at"
-    )[:PER_KIND]:
+    for pk, title, start, end in visits.order_by(
+        *_coming_first("due_at", now), "scheduled_at", "pk"
+    ).values_list("pk", "title", "scheduled_at", "due_at")[:PER_KIND]:
         lines += _item("visit", pk, stamp, title, start, end, "dispatch_detail")
     tasks = Task.objects.filter(
         owner=user, status=Task.Status.OPEN, due_at__gte=since, due_at__lte=until
     )
-    for pk, title, due in tasks.order_by("due_at", "pk").values_list("pk", "title", "due_at")[
-        :PER_KIND
-    ]:
-        lines += _item("task", pk, stamp, f"Due: {title}", due, None, "task_detail", TASK_ALARM)
+    for pk, title, due in tasks.order_by(*_coming_first("due_at", now), "due_at", "pk").values_list(
+        "pk", "title", "due_at"
+    )[:PER_KIND]:
+        alarm = TASK_ALARM if due > now else None
+        lines += _item("task", pk, stamp, f"Due: {title}", due, None, "task_detail", alarm)
     deadlines = Notification.objects.filter(
         user=user,
         status=Notification.Status.OPEN,
@@ -124,13 +131,25 @@ def calendar_of(user: User, now: datetime) -> bytes:
         grace_deadline__gte=since,
         grace_deadline__lte=until,
     )
-    for pk, title, deadline in deadlines.order_by("grace_deadline", "pk").values_list(
-        "pk", "title", "grace_deadline"
-    )[:PER_KIND]:
+    for pk, title, deadline in deadlines.order_by(
+        *_coming_first("grace_deadline", now), "grace_deadline", "pk"
+    ).values_list("pk", "title", "grace_deadline")[:PER_KIND]:
+        alarm = DEADLINE_ALARM if deadline > now else None
         title = f"Blocking deadline: {title}"
-        lines += _item("deadline", pk, stamp, title, deadline, None, None, DEADLINE_ALARM)
+        lines += _item("deadline", pk, stamp, title, deadline, None, None, alarm)
     lines.append("END:VCALENDAR")
     return b"\r\n".join(fold(line) for line in lines) + b"\r\n"
+
+
+def _coming_first(field: str, now: datetime) -> tuple:
+    """The coming items soonest first, then the past ones latest first: the cap keeps what
+    is ahead and what has just gone by, not the oldest."""
+    coming = Q(**{f"{field}__gte": now})
+    return (
+        Case(When(coming, then=Value(0)), default=Value(1)),
+        Case(When(coming, then=F(field))),
+        F(field).desc(),
+    )
 
 
 def _item(kind, pk, stamp, title, start, end, page, alarm=None) -> list[str]:
@@ -167,24 +186,27 @@ def _utc(at: datetime) -> str:
 
 
 def fold(line: str) -> bytes:
-    """RFC 5545 §3.1: a line longer than 75 octets continues on the next, after a CRLF and a
-    space, never inside a UTF-8 character nor right after the backslash of an escape."""
+    """RFC 5545 §3.1: a line longer than 75 octets goes on after a CRLF and a space, never
+    inside a UTF-8 character; an escape (a backslash and what it escapes) stays whole, as some
+    clients need."""
     data = line.encode()
     if len(data) <= 75:
         return data
     parts: list[str] = []
     chunk: list[str] = []
     size, limit = 0, 75
-    for char in line:
-        width = len(char.encode())
-        if size + width > limit:
-            carried = chunk.pop() if chunk[-1] == "\\" and len(chunk) > 1 else ""
+    for unit in _UNITS.findall(line):
+        width = len(unit.encode())
+        if chunk and size + width > limit:
             parts.append("".join(chunk))
-            chunk, size, limit = ([carried] if carried else []), len(carried), 74
-        chunk.append(char)
+            chunk, size, limit = [], 0, 74  # a continuation starts with its space
+        chunk.append(unit)
         size += width
     parts.append("".join(chunk))
     return "\r\n ".join(parts).encode()
+
+
+_UNITS = re.compile(r"\\.|.", re.DOTALL)
 
 
 @never_cache  # the page shows the key: no copy of it in a cache or the browser's history

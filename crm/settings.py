@@ -2,6 +2,7 @@
 (see .env.example); with nothing set, Vigil runs embedded on SQLite and a filesystem broker."""
 
 import os
+import re
 from pathlib import Path
 
 from crm.env import (
@@ -277,15 +278,39 @@ def _without_client_error_traceback(record) -> bool:
     return True
 
 
+_SECRET_IN_QUERY = re.compile(r"\b(key)=[^&\s\"]+")
+
+
+def _without_secret_keys(record) -> bool:
+    """A request line names the query: a calendar feed's key (crm/feeds.py) is left out."""
+    record.args = tuple(
+        _SECRET_IN_QUERY.sub(r"\1=…", arg) if isinstance(arg, str) else arg
+        for arg in (record.args or ())
+    )
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # Django's own, for `runserver`'s request lines (make run).
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
     "filters": {
         "client_errors_in_one_line": {
             "()": "django.utils.log.CallbackFilter",
             "callback": _without_client_error_traceback,
-        }
+        },
+        "without_secret_keys": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": _without_secret_keys,
+        },
     },
     "handlers": {
         "console": {
@@ -297,12 +322,29 @@ LOGGING = {
         # exception) stored as an error event grouped by fingerprint, secrets scrubbed; stderr
         # when the database cannot take it. Admin → Error events; the daily bug_report.
         "error_events": {"class": "monitoring.capture.ErrorEventHandler", "level": "ERROR"},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["without_secret_keys"],
+        },
     },
     "root": {"handlers": ["console", "error_events"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }
 
+
 # --- Sentry: off unless SENTRY_DSN is set ------------------------------------------------------
+def _without_query_string(event, hint):
+    if isinstance(event.get("request"), dict):
+        event["request"].pop("query_string", None)
+        if isinstance(event["request"].get("url"), str):
+            event["request"]["url"] = event["request"]["url"].split("?")[0]
+    return event
+
+
 SENTRY_DSN = env_str("SENTRY_DSN")
 if SENTRY_DSN:
     import sentry_sdk
@@ -315,4 +357,6 @@ if SENTRY_DSN:
         send_default_pii=False,
         include_local_variables=False,
         traces_sample_rate=0.0,
+        # A query string can hold a secret (a calendar feed's key): it is not sent.
+        before_send=_without_query_string,
     )

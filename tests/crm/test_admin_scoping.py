@@ -26,6 +26,7 @@ from crm.models import (
     RPH,
     Absence,
     Account,
+    CalendarFeed,
     Contact,
     Dispatch,
     Event,
@@ -167,6 +168,7 @@ NORTH_ROWS = {
     Holiday: lambda north: Holiday.objects.create(
         date=timezone.localdate(), name="North's day", team=north.team
     ),
+    CalendarFeed: lambda north: CalendarFeed.objects.create(user=north.rep, key_hash="0" * 64),
     Absence: lambda north: Absence.objects.create(
         user=north.rep, first_day=timezone.localdate(), last_day=timezone.localdate()
     ),

@@ -10,6 +10,7 @@ import pytest
 import vobject
 from django.test import Client
 
+from crm import feeds
 from crm.feeds import fold
 from crm.models import CalendarFeed, Dispatch, Task
 from notifications.models import Notification
@@ -150,12 +151,69 @@ def test_the_feed_costs_the_same_queries_whatever_the_data(rows, rita, django_as
 
 
 @pytest.mark.parametrize(
-    "line", ["A" * 200, "é" * 100, "SUMMARY:" + "\\," * 80, "x" * 75, "x" * 76, "€" * 25 + "x"]
+    "line",
+    [
+        "A" * 200,
+        "é" * 100,
+        "SUMMARY:" + "\\," * 80,
+        "SUMMARY:" + "\\\\" * 60,
+        "SUMMARY:a" + "\\\\" * 60,
+        "x" * 75,
+        "x" * 76,
+        "€" * 25 + "x",
+    ],
 )
 def test_a_long_line_folds_into_lines_of_75_octets_that_unfold_to_it(line):
     physical = fold(line).split(b"\r\n")
 
     assert all(len(part) <= 75 for part in physical)
     assert all(part.startswith(b" ") for part in physical[1:])
-    assert not any(part.endswith(b"\\") for part in physical[:-1])  # an escape stays whole
+    for part in physical[:-1]:  # an escape (a backslash and what it escapes) stays whole
+        assert (len(part) - len(part.rstrip(b"\\"))) % 2 == 0, part
     assert b"".join([physical[0], *(part[1:] for part in physical[1:])]).decode() == line
+
+
+def test_a_client_may_ask_for_the_head_first_and_the_settings_take_no_get(rita):
+    url = make_feed(logged_in(rita))
+
+    assert Client().head(url).status_code == 200
+    assert logged_in(rita).get("/me/calendar-feed").status_code == 405
+
+
+def test_items_already_past_carry_no_reminder_and_the_coming_ones_come_first(rita, monkeypatch):
+    url = make_feed(logged_in(rita))
+    for days in (-20, -10, -5):
+        TaskFactory(owner=rita, title=f"Past {days}", due_at=NOW + timedelta(days=days))
+    TaskFactory(owner=rita, title="Coming", due_at=NOW + timedelta(days=1))
+    monkeypatch.setattr(feeds, "PER_KIND", 2)
+
+    parsed = icalendar.Calendar.from_ical(Client().get(url).content)
+
+    found = {str(e["SUMMARY"]): bool(e.walk("VALARM")) for e in parsed.walk("VEVENT")}
+    assert found == {"Due: Coming": True, "Due: Past -5": False}  # the latest of the past
+
+
+def test_the_request_log_of_make_run_leaves_the_key_out():
+    handler = logging.getLogger("django.server").handlers[0]
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        ("GET /feeds/calendar.ics?key=SECRETKEY&x=1 HTTP/1.1", "200", "512"),
+        None,
+    )
+
+    assert handler.filter(record)
+    assert "SECRETKEY" not in record.getMessage() and "key=…&x=1" in record.getMessage()
+
+
+def test_an_administrator_revokes_a_leaked_feed_in_the_admin(rita):
+    ada = UserFactory(username="ada", role="admin", is_staff=True, is_superuser=True)
+    url = make_feed(logged_in(rita))
+    feed = CalendarFeed.objects.get()
+
+    deleted = logged_in(ada).post(f"/admin/crm/calendarfeed/{feed.pk}/delete/", {"post": "yes"})
+
+    assert deleted.status_code == 302 and Client().get(url).status_code == 404
