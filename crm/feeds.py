@@ -80,7 +80,7 @@ def calendar_feed(request):
     if feed.last_read_at is None or feed.last_read_at < now - LAST_READ_EVERY:
         CalendarFeed.objects.filter(pk=feed.pk).update(last_read_at=now)
     response = HttpResponse(
-        calendar_of(feed.user, now), content_type="text/calendar; charset=utf-8"
+        feed_text(feed.user, now), content_type="text/calendar; charset=utf-8"
     )
     response["Cache-Control"] = "private, max-age=60"
     response["Referrer-Policy"] = "no-referrer"
@@ -88,7 +88,7 @@ def calendar_feed(request):
     return response
 
 
-def calendar_of(user: User, now: datetime) -> bytes:
+def feed_text(user: User, now: datetime) -> bytes:
     """The feed's text: four queries, one a kind (with the feed's own: five a read, six when
     its last read is written). Every value is written by the icalendar
     library's encoders (text escapes, durations); the lines around them are put together
