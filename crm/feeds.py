@@ -79,9 +79,7 @@ def calendar_feed(request):
     now = timezone.now()
     if feed.last_read_at is None or feed.last_read_at < now - LAST_READ_EVERY:
         CalendarFeed.objects.filter(pk=feed.pk).update(last_read_at=now)
-    response = HttpResponse(
-        feed_text(feed.user, now), content_type="text/calendar; charset=utf-8"
-    )
+    response = HttpResponse(feed_text(feed.user, now), content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=60"
     response["Referrer-Policy"] = "no-referrer"
     response["X-Robots-Tag"] = "noindex"
