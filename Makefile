@@ -57,6 +57,8 @@ test: services lint
 	    tests/notifications/test_dashboard.py tests/notifications/test_stage_quick_action.py \
 	    tests/crm/test_time_zone_and_dates.py tests/crm/test_contact_team.py \
 	    tests/crm/test_form_renderer.py tests/crm/test_search_paging.py \
+	    tests/crm/test_working_time.py tests/crm/test_absences.py tests/crm/test_calendar_feed.py \
+	    tests/crm/test_list_rows.py \
 	    tests/crm/test_job_lock.py tests/crm/test_job_slots.py tests/crm/test_dst_slots.py \
 	    tests/parc tests/mailsync tests/nurture tests/monitoring
 
