@@ -201,7 +201,7 @@ def accounts_for_list(user: User, form: AccountFilterForm) -> QuerySet[Account]:
         accounts = accounts.filter(account_manager=form.value("manager"))
     if form.value("team"):
         accounts = accounts.filter(team=form.value("team"))
-    if q := (form.value("q") or "").replace("\x00", "").strip():
+    if q := form.query():
         # UPPER(name) LIKE: the trigram index of crm 0007 on PostgreSQL.
         accounts = accounts.filter(name__icontains=q)
     return accounts.order_by(*SORTS[form.value("sort") or "name"])
@@ -216,14 +216,12 @@ def account_list(request):
     form = AccountFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     accounts = accounts_for_list(request.user, form)
-    searching = bool((form.value("q") or "").replace("\x00", "").strip())
-    listed = paging.listed(accounts, form.value("page") or 1, PAGE_SIZE, searching=searching)
+    listed = paging.listed(
+        accounts, form.value("page") or 1, PAGE_SIZE, searching=bool(form.query())
+    )
     context = {
         "form": form,
-        "page": listed.page,
-        "count": listed.count,
-        "more": listed.more,
-        "cap": listed.cap,
+        **listed.context(),
         "query": _without_page(request.GET),
         "problems": form.error_lines(),
         "may_create": may_create_account(request.user),

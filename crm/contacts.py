@@ -225,7 +225,7 @@ def contacts_for_list(user: User, form: ContactFilterForm) -> QuerySet[Contact]:
         contacts = contacts.filter(account=form.value("account"))
     if form.value("owner"):
         contacts = contacts.filter(account__account_manager=form.value("owner"))
-    if q := (form.value("q") or "").strip():
+    if q := form.query():
         contacts = contacts.filter(Q(name__icontains=q) | Q(email__icontains=q))
     return contacts.order_by(*SORTS[form.value("sort") or "name"])
 
@@ -239,14 +239,12 @@ def contact_list(request):
     form = ContactFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     contacts = contacts_for_list(request.user, form)
-    searching = bool((form.value("q") or "").strip())
-    listed = paging.listed(contacts, form.value("page") or 1, PAGE_SIZE, searching=searching)
+    listed = paging.listed(
+        contacts, form.value("page") or 1, PAGE_SIZE, searching=bool(form.query())
+    )
     context = {
         "form": form,
-        "page": listed.page,
-        "count": listed.count,
-        "more": listed.more,
-        "cap": listed.cap,
+        **listed.context(),
         "query": _without(request.GET, "page"),
         "account": form.value("account"),
         "all_accounts": _without(request.GET, "page", "account"),

@@ -4,9 +4,9 @@ the icalendar library) that Google Calendar, Outlook and Thunderbird subscribe t
 The address is /feeds/calendar.ics?key=<secret>, made on Settings (/me/), shown once and
 replaced or revoked there (or by an administrator: Admin → Calendar feeds); only a SHA-256 hash
 of the key is kept (CalendarFeed). The key rides in the query string, which Django's log of a
-refused request leaves out; `runserver`'s request lines mask it, and Sentry gets no query
-strings (crm/settings.py). The feed holds the owner's own items, from 30 days back to 180 ahead,
-at most PER_KIND of each, the coming ones first:
+refused request leaves out; `runserver`'s request lines and Sentry's events mask it
+(crm/settings.py, monitoring.scrubbing.safe_query). The feed holds the owner's own items,
+from 30 days back to 180 ahead, at most PER_KIND of each, the coming ones first:
 
 - events: an event from its start to its end;
 - visits (dispatches assigned to the owner): from their scheduled time to their due time;
@@ -26,15 +26,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Case, F, Q, Value, When
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from crm.forms import PreferencesForm
 from crm.links import record_url
 from crm.models import CalendarFeed, Dispatch, Event, Task, User
+from crm.preferences import settings_page
 from notifications.models import Notification
 
 PAST, AHEAD = timedelta(days=30), timedelta(days=180)
@@ -216,6 +216,4 @@ def feed_settings(request):
         CalendarFeed.objects.filter(user=request.user).delete()
         messages.success(request, "Revoked: the calendar feed's address no longer works.")
         return redirect("preferences")
-    key = new_feed(request.user)
-    context = {"form": PreferencesForm(instance=request.user), "feed": request.user.calendar_feed}
-    return render(request, "crm/preferences.html", {**context, "new_feed_url": feed_url(key)})
+    return settings_page(request, new_feed_url=feed_url(new_feed(request.user)))

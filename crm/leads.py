@@ -222,7 +222,7 @@ def leads_for_list(user: User, form: LeadFilterForm, now: datetime) -> QuerySet[
         leads = leads.filter(owner=form.value("owner"))
     if activity := form.value("activity"):
         leads = _activity_filter(leads, int(activity), now)
-    if q := (form.value("q") or "").strip():
+    if q := form.query():
         leads = leads.filter(Q(name__icontains=q) | Q(company__icontains=q) | Q(email__icontains=q))
     return leads.order_by(*SORTS[form.value("sort") or "-activity"])
 
@@ -244,16 +244,12 @@ def lead_list(request):
     form = LeadFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     leads = leads_for_list(request.user, form, timezone.now())
-    searching = bool((form.value("q") or "").strip())
     # A manager's leads are their team members': no index holds a team's leads in order.
-    number = form.value("page") or 1
+    number, searching = form.value("page") or 1, bool(form.query())
     listed = paging.listed(leads, number, PAGE_SIZE, searching=searching, in_order=False)
     context = {
         "form": form,
-        "page": listed.page,
-        "count": listed.count,
-        "more": listed.more,
-        "cap": listed.cap,
+        **listed.context(),
         "query": _without_page(request.GET),
         "problems": form.error_lines(),
     }

@@ -37,11 +37,9 @@ class Team(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from crm.workingtime import validate_holiday_region
+        from crm.workingtime import clean_holiday_region
 
-        self.holiday_country = self.holiday_country.upper()
-        if self.holiday_country or self.holiday_subdivision:
-            validate_holiday_region(self.holiday_country, self.holiday_subdivision)
+        clean_holiday_region(self)
 
 
 @cache
@@ -509,14 +507,12 @@ class WorkingCalendar(models.Model):
         return "Working calendar"
 
     def clean(self) -> None:
-        from crm.workingtime import validate_holiday_region
+        from crm.workingtime import clean_holiday_region
 
         if not self.work_days:
             raise ValidationError({"work_days": "Name at least one working day."})
         validate_hours(self.day_starts, self.day_ends)
-        self.holiday_country = self.holiday_country.upper()
-        if self.holiday_country or self.holiday_subdivision:
-            validate_holiday_region(self.holiday_country, self.holiday_subdivision)
+        clean_holiday_region(self)
 
     @classmethod
     def current(cls) -> "WorkingCalendar":

@@ -27,6 +27,10 @@ class Filters:
         """The cleaned value, or nothing for a parameter that was invalid."""
         return (getattr(self, "cleaned_data", None) or {}).get(name)
 
+    def query(self) -> str:
+        """What the search box holds, trimmed; "" for none (or one refused: a NUL, too long)."""
+        return (self.value("q") or "").strip()
+
 
 @dataclass
 class Page:
@@ -67,6 +71,10 @@ class Listed:
     @property
     def more(self) -> bool:
         return self.count > self.cap
+
+    def context(self) -> dict[str, Any]:
+        """What a list's template shows of it: the page, and the count up to its cap."""
+        return {"page": self.page, "count": self.count, "more": self.more, "cap": self.cap}
 
 
 def listed(

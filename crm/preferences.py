@@ -1,4 +1,5 @@
-"""The signed-in user's own settings: for now, the time zone their pages are shown in."""
+"""The signed-in user's own settings: the time zone their pages are shown in, and their calendar
+feed (crm/feeds.py)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,5 +20,11 @@ def preferences(request):
         zone = user.time_zone or "the company's time zone"
         messages.success(request, f"Saved: dates and times are now shown in {zone}.")
         return redirect("preferences")
+    return settings_page(request, form)
+
+
+def settings_page(request, form: PreferencesForm | None = None, **extra):
+    """The page, with the time-zone form and the calendar feed's state (crm/feeds.py)."""
+    form = form or PreferencesForm(instance=request.user)
     feed = CalendarFeed.objects.filter(user=request.user).first()
-    return render(request, "crm/preferences.html", {"form": form, "feed": feed})
+    return render(request, "crm/preferences.html", {"form": form, "feed": feed, **extra})

@@ -2,7 +2,6 @@
 (see .env.example); with nothing set, Vigil runs embedded on SQLite and a filesystem broker."""
 
 import os
-import re
 from pathlib import Path
 
 from crm.env import (
@@ -278,14 +277,13 @@ def _without_client_error_traceback(record) -> bool:
     return True
 
 
-_SECRET_IN_QUERY = re.compile(r"\b(key)=[^&\s\"]+")
-
-
 def _without_secret_keys(record) -> bool:
-    """A request line names the query: a calendar feed's key (crm/feeds.py) is left out."""
+    """A request line names the query: secret parameters (a calendar feed's key) are left
+    out, by the bug detector's rules."""
+    from monitoring.scrubbing import safe_query
+
     record.args = tuple(
-        _SECRET_IN_QUERY.sub(r"\1=…", arg) if isinstance(arg, str) else arg
-        for arg in (record.args or ())
+        safe_query(arg) if isinstance(arg, str) else arg for arg in (record.args or ())
     )
     return True
 
@@ -338,10 +336,15 @@ LOGGING = {
 
 # --- Sentry: off unless SENTRY_DSN is set ------------------------------------------------------
 def _without_query_string(event, hint):
-    if isinstance(event.get("request"), dict):
-        event["request"].pop("query_string", None)
-        if isinstance(event["request"].get("url"), str):
-            event["request"]["url"] = event["request"]["url"].split("?")[0]
+    """Secret query parameters (a calendar feed's key) left out, by the bug detector's rules."""
+    from monitoring.scrubbing import safe_query
+
+    request = event.get("request")
+    if isinstance(request, dict):
+        if isinstance(request.get("query_string"), str):
+            request["query_string"] = safe_query("?" + request["query_string"])[1:]
+        if isinstance(request.get("url"), str):
+            request["url"] = safe_query(request["url"])
     return event
 
 
@@ -357,6 +360,6 @@ if SENTRY_DSN:
         send_default_pii=False,
         include_local_variables=False,
         traces_sample_rate=0.0,
-        # A query string can hold a secret (a calendar feed's key): it is not sent.
+        # A query string can hold a secret (a calendar feed's key): its value is not sent.
         before_send=_without_query_string,
     )

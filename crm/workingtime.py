@@ -13,12 +13,11 @@ becomes (02:30 is 03:30), an end the clocks repeat as its second passing.
 Nothing here is switched on by itself: WorkingCalendar.enabled says whether deadlines are
 counted in working time, and the callers ask it."""
 
-import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -194,6 +193,7 @@ def schedule(
     )
 
 
+@cache  # one test a region, and one warning for a region not known
 def public_holidays(country: str, subdivision: str) -> Callable[[date], bool]:
     """Is the day a public holiday of the region? Nothing is, without a country. (The library's
     PUBLIC category: Bavaria's Assumption Day, a Catholic holiday there, is not in it; add it in
@@ -209,7 +209,7 @@ def public_holidays(country: str, subdivision: str) -> Callable[[date], bool]:
     return lambda day: day in _public_holidays(country, subdivision, day.year)
 
 
-@functools.lru_cache(maxsize=1024)
+@lru_cache(maxsize=1024)
 def _public_holidays(country: str, subdivision: str, year: int) -> frozenset[date]:
     # One year, read once, kept as a frozenset: a holidays object fills itself in as it is
     # asked, and threads asking one at once leave years half-filled for good.
@@ -220,6 +220,13 @@ def _public_holidays(country: str, subdivision: str, year: int) -> frozenset[dat
 @cache
 def _supported() -> dict[str, list[str]]:
     return holidays.list_supported_countries()
+
+
+def clean_holiday_region(owner) -> None:
+    """A model's holiday_country (in capitals) and holiday_subdivision, checked when given."""
+    owner.holiday_country = owner.holiday_country.upper()
+    if owner.holiday_country or owner.holiday_subdivision:
+        validate_holiday_region(owner.holiday_country, owner.holiday_subdivision)
 
 
 def validate_holiday_region(country: str, subdivision: str) -> None:

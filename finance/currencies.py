@@ -92,19 +92,23 @@ def validate_minor_unit(amount: Decimal | None, code: str) -> None:
     )
 
 
+def _to_places(amount: Decimal, code: str) -> tuple[Decimal, int]:
+    """The amount with the currency's decimals and any further ones it has, and how many."""
+    places = max(minor_unit(code), decimals(amount))
+    return Decimal(amount).quantize(Decimal(1).scaleb(-places)), places
+
+
 def plain(amount: Decimal, code: str) -> str:
     """The amount as a plain number with the currency's decimals (1000.125, 1089, 30.00), and
     any further decimals it has rather than hide them: for CSV."""
-    places = max(minor_unit(code), decimals(amount))
-    return f"{Decimal(amount).quantize(Decimal(1).scaleb(-places)):f}"
+    return f"{_to_places(amount, code)[0]:f}"
 
 
 def money(amount: Decimal | None, code: str) -> str:
     """The amount with its currency and the locale's grouping: "1,000.125 KWD", "1,089 JPY"."""
     if amount is None:
         return ""
-    places = max(minor_unit(code), decimals(amount))
-    value = Decimal(amount).quantize(Decimal(1).scaleb(-places))
+    value, places = _to_places(amount, code)
     value = value if value else abs(value)  # no "-0.00"
     if -30 < value.adjusted() < 30:
         # The locale's grouping (en: "," every 3 digits, "." before the decimals), written by

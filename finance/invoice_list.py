@@ -110,7 +110,7 @@ def invoices_for_list(user: User, form: InvoiceFilterForm, today: date) -> Query
         invoices = invoices.filter(PENALTY_OF[form.value("penalty")])
     if form.value("account"):
         invoices = invoices.filter(account_id=form.value("account"))
-    if q := (form.value("q") or "").strip():
+    if q := form.query():
         invoices = invoices.filter(number__icontains=q)
     return invoices.order_by(*ORDER)
 
@@ -156,7 +156,7 @@ def aging_table(
     database keeps (finance_agingday, finance/triggers.py): a few rows a day, not every
     past-due invoice. A number search or one account's invoices are few: summed from them,
     by key when the search read every listed invoice's key (`keys`)."""
-    if form.value("q") or form.value("account"):
+    if form.query() or form.value("account"):
         summed = listed if keys is None else Invoice.objects.filter(pk__in=keys)
         return Aging(_aging_rows(_aging_query(summed, today)), summed=True)
     days = aging_days_visible_to(user, AgingDay.objects.filter(due_date__lt=today))
@@ -219,8 +219,7 @@ def _aging_rows(totals: Any) -> list[AgingRow]:
 def listed(invoices: QuerySet[Invoice], form: InvoiceFilterForm) -> paging.Listed:
     """The page the form asks for and the count, to COUNT_CAP; a number search reads its
     matches' keys (paging.listed)."""
-    searching = bool((form.value("q") or "").strip())
-    number = form.value("page") or 1
+    number, searching = form.value("page") or 1, bool(form.query())
     return paging.listed(
         invoices, number, PAGE_SIZE, searching=searching, cap=COUNT_CAP, last=MAX_PAGES
     )

@@ -8,6 +8,7 @@ Names are not enough: a secret's value can turn up in an exception message or a 
 request at hand, are also cut out of every text that is stored.
 """
 
+import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
@@ -116,6 +117,17 @@ def safe_url(request: HttpRequest) -> str:
         for value in values
     ]
     return request.path + (f"?{urlencode(query)}" if query else "")
+
+
+# A query parameter inside a request line, a URL or a query string (after "?" or "&").
+_PARAMETER = re.compile(r"([?&])([^=&?\s\"#]+)=([^&\s\"#]*)")
+
+
+def safe_query(text: str) -> str:
+    """`text` with the value of every query parameter the rules call secret (a calendar
+    feed's `key`, a `token`) replaced: for texts that carry a whole query, such as a request
+    line."""
+    return _PARAMETER.sub(lambda m: f"{m[1]}{m[2]}={SUBSTITUTE}" if is_secret(m[2]) else m[0], text)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
