@@ -161,7 +161,10 @@ class UserAdmin(VisibleRows, BaseUserAdmin):
     fieldsets = (
         *BaseUserAdmin.fieldsets,
         ("CRM", {"fields": ("role", "team", "manager", "time_zone")}),
-        ("Working hours", {"fields": ("work_days", "day_starts", "day_ends")}),
+        (
+            "Working hours",
+            {"fields": ("work_days", "day_starts", "day_ends", "alerts_at_once", "morning_digest")},
+        ),
     )
 
     # What makes a user more than their team's member: only administrators set it, or a
@@ -181,7 +184,7 @@ class UserAdmin(VisibleRows, BaseUserAdmin):
 
 @admin.register(Team)
 class TeamAdmin(VisibleRows, admin.ModelAdmin):
-    list_display = ("name", "kind", "holiday_country", "holiday_subdivision")
+    list_display = ("name", "kind", "holiday_country", "holiday_subdivision", "shift")
     list_filter = ("kind",)
     search_fields = ("name",)
     ordering = ("name", "pk")  # autocomplete pages through it
@@ -190,11 +193,21 @@ class TeamAdmin(VisibleRows, admin.ModelAdmin):
         return teams_visible_to(user, queryset)
 
     def get_readonly_fields(self, request, obj=None):
-        # A team's holiday region moves its people's deadlines: administrators set it.
+        # A team's holiday region and shifts move its people's deadlines: administrators
+        # set them.
         fields = tuple(super().get_readonly_fields(request, obj))
         if is_administrator(request.user):
             return fields
-        return (*fields, "holiday_country", "holiday_subdivision")
+        return (*fields, "holiday_country", "holiday_subdivision", *self.SHIFT)
+
+    SHIFT = ("work_days", "day_starts", "day_ends")
+
+    @admin.display(description="Shift")
+    def shift(self, team):
+        if team.day_starts is None:
+            return "The company's"
+        days = team.work_days or "company's days"
+        return f"{days} {team.day_starts:%H:%M}–{team.day_ends:%H:%M}"
 
 
 @admin.register(CalendarFeed)

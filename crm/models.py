@@ -12,6 +12,24 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from crm.countries import validate_country
+
+
+def validate_work_days(value: str) -> None:
+    """ISO weekdays, each once: "12345" is Monday to Friday."""
+    if value and (not set(value) <= set("1234567") or len(set(value)) != len(value)):
+        raise ValidationError(
+            "Working days are ISO weekday digits, each once: Monday 1 … Sunday 7, e.g. 12345.",
+            code="invalid_work_days",
+        )
+
+
+def validate_hours(starts, ends) -> None:
+    """Both or neither. An end at or before the start is on the next day: a night shift
+    (22:00–06:00), or round the clock (00:00–00:00)."""
+    if (starts is None) != (ends is None):
+        raise ValidationError("Give both the start and the end of the working day, or neither.")
+
 
 class Team(models.Model):
     class Kind(models.TextChoices):
@@ -32,6 +50,23 @@ class Team(models.Model):
     holiday_subdivision = models.CharField(
         max_length=32, blank=True, default="", db_default="", help_text="e.g. BY; blank: none."
     )
+    # A team's shifts (a visiting team working evenings, say): its members' hours unless they
+    # have their own, and the hours a dispatch team's alerts go out in. Blank: the company's.
+    work_days = models.CharField(
+        max_length=7,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_work_days],
+        help_text="The days this team works, Monday 1 … Sunday 7, e.g. 123456; blank: the "
+        "company's.",
+    )
+    day_starts = models.TimeField(null=True, blank=True, help_text="Blank: the company's.")
+    day_ends = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="Blank: the company's. At or before the start: the next day (a night shift).",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -39,6 +74,7 @@ class Team(models.Model):
     def clean(self) -> None:
         from crm.workingtime import clean_holiday_region
 
+        validate_hours(self.day_starts, self.day_ends)
         clean_holiday_region(self)
 
 
@@ -56,22 +92,6 @@ def validate_time_zone(value: str) -> None:
             code="invalid_time_zone",
             params={"value": value},
         )
-
-
-def validate_work_days(value: str) -> None:
-    """ISO weekdays, each once: "12345" is Monday to Friday."""
-    if value and (not set(value) <= set("1234567") or len(set(value)) != len(value)):
-        raise ValidationError(
-            "Working days are ISO weekday digits, each once: Monday 1 … Sunday 7, e.g. 12345.",
-            code="invalid_work_days",
-        )
-
-
-def validate_hours(starts, ends) -> None:
-    """Both or neither. An end at or before the start is on the next day: a night shift
-    (22:00–06:00), or round the clock (00:00–00:00)."""
-    if (starts is None) != (ends is None):
-        raise ValidationError("Give both the start and the end of the working day, or neither.")
 
 
 class User(AbstractUser):
@@ -124,6 +144,21 @@ class User(AbstractUser):
         help_text="Blank: the company's. At or before the start: the next day (a night shift).",
     )
 
+    alerts_at_once = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Overdue-job alerts reach this user at once, even off duty; otherwise they "
+        "wait for the next working hour (when the company counts working time).",
+    )
+    morning_digest = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Email a digest of the day's work at the start of each working day.",
+    )
+    last_digest_on = models.DateField(
+        null=True, blank=True, editable=False, help_text="The local day the last digest was for."
+    )
+
     class Meta:
         indexes = [models.Index(fields=["role"]), models.Index(fields=["team", "role"])]
 
@@ -156,6 +191,14 @@ class Account(models.Model):
         related_name="managed_accounts",
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_country],
+        help_text="ISO 3166 code, e.g. DE: the time zone and holidays its leads are emailed in.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -270,6 +313,24 @@ class RPH(models.Model):
         db_default=Now(),
         editable=False,  # set by the lead services, not typed
         help_text="The last time someone created, edited, moved or converted the lead.",
+    )
+    # Where the lead is, for sending in their working day; blank: from its contact's account,
+    # else the company's (nurture).
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_time_zone],
+        help_text="The lead's IANA time zone, e.g. America/Chicago; blank: its country's.",
+    )
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_country],
+        help_text="ISO 3166 code, e.g. DE; blank: its contact's account's.",
     )
 
     class Meta:
