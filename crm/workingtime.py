@@ -162,8 +162,8 @@ def calendars_for(
     absent: dict[int, set[date]] = {}
     absences = Absence.objects.filter(user__in=[user.pk for user in users], last_day__gte=first)
     for user_id, first_day, last_day in absences.values_list("user_id", "first_day", "last_day"):
-        days = (last_day - first_day).days + 1
-        absent.setdefault(user_id, set()).update(first_day + timedelta(n) for n in range(days))
+        length = (last_day - first_day).days + 1
+        absent.setdefault(user_id, set()).update(first_day + timedelta(n) for n in range(length))
     known_zones = time_zones()
     calendars = {}
     for user in users:
