@@ -7,7 +7,7 @@ from django.db.models.functions import Cast, Concat, Left
 
 from crm.registry import Counts, job
 from crm.sql import insert_from_select
-from notifications import overdue_alerts
+from notifications import digest, overdue_alerts  # noqa: F401 - digest registers its job
 from notifications.models import AlertSettings, Notification, ObjectKind, OverdueAlert, ReminderRule
 from notifications.objects import TYPES
 from notifications.rules import matching
