@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from crm.models import Absence, Holiday, User, WorkingCalendar, time_zones
+from crm.models import Absence, Holiday, Team, User, WorkingCalendar, time_zones
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,43 @@ class Calendar:
         start, _ = next(self.shifts(at))
         return max(start, at)
 
+    def working_between(self, start: datetime, end: datetime) -> timedelta:
+        """How much working time passes from `start` to `end`."""
+        total = timedelta(0)
+        if end <= start:
+            return total
+        for begin, finish in self.shifts(start):
+            if begin >= end:
+                break
+            total += min(finish, end) - max(begin, start)
+        return total
+
+    def back(self, end: datetime, duration: timedelta) -> datetime:
+        """The latest instant from which `duration` of working time has passed by `end`: the
+        wall clock's `end - duration`, in working time."""
+        if duration < timedelta(0):
+            raise ValueError("Working time is taken back, not added.")
+        if not duration:
+            return end
+        window = timedelta(days=max(7, duration.days * 3))
+        start = end
+        while end - start < timedelta(days=HORIZON_DAYS):
+            start -= window
+            # The shifts of the window, read forwards (they know about round-the-clock days
+            # and DST), counted from the end backwards.
+            intervals = []
+            for begin, finish in self.shifts(start):
+                if begin >= end:
+                    break
+                intervals.append((max(begin, start), min(finish, end)))
+            left = duration
+            for begin, finish in reversed(intervals):
+                if finish - begin >= left:
+                    return finish - left
+                left -= finish - begin
+            window *= 2
+        raise NoWorkingTime(f"No working time within {HORIZON_DAYS} days before {end:%Y-%m-%d}.")
+
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The instant at which `duration` of working time has passed since `start` (for no
         time at all: the next working instant)."""
@@ -190,6 +227,35 @@ def calendars_for(
             country,
             subdivision,
             frozenset(days_off),
+        )
+    return calendars
+
+
+def team_calendars(
+    teams: Iterable[Team], since: datetime, company: WorkingCalendar | None = None
+) -> dict[int, Calendar]:
+    """The shifts of teams that have their own (Team.day_starts/day_ends), by team id, in the
+    company's zone, with their region's and their added holidays; one query (two without
+    `company`). A team without shifts has no calendar of its own here."""
+    company = company or WorkingCalendar.current()
+    teams = [team for team in teams if team.day_starts is not None and team.day_ends is not None]
+    first = since.date() - timedelta(days=2)
+    added: dict[int | None, set[date]] = {}
+    if teams:
+        rows = Holiday.objects.filter(Q(team=None) | Q(team__in=teams), date__gte=first)
+        for team_id, day in rows.values_list("team_id", "date"):
+            added.setdefault(team_id, set()).add(day)
+    calendars = {}
+    for team in teams:
+        region = (team, company)[0 if team.holiday_country else 1]
+        calendars[team.pk] = schedule(
+            settings.TIME_ZONE,
+            team.work_days or company.work_days,
+            team.day_starts,  # type: ignore[arg-type] # both set: filtered above
+            team.day_ends,  # type: ignore[arg-type]
+            region.holiday_country,
+            region.holiday_subdivision,
+            frozenset(added.get(None, set()) | added.get(team.pk, set())),
         )
     return calendars
 

@@ -49,6 +49,8 @@ class Email:
     from_email: str = ""
     # The record the email is about, if any: who may see it may read the email (backlog).
     about: Model | None = None
+    # Not before this instant (an alert held for the recipient's working hours); None: now.
+    send_at: datetime | None = None
 
 
 def _undeliverable(email: Email) -> dict[str, str]:
@@ -97,7 +99,7 @@ def _row(email: Email, now: datetime) -> OutboxMessage:
         about_id=email.about.pk if email.about else None,
         status=OutboxMessage.Status.FAILED if problem else OutboxMessage.Status.QUEUED,
         last_error=problem or (f"Not sent to: {left_out}" if left_out else ""),
-        next_attempt_at=now,
+        next_attempt_at=max(email.send_at, now) if email.send_at else now,
         created_at=now,
     )
 

@@ -24,6 +24,10 @@ class ReminderRuleAdmin(VisibleRows, admin.ModelAdmin):
         ("When", {"fields": ("lead_time", "untouched_days")}),
         ("Who", {"fields": ("notify_owner", "notify_manager", "notify_account_manager")}),
         ("Compliance", {"fields": ("blocking", "grace_period")}),
+        (
+            "Escalation before the block",
+            {"fields": ("remind_when_due", "manager_copy_at")},
+        ),
     )
 
 
@@ -61,7 +65,7 @@ class AuditEventAdmin(AuditAdmin):
 @admin.register(AlertSettings)
 class AlertSettingsAdmin(VisibleRows, admin.ModelAdmin):
     company_wide = True
-    list_display = ("__str__", "threshold")
+    list_display = ("__str__", "threshold", "working_time", "hold_off_duty")
     filter_horizontal = ("recipients",)
 
     def has_add_permission(self, request):

@@ -7,7 +7,10 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
-        from notifications import services  # noqa: F401 - connects the object_changed receiver
+        from notifications import (  # noqa: F401 - connect their receivers
+            receivers,
+            services,
+        )
         from notifications.forms import AdminLoginForm
 
         # The admin's login refuses locked-out users exactly as the site's does.

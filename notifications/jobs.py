@@ -1,13 +1,22 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import BooleanField, CharField, DateTimeField, Exists, OuterRef, Value
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    DurationField,
+    Exists,
+    OuterRef,
+    Value,
+)
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Concat, Left
 
+from crm.models import WorkingCalendar
 from crm.registry import Counts, job
 from crm.sql import insert_from_select
-from notifications import digest, overdue_alerts  # noqa: F401 - digest registers its job
+from notifications import deadlines, digest, escalation, overdue_alerts  # noqa: F401 - digest registers its job
 from notifications.models import AlertSettings, Notification, ObjectKind, OverdueAlert, ReminderRule
 from notifications.objects import TYPES
 from notifications.rules import matching
@@ -21,7 +30,13 @@ def notify_expiring(as_of: datetime, *, dry_run: bool = False) -> Counts:
     rules = list(ReminderRule.objects.filter(active=True))
     for rule in rules:
         created += notify_for_rule(rule, as_of)
-    return {"rules": len(rules), "created": created, "closed": close_done(as_of)}
+    counts = {"rules": len(rules), "created": created, "closed": close_done(as_of)}
+    company = WorkingCalendar.current()
+    if company.enabled:
+        # Every open deadline again, the new ones with the rest: a day's holidays, absences
+        # and hours as they are now (changes in between were applied as they were saved).
+        counts["deadlines"] = deadlines.reschedule(Notification.objects.all(), as_of, company)
+    return counts
 
 
 def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
@@ -31,7 +46,9 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
     objects, expires_at = matching(rule, as_of)
     objects = objects.alias(episode_expires_at=expires_at)
     source = f"rule:{rule.pk}"
+    # On the wall clock; in working time once the run is done (deadlines.reschedule).
     deadline = as_of + rule.grace_period if rule.blocking else None
+    share = rule.grace_period * rule.manager_copy_at / 100 if rule.manager_copy_at else None
     columns: dict[str, Combinable | str] = {
         "source": Value(source),
         "rule": Value(rule.pk),
@@ -74,15 +91,29 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
             {
                 "user": path,
                 "blocking": Value(blocks, output_field=BooleanField()),
-                "grace_deadline": Cast(
-                    Value(deadline if blocks else None, output_field=DateTimeField()),
-                    DateTimeField(),
-                ),
+                "grace_deadline": _moment(deadline if blocks else None),
+                "grace_from": _moment(as_of if blocks else None),
+                "grace": _duration(rule.grace_period if blocks else None),
+                "escalate_at": _moment(as_of + share if blocks and share else None),
                 **columns,
             },
             objects.filter(**{f"{path}__isnull": False}).exclude(Exists(known)),
         )
     return created
+
+
+def _moment(at: datetime | None) -> Value | Cast:
+    # NULL needs its type named on PostgreSQL; an instant must not be cast, or SQLite writes
+    # it in another text form than the one it is later compared with (deadlines.reschedule).
+    if at is None:
+        return Cast(Value(None, output_field=DateTimeField()), DateTimeField())
+    return Value(at, output_field=DateTimeField())
+
+
+def _duration(length: timedelta | None) -> Value | Cast:
+    if length is None:
+        return Cast(Value(None, output_field=DurationField()), DurationField())
+    return Value(length, output_field=DurationField())
 
 
 @job("expired_jobs_alert", schedule="*/30 * * * *", final_effects="emails alerts")
@@ -98,7 +129,7 @@ def alert_overdue_jobs(as_of: datetime, *, dry_run: bool = False) -> Counts:
 
 def _alert_overdue_jobs(as_of: datetime) -> Counts:
     settings = AlertSettings.current()
-    crossed_by = as_of - settings.threshold
+    company = WorkingCalendar.current()
     # Skipping known episodes up front is cheaper than letting ON CONFLICT find them.
     already_alerted = OverdueAlert.objects.filter(
         object_id=OuterRef("pk"), due_at=OuterRef("due_at")
@@ -106,6 +137,18 @@ def _alert_overdue_jobs(as_of: datetime) -> Counts:
     new = 0
     for kind in (ObjectKind.DISPATCH, ObjectKind.TASK):
         object_type = TYPES[kind]
+        candidates = object_type.open(as_of).exclude(
+            Exists(already_alerted.filter(object_kind=kind))
+        )
+        if company.enabled and settings.working_time:
+            crossed = overdue_alerts.crossed_in_working_time(
+                candidates, object_type.owner, as_of, settings, company
+            )
+        else:
+            crossed_by = as_of - settings.threshold
+            crossed = candidates.filter(
+                due_at__lte=crossed_by, due_at__gt=crossed_by - settings.lookback
+            )
         new += insert_from_select(
             OverdueAlert,
             {
@@ -116,12 +159,26 @@ def _alert_overdue_jobs(as_of: datetime) -> Counts:
                 "title": object_type.name,
                 "alerted_at": Value(as_of, output_field=DateTimeField()),
             },
-            object_type.open(as_of)
-            .filter(due_at__lte=crossed_by, due_at__gt=crossed_by - settings.lookback)
-            .exclude(Exists(already_alerted.filter(object_kind=kind))),
+            crossed,
         )
     alerts = list(OverdueAlert.objects.filter(alerted_at=as_of).select_related("owner"))
     designated = list(settings.recipients.values_list("pk", flat=True))
     by_recipient = overdue_alerts.by_recipient(alerts, designated)
-    emails = overdue_alerts.notify(by_recipient, as_of)
-    return {"overdue": new, "recipients": len(by_recipient), "emails": emails}
+    held = company.enabled and settings.hold_off_duty
+    release = overdue_alerts.release_times(by_recipient, as_of, company) if held else {}
+    emails = overdue_alerts.notify(by_recipient, as_of, release)
+    counts = {"overdue": new, "recipients": len(by_recipient), "emails": emails}
+    if held:
+        counts["held"] = sum(1 for at in release.values() if at > as_of)
+    return counts
+
+
+@job("blocking_escalation", schedule="*/15 * * * *", final_effects="emails users")
+def escalate_blocking(as_of: datetime, *, dry_run: bool = False) -> Counts:
+    """The levels before a block, as each rule sets them: a reminder email when the item's
+    date arrives, then a copy to the user's manager at a share of the grace period. Each is
+    recorded in the audit trail; the block itself is the gate's (notifications.middleware)."""
+    with transaction.atomic():  # the marks, the audit rows and the emails commit together
+        reminded = escalation.remind_due(as_of)
+        copied = escalation.copy_to_managers(as_of)
+    return {"reminded": reminded, "copied": copied}

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -61,7 +62,20 @@ class ReminderRule(models.Model):
     )
     grace_period = models.DurationField(
         default=timedelta(hours=24),
-        help_text="Blocking only: time to resolve before the user is locked out.",
+        help_text="Blocking only: time to resolve before the user is locked out. With the "
+        "working calendar on, it is working time: 8 hours is one 09:00–17:00 day.",
+    )
+    # Escalation before the block, each level off by default (the seed's behaviour).
+    remind_when_due = models.BooleanField(
+        default=False,
+        help_text="Blocking only: email the user when the object's date arrives and the item "
+        "is still open.",
+    )
+    manager_copy_at = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(99)],
+        help_text="Blocking only: copy the item to the user's manager once this share of the "
+        "grace period has run (per cent, e.g. 50); 0: never.",
     )
     active = models.BooleanField(default=True)
 
@@ -98,6 +112,23 @@ class Notification(models.Model):
     expires_at = models.DateTimeField(help_text="The object's date this notification is about.")
     blocking = models.BooleanField(default=False)
     grace_deadline = models.DateTimeField(null=True, blank=True)
+    # How the deadline is counted (notifications.deadlines): `grace` of working time from
+    # `grace_from` when the working calendar is on, of wall-clock time when it is off. No
+    # grace: a deadline a person set (expires_at), moved only past days off.
+    grace_from = models.DateTimeField(null=True, blank=True)
+    grace = models.DurationField(null=True, blank=True)
+    deadline_note = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Why the deadline is not the wall-clock one (days off on the way).",
+    )
+    escalate_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the manager gets a copy (the rule's share)."
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
     visible_from = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField()
@@ -135,6 +166,18 @@ class Notification(models.Model):
                 condition=Q(status="open"),
                 name="notification_open_by_object",
             ),
+            # The escalation job's two questions, each over the few rows still waiting.
+            models.Index(
+                fields=["escalate_at"],
+                condition=Q(status="open", blocking=True, escalated_at=None)
+                & Q(escalate_at__isnull=False),
+                name="notification_to_escalate",
+            ),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="open", blocking=True, reminded_at=None),
+                name="notification_to_remind",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -148,6 +191,8 @@ class AuditEvent(models.Model):
         BLOCKED = "blocked", "Locked out"
         UNLOCKED = "unlocked", "Unlocked"
         RESOLVED = "resolved", "Resolved"
+        REMINDED = "reminded", "Reminded (due)"
+        ESCALATED = "escalated", "Copied to the manager"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_events"
@@ -186,6 +231,18 @@ class AlertSettings(models.Model):
         blank=True,
         help_text="The designated list: alerted about every overdue job, besides its owner "
         "and the owner's manager.",
+    )
+    # Both act only while the working calendar is on (crm.WorkingCalendar.enabled).
+    working_time = models.BooleanField(
+        default=False,
+        help_text="Count the threshold in the owner's working time (a task due at 16:00 "
+        "on a 09:00–17:00 day alerts at 11:00 the next working day). Off: the wall clock.",
+    )
+    hold_off_duty = models.BooleanField(
+        default=True,
+        help_text="An alert to someone off duty waits for their next working hour (a "
+        "dispatch's, for its team's next shift when the team has shifts), unless they chose "
+        "alerts at once.",
     )
 
     class Meta:

@@ -5,14 +5,25 @@ import functools
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, DateTimeField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import (
+    BigIntegerField,
+    DateTimeField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Cast
 from django.dispatch import receiver
+from django.utils import timezone
 
-from crm.models import User
+from crm.models import Absence, User, WorkingCalendar
 from crm.services import end_all_sessions
 from crm.signals import object_changed
 from crm.sql import insert_from_select
+from notifications import deadlines
 from notifications.models import AuditEvent, Notification, ObjectKind
 from notifications.objects import TYPES, still_open
 from notifications.rules import matching
@@ -189,6 +200,27 @@ def blocking_for(user: User, now: datetime) -> list[tuple[str, int, datetime, in
     ]
 
 
+def covering(user: User, now: datetime) -> QuerySet:
+    """The open blocking notifications of the people `user` stands in for today: absent, with
+    `user` as their delegate, or with no delegate and `user` as their manager. Each row
+    carries `away_until`, the absence's last day. One query."""
+    today = timezone.localdate(now)
+    absent = Absence.objects.filter(
+        Q(delegate=user) | Q(delegate=None, user__manager=user),
+        user=OuterRef("user_id"),
+        first_day__lte=today,
+        last_day__gte=today,
+    )
+    return (
+        Notification.objects.filter(blocking=True, status=OPEN, visible_from__lte=now)
+        .filter(still_open(now))
+        .annotate(away_until=Subquery(absent.order_by("-last_day").values("last_day")[:1]))
+        .filter(away_until__isnull=False)
+        .select_related("user")
+        .order_by("user__first_name", "user__last_name", "user_id", "grace_deadline", "pk")
+    )
+
+
 def overdue_blocking(user: User | OuterRef, now: datetime) -> QuerySet:
     return open_blocking(user, now).filter(grace_deadline__lt=now)
 
@@ -255,7 +287,12 @@ def unlock(user: User, actor: User, now: datetime, extend_by: timedelta) -> int:
         )
         for pk in ids
     )
-    return Notification.objects.filter(pk__in=ids).update(grace_deadline=now + extend_by)
+    # The extension is grace like a rule's: working time from now, when the company counts it.
+    extended = Notification.objects.filter(pk__in=ids)
+    count = extended.update(grace_from=now, grace=extend_by, grace_deadline=now + extend_by)
+    if WorkingCalendar.current().enabled:
+        deadlines.reschedule(extended, now)
+    return count
 
 
 def locked_users(actor: User, now: datetime) -> QuerySet:
@@ -284,7 +321,7 @@ def add_blocking(
         object_type.open(now).filter(pk=object_id).values_list(object_type.name, flat=True).first()
     )
     who = "you" if actor.pk == target.pk else str(actor)
-    return Notification.objects.create(
+    notification = Notification.objects.create(
         user=target,
         source=f"set-by:{actor.pk}:{now.timestamp()}",
         object_kind=kind,
@@ -292,10 +329,15 @@ def add_blocking(
         title=f"Deal with {object_type.label.lower()} “{name}” (set by {who})"[:300],
         blocking=True,
         grace_deadline=resolve_by,
+        grace_from=now,  # no grace: the instant set, moved only past days off
         expires_at=resolve_by,
         visible_from=now,
         created_at=now,
     )
+    if WorkingCalendar.current().enabled:
+        deadlines.reschedule(Notification.objects.filter(pk=notification.pk), now)
+        notification.refresh_from_db(fields=["grace_deadline", "deadline_note"])
+    return notification
 
 
 def close_notices(user_id: int, source_prefix: str, at: datetime) -> int:

@@ -70,6 +70,7 @@ def notification_list(request):
             "query": _without_page(request.GET),
             "when_choices": lists.WHEN_CHOICES,
             "blocked": everything.filter(blocking=True).exists(),
+            "covering": _with_links(services.covering(request.user, timezone.now())[:PAGE_SIZE]),
         },
     )
 

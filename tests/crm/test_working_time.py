@@ -335,3 +335,18 @@ def test_a_schedule_in_a_country_without_known_holidays_has_none():
 
     assert somewhere.works_on(date(2026, 12, 25))
     assert not christmas.works_on(date(2026, 12, 25))
+
+
+def test_taking_working_time_back_is_adding_it_in_reverse(company, rita):
+    cal = calendar_of(rita, datetime(2026, 1, 1, tzinfo=UTC))
+    monday_10 = local(BERLIN, 2026, 3, 16, 10, 0)
+
+    # Three working hours before Monday 10:00: one on Monday, two on Friday until 17:00.
+    assert cal.back(monday_10, 3 * H) == local(BERLIN, 2026, 3, 13, 15, 0)
+    assert cal.add(local(BERLIN, 2026, 3, 13, 15, 0), 3 * H) == monday_10
+    assert cal.back(monday_10, timedelta(0)) == monday_10
+    # Across the spring change (29 March) and a fortnight back, round trips hold.
+    for hours in (1, 8, 9, 40, 81):
+        start = cal.back(local(BERLIN, 2026, 3, 31, 11, 30), hours * H)
+        assert cal.add(start, hours * H) == local(BERLIN, 2026, 3, 31, 11, 30)
+        assert cal.working_between(start, local(BERLIN, 2026, 3, 31, 11, 30)) == hours * H

@@ -127,8 +127,8 @@ def test_the_notification_list_costs_the_same_queries_whatever_the_data(
         )
     client = logged_in(rita)
 
-    # session, user, gate, count, page of rows, "is anything blocking?"
-    with django_assert_num_queries(6):
+    # session, user, gate, count, page of rows, "is anything blocking?", whom rita covers for
+    with django_assert_num_queries(7):
         assert client.get("/notifications/").status_code == 200
 
 

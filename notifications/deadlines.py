@@ -1,0 +1,148 @@
+"""Grace deadlines of blocking notifications, counted in each user's working time when the
+company switches it on (crm.WorkingCalendar.enabled), on the wall clock otherwise.
+
+A notification holds how its deadline is counted: `grace` from `grace_from` (a rule's grace
+period from the run that raised it, or an unlock's extension from the unlock). On the wall clock
+that is grace_from + grace; in working time it is the instant `grace` of the user's working time
+has passed (crm.workingtime), so a weekend, a holiday or an absence does not run it down. A
+deadline a person set (no grace: resolve by an instant) keeps the working time it gave, counted
+on the user's usual days and hours; it moves only when days off fall in between.
+
+The deadline is worked out per user and grace, not per notification: one user's calendar serves
+every notification they got from one run, and each batch of users is one UPDATE. It is worked
+out again whenever what it depends on changes (an absence, a holiday, a user's or a team's hours,
+the calendar itself: notifications.receivers) and by the daily job."""
+
+import dataclasses
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from django.db.models import Case, DateTimeField, F, Q, QuerySet, Value, When
+
+from crm.models import User, WorkingCalendar
+from crm.workingtime import Calendar, NoWorkingTime, calendars_for
+from notifications.models import Notification, ReminderRule
+
+BATCH = 200  # groups per UPDATE: a CASE of a few hundred branches
+OPEN = Notification.Status.OPEN
+
+
+def wall_deadline(grace_from: datetime, grace: timedelta | None, set_for: datetime) -> datetime:
+    return set_for if grace is None else grace_from + grace
+
+
+def deadline(
+    calendar: Calendar, grace_from: datetime, grace: timedelta | None, set_for: datetime
+) -> tuple[datetime, str]:
+    """The deadline in working time, and a note when it is not the wall-clock one. `set_for`
+    is the instant a person gave (used when `grace` is None)."""
+    wall = wall_deadline(grace_from, grace, set_for)
+    try:
+        if grace is None:
+            usual = dataclasses.replace(calendar, days_off=frozenset(), public_holiday=_never)
+            moved = max(wall, calendar.add(grace_from, usual.working_between(grace_from, wall)))
+        else:
+            moved = calendar.add(grace_from, grace)
+    except NoWorkingTime:
+        return wall, "No working time in the next three years: the wall-clock deadline stands."
+    if moved == wall:
+        return wall, ""
+    note = f"Counted in working time: {_local(moved, calendar)}, not {_local(wall, calendar)}"
+    days_off = _days_off(calendar, grace_from, moved)
+    if days_off:
+        note += f"; past the days off {days_off}"
+    return moved, f"{note}."[:300]
+
+
+def _never(day: date) -> bool:
+    return False
+
+
+def _local(at: datetime, calendar: Calendar) -> str:
+    return f"{at.astimezone(calendar.zone):%a %d %b %H:%M}"
+
+
+def _days_off(calendar: Calendar, start: datetime, end: datetime) -> str:
+    """The working days lost to holidays and absences between two instants, as ranges."""
+    day, last = start.astimezone(calendar.zone).date(), end.astimezone(calendar.zone).date()
+    runs: list[list[date]] = []
+    while day <= last:
+        if day.isoweekday() in calendar.days and calendar.off(day):
+            if runs and (day - runs[-1][1]).days <= 3 and _only_rest(calendar, runs[-1][1], day):
+                runs[-1][1] = day
+            else:
+                runs.append([day, day])
+        day += timedelta(days=1)
+    return ", ".join(f"{a:%d %b}" if a == b else f"{a:%d %b}–{b:%d %b}" for a, b in runs[:5]) + (
+        " …" if len(runs) > 5 else ""
+    )
+
+
+def _only_rest(calendar: Calendar, after: date, until: date) -> bool:
+    """Only days not worked anyway between two days off (a weekend inside a fortnight away)."""
+    day = after + timedelta(days=1)
+    while day < until:
+        if day.isoweekday() in calendar.days:
+            return False
+        day += timedelta(days=1)
+    return True
+
+
+def reschedule(notifications: QuerySet, now: datetime, company: WorkingCalendar | None = None):
+    """Work out again the deadline (and the manager's copy time) of the open blocking
+    notifications among `notifications`. Returns how many rows changed."""
+    company = company or WorkingCalendar.current()
+    notifications = notifications.filter(status=OPEN, blocking=True).exclude(grace_from=None)
+    rows = notifications.values_list("user_id", "grace_from", "grace", "expires_at", "rule_id")
+    groups: dict[int, set] = defaultdict(set)
+    for user_id, grace_from, grace, expires_at, rule_id in rows.distinct():
+        groups[user_id].add((grace_from, grace, expires_at if grace is None else None, rule_id))
+    if not groups:
+        return 0
+    shares = dict(
+        ReminderRule.objects.filter(manager_copy_at__gt=0).values_list("pk", "manager_copy_at")
+    )
+    calendars = {}
+    if company.enabled:
+        users = User.objects.filter(pk__in=groups).select_related("team")
+        since = min(grace_from for found in groups.values() for grace_from, *_ in found)
+        calendars = calendars_for(users, since, company)
+    changed = 0
+    user_ids = sorted(groups)
+    for start in range(0, len(user_ids), BATCH):
+        batch = user_ids[start : start + BATCH]
+        deadlines, notes, escalations = [], [], []
+        for user_id in batch:
+            calendar = calendars.get(user_id)
+            for grace_from, grace, set_for, rule_id in groups[user_id]:
+                match = Q(user_id=user_id, grace_from=grace_from, rule_id=rule_id)
+                match &= Q(grace=None, expires_at=set_for) if grace is None else Q(grace=grace)
+                if calendar is None:
+                    due, note = wall_deadline(grace_from, grace, set_for), ""
+                else:
+                    due, note = deadline(calendar, grace_from, grace, set_for)
+                deadlines.append(When(match, then=Value(due)))
+                notes.append(When(match, then=Value(note)))
+                if grace is not None and rule_id in shares:
+                    at = _share(calendar, grace_from, grace * shares[rule_id] / 100)
+                    escalations.append(When(match, then=Value(at)))
+        changed += notifications.filter(user_id__in=batch).update(
+            grace_deadline=Case(*deadlines, default=F("grace_deadline")),
+            deadline_note=Case(*notes, default=F("deadline_note")),
+            escalate_at=Case(*escalations, default=F("escalate_at"), output_field=DateTimeField()),
+        )
+    return changed
+
+
+def _share(calendar: Calendar | None, grace_from: datetime, part: timedelta) -> datetime:
+    if calendar is None:
+        return grace_from + part
+    try:
+        return calendar.add(grace_from, part)
+    except NoWorkingTime:
+        return grace_from + part
+
+
+def reschedule_users(users: QuerySet | list[int], now: datetime) -> int:
+    """After a change to what these users' calendars hold."""
+    return reschedule(Notification.objects.filter(user__in=users), now)
