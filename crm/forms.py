@@ -33,9 +33,21 @@ def time_zone_select(current: str = "") -> forms.Select:
 
 
 class PreferencesForm(forms.ModelForm):
+    """What a user sets for themselves on their Settings page (/me/)."""
+
     class Meta:
         model = User
-        fields = ["time_zone"]
+        fields = ["time_zone", "morning_digest", "alerts_at_once"]
+        labels = {
+            "morning_digest": "Email me a digest of today's work at the start of my working day",
+            "alerts_at_once": "Send overdue-job alerts at once, even when I'm off duty",
+        }
+        help_texts = {
+            "morning_digest": "Blocking items first, then what is due today, then what is "
+            "overdue. None on your days off, nor on a day with nothing in it.",
+            "alerts_at_once": "Otherwise an alert that comes while you are off duty waits for "
+            "your next working hour, when the company counts working time.",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

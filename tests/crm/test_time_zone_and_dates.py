@@ -2,7 +2,7 @@
 in New York time, a colleague without a zone in the company's; the settings page sets the zone
 (a real one only, behind login and CSRF); people are shown by their full names."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +23,7 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 # 16:30 in Paris (the company), 10:30 in New York: the same instant, six and a half hours on.
 DUE = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)
 PREFERENCES = "/me/"
+QUERIES = 4  # the session, the user, the blocking gate, the calendar feed
 
 pytestmark = pytest.mark.django_db
 
@@ -147,6 +148,48 @@ def test_the_settings_page_needs_the_csrf_token(rita):
     assert client.post(PREFERENCES, {"time_zone": "America/New_York"}).status_code == 403
     rita.refresh_from_db()
     assert rita.time_zone == ""
+
+
+def test_the_settings_page_sets_the_morning_digest_and_alerts_at_once(rita):
+    client = logged_in(rita)
+    page = client.get(PREFERENCES).content.decode()
+    assert "Email me a digest of today&#x27;s work at the start of my working day" in page
+    assert "Send overdue-job alerts at once, even when I&#x27;m off duty" in page
+    assert page.count('type="checkbox"') == 2 and " checked" not in page
+    assert 'aria-describedby="id_morning_digest_helptext"' in page
+    assert 'id="id_morning_digest_helptext"' in page
+
+    client.post(PREFERENCES, {"time_zone": "", "morning_digest": "on", "alerts_at_once": "on"})
+
+    rita.refresh_from_db()
+    assert rita.morning_digest and rita.alerts_at_once
+    assert client.get(PREFERENCES).content.decode().count(" checked") == 2
+
+    client.post(PREFERENCES, {"time_zone": ""})  # both unticked
+
+    rita.refresh_from_db()
+    assert not rita.morning_digest and not rita.alerts_at_once
+
+
+def test_the_settings_page_changes_only_what_it_shows(rita):
+    User.objects.filter(pk=rita.pk).update(last_digest_on=date(2026, 11, 27))
+
+    logged_in(rita).post(
+        PREFERENCES,
+        {"morning_digest": "on", "last_digest_on": "2030-01-01", "is_staff": "on", "role": "admin"},
+    )
+
+    rita.refresh_from_db()
+    assert rita.morning_digest
+    assert rita.last_digest_on == date(2026, 11, 27)
+    assert not rita.is_staff and rita.role == User.Role.REP
+
+
+def test_the_settings_page_costs_a_fixed_number_of_queries(rita, django_assert_num_queries):
+    client = logged_in(rita)
+
+    with django_assert_num_queries(QUERIES):
+        assert client.get(PREFERENCES).status_code == 200
 
 
 def test_the_admin_edits_a_users_time_zone(nick, administrator):
