@@ -58,7 +58,9 @@ test: services lint
 	    tests/crm/test_time_zone_and_dates.py tests/crm/test_contact_team.py \
 	    tests/crm/test_form_renderer.py tests/crm/test_search_paging.py \
 	    tests/crm/test_working_time.py tests/crm/test_absences.py tests/crm/test_calendar_feed.py \
-	    tests/crm/test_list_rows.py \
+	    tests/crm/test_list_rows.py tests/notifications/test_working_time_deadlines.py \
+	    tests/notifications/test_escalation.py tests/notifications/test_alerts_in_working_time.py \
+	    tests/notifications/test_morning_digest.py \
 	    tests/crm/test_job_lock.py tests/crm/test_job_slots.py tests/crm/test_dst_slots.py \
 	    tests/parc tests/mailsync tests/nurture tests/monitoring
 
