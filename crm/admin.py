@@ -204,7 +204,7 @@ class TeamAdmin(VisibleRows, admin.ModelAdmin):
 
     @admin.display(description="Shift")
     def shift(self, team):
-        if team.day_starts is None:
+        if team.day_starts is None or team.day_ends is None:
             return "The company's"
         days = team.work_days or "company's days"
         return f"{days} {team.day_starts:%H:%M}–{team.day_ends:%H:%M}"

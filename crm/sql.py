@@ -143,3 +143,50 @@ class DayNumber(Func):
             connection,
             template="CAST(julianday(%(expressions)s) - 2440587.5 AS INTEGER)",
         )
+
+
+def update_rows(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Set `fields` of each row whose primary key is the first value of a row of `rows` (then
+    one value per field), with one UPDATE … FROM a VALUES list per page: what bulk_update
+    does, without a CASE branch per row to build. PostgreSQL and SQLite (3.33+)."""
+    if not rows:
+        return 0
+    quote = connection.ops.quote_name
+    meta = model._meta
+    by_name = {field.name: field for field in meta.concrete_fields}
+    targets = [by_name[name] for name in fields]
+    # A VALUES list's columns are column1, column2… on both databases. (A WITH naming them
+    # would do, but SQLite's driver reports no row count for a statement starting WITH.)
+    names = [f"column{i + 1}" for i in range(len(targets) + 1)]
+    # A VALUES list types its columns from the first row: name the type where it is set.
+    typed = connection.vendor == "postgresql"
+    assignments = ", ".join(
+        f"{quote(str(field.column))} = v.{name}"
+        + (f"::{field.db_type(connection)}" if typed else "")
+        for field, name in zip(targets, names[1:], strict=True)
+    )
+    changed = 0
+    page = max(1, 900 // (len(targets) + 1))  # SQLite's bound parameters, with room to spare
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), page):
+            chunk = rows[start : start + page]
+            placeholders = ", ".join(f"({', '.join(['%s'] * len(names))})" for _ in chunk)
+            params = [
+                value
+                for row in chunk
+                for value in (
+                    row[0],
+                    *(
+                        field.get_db_prep_value(value, connection)
+                        for field, value in zip(targets, row[1:], strict=True)
+                    ),
+                )
+            ]
+            cursor.execute(
+                f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - quoted names; values are parameters
+                f"FROM (VALUES {placeholders}) AS v "
+                f"WHERE {quote(meta.db_table)}.{quote(str(meta.pk.column))} = v.column1",
+                params,
+            )
+            changed += max(cursor.rowcount, 0)
+    return changed

@@ -206,7 +206,8 @@ def calendars_for(
     for user in users:
         team = user.team
         hours = (user, team, company) if team is not None else (user, company)
-        days = next((owner.work_days for owner in hours if owner.work_days), "")
+        # A value written around the forms' validation (SQL, an import) is passed over.
+        days = next((owner.work_days for owner in hours if _days(owner.work_days)), "")
         starts, ends = next(
             (owner.day_starts, owner.day_ends)
             for owner in hours
@@ -250,7 +251,7 @@ def team_calendars(
         region = (team, company)[0 if team.holiday_country else 1]
         calendars[team.pk] = schedule(
             settings.TIME_ZONE,
-            team.work_days or company.work_days,
+            team.work_days if _days(team.work_days) else company.work_days,
             team.day_starts,  # type: ignore[arg-type] # both set: filtered above
             team.day_ends,  # type: ignore[arg-type]
             region.holiday_country,
@@ -258,6 +259,10 @@ def team_calendars(
             frozenset(added.get(None, set()) | added.get(team.pk, set())),
         )
     return calendars
+
+
+def _days(work_days: str) -> bool:
+    return bool(work_days) and set(work_days) <= set("1234567")
 
 
 def schedule(
@@ -273,7 +278,7 @@ def schedule(
     `days` are ISO weekday digits ("12345")."""
     return Calendar(
         zone=ZoneInfo(zone),
-        days=frozenset(int(day) for day in days),
+        days=frozenset(int(day) for day in days if day in "1234567"),
         starts=starts,
         ends=ends,
         days_off=days_off,

@@ -14,16 +14,17 @@ out again whenever what it depends on changes (an absence, a holiday, a user's o
 the calendar itself: notifications.receivers) and by the daily job."""
 
 import dataclasses
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from django.db.models import Case, DateTimeField, F, Q, QuerySet, Value, When
+from django.db import transaction
+from django.db.models import QuerySet
 
 from crm.models import User, WorkingCalendar
+from crm.sql import update_rows
 from crm.workingtime import Calendar, NoWorkingTime, calendars_for
 from notifications.models import Notification, ReminderRule
 
-BATCH = 200  # groups per UPDATE: a CASE of a few hundred branches
+BATCH = 200  # users per transaction
 OPEN = Notification.Status.OPEN
 
 
@@ -39,8 +40,13 @@ def deadline(
     wall = wall_deadline(grace_from, grace, set_for)
     try:
         if grace is None:
+            # The working time the person gave, on the user's usual days and hours; days off
+            # in between take some of it away, and the deadline moves by that much.
             usual = dataclasses.replace(calendar, days_off=frozenset(), public_holiday=_never)
-            moved = max(wall, calendar.add(grace_from, usual.working_between(grace_from, wall)))
+            given = usual.working_between(grace_from, wall)
+            if calendar.working_between(grace_from, wall) >= given:
+                return wall, ""
+            moved = max(wall, calendar.add(grace_from, given))
         else:
             moved = calendar.add(grace_from, grace)
     except NoWorkingTime:
@@ -90,48 +96,62 @@ def _only_rest(calendar: Calendar, after: date, until: date) -> bool:
 
 def reschedule(notifications: QuerySet, now: datetime, company: WorkingCalendar | None = None):
     """Work out again the deadline (and the manager's copy time) of the open blocking
-    notifications among `notifications`. Returns how many rows changed."""
+    notifications among `notifications`, BATCH users at a time; returns the rows changed.
+
+    Each batch is one transaction that locks its users' rows first and reads their calendars
+    after: a change saved meanwhile (an absence, whose own reschedule locks the same rows)
+    is either seen here or made after this batch commits and applied by its own reschedule,
+    never overwritten by a value read before it. Only rows whose values change are written."""
     company = company or WorkingCalendar.current()
-    notifications = notifications.filter(status=OPEN, blocking=True).exclude(grace_from=None)
-    rows = notifications.values_list("user_id", "grace_from", "grace", "expires_at", "rule_id")
-    groups: dict[int, set] = defaultdict(set)
-    for user_id, grace_from, grace, expires_at, rule_id in rows.distinct():
-        groups[user_id].add((grace_from, grace, expires_at if grace is None else None, rule_id))
-    if not groups:
-        return 0
+    waiting = notifications.filter(status=OPEN, blocking=True).exclude(grace_from=None)
+    user_ids = sorted(set(waiting.values_list("user_id", flat=True)))
     shares = dict(
         ReminderRule.objects.filter(manager_copy_at__gt=0).values_list("pk", "manager_copy_at")
     )
-    calendars = {}
-    if company.enabled:
-        users = User.objects.filter(pk__in=groups).select_related("team")
-        since = min(grace_from for found in groups.values() for grace_from, *_ in found)
-        calendars = calendars_for(users, since, company)
     changed = 0
-    user_ids = sorted(groups)
     for start in range(0, len(user_ids), BATCH):
-        batch = user_ids[start : start + BATCH]
-        deadlines, notes, escalations = [], [], []
-        for user_id in batch:
-            calendar = calendars.get(user_id)
-            for grace_from, grace, set_for, rule_id in groups[user_id]:
-                match = Q(user_id=user_id, grace_from=grace_from, rule_id=rule_id)
-                match &= Q(grace=None, expires_at=set_for) if grace is None else Q(grace=grace)
-                if calendar is None:
-                    due, note = wall_deadline(grace_from, grace, set_for), ""
-                else:
-                    due, note = deadline(calendar, grace_from, grace, set_for)
-                deadlines.append(When(match, then=Value(due)))
-                notes.append(When(match, then=Value(note)))
-                if grace is not None and rule_id in shares:
-                    at = _share(calendar, grace_from, grace * shares[rule_id] / 100)
-                    escalations.append(When(match, then=Value(at)))
-        changed += notifications.filter(user_id__in=batch).update(
-            grace_deadline=Case(*deadlines, default=F("grace_deadline")),
-            deadline_note=Case(*notes, default=F("deadline_note")),
-            escalate_at=Case(*escalations, default=F("escalate_at"), output_field=DateTimeField()),
-        )
+        with transaction.atomic():
+            changed += _reschedule_batch(
+                waiting.filter(user_id__in=user_ids[start : start + BATCH]), company, shares
+            )
     return changed
+
+
+COLUMNS = ("grace_deadline", "deadline_note", "escalate_at")
+
+
+def _reschedule_batch(waiting: QuerySet, company: WorkingCalendar, shares: dict) -> int:
+    rows = list(
+        waiting.select_for_update(of=("self",))
+        .order_by("pk")
+        .values_list("pk", "user_id", "grace_from", "grace", "expires_at", "rule_id", *COLUMNS)
+    )
+    calendars: dict[int, Calendar] = {}
+    if company.enabled and rows:
+        users = User.objects.filter(pk__in={row[1] for row in rows}).select_related("team")
+        calendars = calendars_for(users, min(row[2] for row in rows), company)
+    worked_out: dict[tuple, tuple] = {}  # one answer per user, grace and rule
+    updates = []
+    for pk, user_id, grace_from, grace, expires_at, rule_id, *current in rows:
+        key = (user_id, grace_from, grace, expires_at if grace is None else None, rule_id)
+        if key not in worked_out:
+            worked_out[key] = _work_out(calendars.get(user_id), key, shares.get(rule_id))
+        wanted = worked_out[key]
+        if tuple(current) != wanted:
+            updates.append((pk, *wanted))
+    return update_rows(Notification, COLUMNS, updates)
+
+
+def _work_out(calendar: Calendar | None, key: tuple, share: int | None) -> tuple:
+    _, grace_from, grace, set_for, _ = key
+    if calendar is None:
+        due, note = wall_deadline(grace_from, grace, set_for), ""
+    else:
+        due, note = deadline(calendar, grace_from, grace, set_for)
+    escalate = None
+    if grace is not None and share:
+        escalate = _share(calendar, grace_from, grace * share / 100)
+    return due, note, escalate
 
 
 def _share(calendar: Calendar | None, grace_from: datetime, part: timedelta) -> datetime:

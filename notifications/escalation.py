@@ -25,8 +25,9 @@ from notifications.models import AuditEvent, Notification
 from notifications.objects import TYPES, still_open
 
 OPEN = Notification.Status.OPEN
-# A rule switched on later does not remind about items that fell due long ago.
-REMIND_WITHIN = timedelta(days=1)
+# A rule switched on later does not remind about items raised long ago (counted from when the
+# item was raised: one raised after its date, lead time 0, is reminded too).
+REMIND_WITHIN = timedelta(days=2)
 
 
 def _waiting(as_of: datetime):
@@ -48,13 +49,12 @@ def remind_due(as_of: datetime) -> int:
             reminded_at=None,
             rule__remind_when_due=True,
             expires_at__lte=as_of,
-            expires_at__gt=as_of - REMIND_WITHIN,
+            created_at__gt=as_of - REMIND_WITHIN,
         )
     )
     if not ids:
         return 0
     due = Notification.objects.filter(pk__in=ids)
-    _audit(due, AuditEvent.Action.REMINDED, "due now: reminder emailed", as_of)
     by_user = defaultdict(list)
     for notification in due.order_by("grace_deadline", "pk"):
         by_user[notification.user_id].append(notification)
@@ -62,6 +62,15 @@ def remind_due(as_of: datetime) -> int:
         user.pk: user
         for user in User.objects.filter(pk__in=by_user, is_active=True).exclude(email="")
     }
+    # Marked either way (once is once); the audit says whether an email went.
+    emailed = due.filter(user__in=list(people))
+    _audit(emailed, AuditEvent.Action.REMINDED, "due now: reminder emailed", as_of)
+    _audit(
+        due.exclude(user__in=list(people)),
+        AuditEvent.Action.REMINDED,
+        "due now: no address to email",
+        as_of,
+    )
     outbox.queue(
         [
             outbox.Email(

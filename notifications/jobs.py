@@ -32,11 +32,17 @@ def notify_expiring(as_of: datetime, *, dry_run: bool = False) -> Counts:
         created += notify_for_rule(rule, as_of)
     counts = {"rules": len(rules), "created": created, "closed": close_done(as_of)}
     company = WorkingCalendar.current()
-    if company.enabled:
-        # Every open deadline again, the new ones with the rest: a day's holidays, absences
-        # and hours as they are now (changes in between were applied as they were saved).
-        counts["deadlines"] = deadlines.reschedule(Notification.objects.all(), as_of, company)
+    if company.enabled:  # the new deadlines, in working time (blocking_deadlines: the rest)
+        new = Notification.objects.filter(created_at=as_of)
+        counts["deadlines"] = deadlines.reschedule(new, as_of, company)
     return counts
+
+
+@job("blocking_deadlines", schedule="30 5 * * *")
+def rework_deadlines(as_of: datetime, *, dry_run: bool = False) -> Counts:
+    """Work every open blocking deadline out again (in working time when the company counts
+    it, else on the wall clock): nightly, and after a change to everyone's calendar."""
+    return {"changed": deadlines.reschedule(Notification.objects.all(), as_of)}
 
 
 def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:

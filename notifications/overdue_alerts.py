@@ -44,13 +44,15 @@ def crossed_in_working_time(
     calendars = calendars_for(owners, as_of - timedelta(days=HORIZON_DAYS), company)
     crossed = Q(pk__in=[])
     for owner_id, calendar in calendars.items():
+        # Crossed by now, and not already by the start of the lookback: a night or a weekend
+        # the threshold cannot cross leaves no job out, however long it is.
         try:
             cut_off = calendar.back(as_of, settings.threshold)
+            earliest = calendar.back(as_of - settings.lookback, settings.threshold)
         except NoWorkingTime:
             cut_off = as_of - settings.threshold
-        crossed |= Q(
-            **{owner: owner_id, "due_at__lte": cut_off, "due_at__gt": cut_off - settings.lookback}
-        )
+            earliest = cut_off - settings.lookback
+        crossed |= Q(**{owner: owner_id, "due_at__lte": cut_off, "due_at__gt": earliest})
     return wall.filter(crossed)
 
 

@@ -1,22 +1,46 @@
-"""Deadlines follow the calendars they are counted in: a change to an absence, a day off, a
-user's or a team's hours, or the company's calendar works the affected users' open deadlines
-out again (notifications.deadlines), in the transaction that made the change."""
+"""Deadlines follow the calendars they are counted in (notifications.deadlines).
 
-from django.db.models import Exists, OuterRef
-from django.db.models.signals import post_delete, post_save
+A change to one person's or one team's calendar (an absence; a user's hours, zone or team; a
+team's shift, holiday region or days off) works out their open deadlines again at once, in the
+transaction that made the change. A change to everyone's (the company's calendar switched on or
+off or given other hours, a company-wide day off, a team deleted) queues the job
+`blocking_deadlines` once that transaction commits: thousands of deadlines are no work for an
+admin's request. Saves that change nothing a calendar is made of move nothing."""
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from crm.models import Absence, Holiday, Team, User, WorkingCalendar
+from crm.tasks import run_job_now
 from notifications import deadlines
 from notifications.models import Notification
 
-# What a user's calendar is made of; a save that names none of them (a login's last_login)
-# moves nothing.
-CALENDAR_FIELDS = {"time_zone", "work_days", "day_starts", "day_ends", "team"}
+JOB = "blocking_deadlines"
+# What a calendar is made of, for each model whose saves may change one.
+CALENDAR_FIELDS = {
+    User: {"time_zone", "work_days", "day_starts", "day_ends", "team_id"},
+    Team: {"work_days", "day_starts", "day_ends", "holiday_country", "holiday_subdivision"},
+    Absence: {"user_id", "first_day", "last_day"},
+    Holiday: {"date", "team_id"},
+    WorkingCalendar: {
+        "enabled",
+        "work_days",
+        "day_starts",
+        "day_ends",
+        "holiday_country",
+        "holiday_subdivision",
+    },
+}
 
 
-def _with_deadlines(users):
+def _enabled() -> bool:
+    # The row WorkingCalendar.current() reads, without creating one.
+    return bool(WorkingCalendar.objects.order_by("pk").values_list("enabled", flat=True).first())
+
+
+def _with_deadlines(users: QuerySet) -> QuerySet:
     """Only users with an open blocking notification: everyone else has nothing to move."""
     waiting = Notification.objects.filter(
         user=OuterRef("pk"), status=Notification.Status.OPEN, blocking=True
@@ -24,43 +48,86 @@ def _with_deadlines(users):
     return users.filter(Exists(waiting))
 
 
-def _enabled() -> bool:
-    return WorkingCalendar.objects.filter(enabled=True).exists()
+def _rework(users: QuerySet | list[int]) -> None:
+    deadlines.reschedule_users(users, timezone.now())
+
+
+def _rework_everyone() -> None:
+    run_job_now.delay_on_commit(JOB, timezone.now().isoformat())
+
+
+def remember_calendar(sender, instance, raw: bool = False, **kwargs) -> None:
+    """The calendar fields as they were, for post_save to see what changed (not for users:
+    their saves are many, and update_fields tells)."""
+    if raw or instance.pk is None:
+        return
+    fields = CALENDAR_FIELDS[sender]
+    instance._calendar_before = sender.objects.filter(pk=instance.pk).values(*fields).first()
+
+
+for model in (Team, Absence, Holiday, WorkingCalendar):
+    pre_save.connect(remember_calendar, sender=model)
+
+
+def _before(instance) -> dict | None:
+    return getattr(instance, "_calendar_before", None)
+
+
+def _changed(instance, fields: set[str]) -> bool:
+    before = _before(instance)
+    return before is None or any(before[name] != getattr(instance, name) for name in fields)
 
 
 @receiver([post_save, post_delete], sender=Absence)
 def absence_changed(sender, instance: Absence, **kwargs) -> None:
-    if _enabled():
-        deadlines.reschedule_users([instance.user_id], timezone.now())
+    if not _changed(instance, CALENDAR_FIELDS[Absence]) or not _enabled():
+        return
+    before = _before(instance)
+    _rework({instance.user_id, before["user_id"] if before else instance.user_id})
 
 
 @receiver([post_save, post_delete], sender=Holiday)
 def holiday_changed(sender, instance: Holiday, **kwargs) -> None:
-    if _enabled():
-        users = (
-            User.objects.all()
-            if instance.team_id is None
-            else User.objects.filter(team_id=instance.team_id)
-        )
-        deadlines.reschedule_users(_with_deadlines(users), timezone.now())
+    if not _changed(instance, CALENDAR_FIELDS[Holiday]) or not _enabled():
+        return
+    before = _before(instance)
+    teams = {instance.team_id, before["team_id"] if before else instance.team_id}
+    if None in teams:
+        _rework_everyone()
+    else:
+        _rework(_with_deadlines(User.objects.filter(team__in=teams)))
 
 
 @receiver(post_save, sender=Team)
-def team_changed(sender, instance: Team, update_fields=None, **kwargs) -> None:
+def team_changed(sender, instance: Team, created: bool, **kwargs) -> None:
+    if created or not _changed(instance, CALENDAR_FIELDS[Team]) or not _enabled():
+        return
+    _rework(_with_deadlines(User.objects.filter(team=instance)))
+
+
+@receiver(post_delete, sender=Team)
+def team_deleted(sender, instance: Team, **kwargs) -> None:
+    # Its people are in no team now, and its days off are gone: their ids are not at hand.
     if _enabled():
-        users = User.objects.filter(team=instance)
-        deadlines.reschedule_users(_with_deadlines(users), timezone.now())
+        _rework_everyone()
 
 
 @receiver(post_save, sender=User)
 def user_changed(sender, instance: User, created: bool, update_fields=None, **kwargs) -> None:
-    if created or (update_fields is not None and not CALENDAR_FIELDS & set(update_fields)):
-        return
+    names = {"team" if name == "team_id" else name for name in update_fields or ()}
+    if created or (update_fields is not None and not names & {"team", *CALENDAR_FIELDS[User]}):
+        return  # a login's last_login, a session's epoch
     if _enabled():
-        deadlines.reschedule_users([instance.pk], timezone.now())
+        _rework([instance.pk])
 
 
 @receiver(post_save, sender=WorkingCalendar)
-def calendar_changed(sender, instance: WorkingCalendar, **kwargs) -> None:
-    # Switched on or off, or new hours: every open deadline, counted the way it now says.
-    deadlines.reschedule(Notification.objects.all(), timezone.now(), instance)
+def calendar_changed(sender, instance: WorkingCalendar, created: bool, **kwargs) -> None:
+    # Switched on or off, or other hours while on: every open deadline, counted the way it
+    # now says.
+    before = _before(instance)
+    switched = before is not None and before["enabled"] != instance.enabled
+    if switched or (
+        instance.enabled and (created or _changed(instance, CALENDAR_FIELDS[WorkingCalendar]))
+    ):
+        _rework_everyone()

@@ -202,20 +202,27 @@ def blocking_for(user: User, now: datetime) -> list[tuple[str, int, datetime, in
 
 def covering(user: User, now: datetime) -> QuerySet:
     """The open blocking notifications of the people `user` stands in for today: absent, with
-    `user` as their delegate, or with no delegate and `user` as their manager. Each row
-    carries `away_until`, the absence's last day. One query."""
+    `user` as their delegate, or with no delegate and `user` as their manager; of `user`'s own
+    team (crm.visibility: an administrator, anyone's). Each row carries `away_until`, the
+    absence's last day. One query."""
     today = timezone.localdate(now)
     absent = Absence.objects.filter(
         Q(delegate=user) | Q(delegate=None, user__manager=user),
-        user=OuterRef("user_id"),
         first_day__lte=today,
         last_day__gte=today,
     )
+    if not user.is_administrator:
+        absent = absent.filter(user__team_id=user.team_id) if user.team_id else absent.none()
+    until = absent.filter(user=OuterRef("user_id")).order_by("-last_day").values("last_day")
     return (
-        Notification.objects.filter(blocking=True, status=OPEN, visible_from__lte=now)
+        Notification.objects.filter(
+            user__in=absent.values("user_id"),
+            blocking=True,
+            status=OPEN,
+            visible_from__lte=now,
+        )
         .filter(still_open(now))
-        .annotate(away_until=Subquery(absent.order_by("-last_day").values("last_day")[:1]))
-        .filter(away_until__isnull=False)
+        .annotate(away_until=Subquery(until[:1]))
         .select_related("user")
         .order_by("user__first_name", "user__last_name", "user_id", "grace_deadline", "pk")
     )

@@ -1,33 +1,41 @@
 """Deadlines in working time (notifications.deadlines) and escalation before a block.
 
-Columns are added with no default or a constant one (no table rewrite on PostgreSQL); the
-blocking notifications already there get the grace they were given (their deadline less their
-creation), so nothing moves until the working calendar is switched on. The two partial indexes
-of the escalation job are built concurrently on PostgreSQL: notifications_notification is the
-largest table the daily job writes, and a plain CREATE INDEX would hold up its writes."""
+Columns are added with no default or a constant one (no table rewrite on PostgreSQL). The open
+blocking notifications already there get the grace they were given, so nothing moves until the
+working calendar is switched on: from their creation, or from their last unlock (whose
+extension is the grace since); a deadline a person set and nobody extended stays an instant.
+Closed rows are history and are left as they are. 0006 builds the escalation job's indexes."""
 
 import datetime
 import django.core.validators
 from django.conf import settings
 from django.db import migrations, models
-from django.db.models import DurationField, ExpressionWrapper, F
-
-from crm.indexes import AddIndexWithoutLocking
+from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery
 
 
 def grace_as_given(apps, schema_editor) -> None:
     Notification = apps.get_model("notifications", "Notification")
-    blocking = Notification.objects.filter(blocking=True, grace_from=None)
-    blocking.update(grace_from=F("created_at"))
-    # A deadline a person set (set-by:…) has no grace: it is an instant.
-    blocking.exclude(source__startswith="set-by:").filter(grace=None).update(
-        grace=ExpressionWrapper(F("grace_deadline") - F("created_at"), output_field=DurationField())
+    AuditEvent = apps.get_model("notifications", "AuditEvent")
+    waiting = Notification.objects.filter(blocking=True, status="open", grace_from=None)
+    last_unlock = (
+        AuditEvent.objects.filter(notification=OuterRef("pk"), action="unlocked")
+        .order_by("-at")
+        .values("at")[:1]
     )
+    unlocked = waiting.annotate(unlocked_at=Subquery(last_unlock)).exclude(unlocked_at=None)
+    # Few rows (open, blocking and unlocked): one UPDATE each.
+    for pk, at, deadline in list(unlocked.values_list("pk", "unlocked_at", "grace_deadline")):
+        Notification.objects.filter(pk=pk).update(grace_from=at, grace=deadline - at)
+    waiting = waiting.filter(grace_from=None)
+    # A deadline a person set (set-by:…) has no grace: it is an instant.
+    waiting.exclude(source__startswith="set-by:").update(
+        grace_from=F("created_at"),
+        grace=ExpressionWrapper(F("grace_deadline") - F("created_at"), output_field=DurationField()),
+    )
+    waiting.filter(source__startswith="set-by:").update(grace_from=F("created_at"))
 
 
 class Migration(migrations.Migration):
-    atomic = False  # PostgreSQL builds an index concurrently only outside a transaction
-
     dependencies = [
         ("notifications", "0004_safe_links"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -127,26 +135,5 @@ class Migration(migrations.Migration):
                 help_text="Blocking only: time to resolve before the user is locked out. With the working calendar on, it is working time: 8 hours is one 09:00–17:00 day.",
             ),
         ),
-        migrations.RunPython(grace_as_given, migrations.RunPython.noop, atomic=True),
-        AddIndexWithoutLocking(
-            model_name="notification",
-            index=models.Index(
-                condition=models.Q(
-                    ("blocking", True),
-                    ("escalated_at", None),
-                    ("status", "open"),
-                    ("escalate_at__isnull", False),
-                ),
-                fields=["escalate_at"],
-                name="notification_to_escalate",
-            ),
-        ),
-        AddIndexWithoutLocking(
-            model_name="notification",
-            index=models.Index(
-                condition=models.Q(("blocking", True), ("reminded_at", None), ("status", "open")),
-                fields=["expires_at"],
-                name="notification_to_remind",
-            ),
-        ),
+        migrations.RunPython(grace_as_given, migrations.RunPython.noop),
     ]

@@ -130,3 +130,15 @@ def test_without_the_option_the_three_hours_are_the_wall_clocks(company, rita, b
     TaskFactory(owner=rita, due_at=at(7, 16))
 
     assert alert(at(7, 19))["overdue"] == 1
+
+
+def test_a_job_due_after_hours_before_a_weekend_is_alerted_on_monday(company, rita, boss):
+    AlertSettings.objects.create(working_time=True)  # lookback: two days of the wall clock
+    TaskFactory(owner=rita, title="Friday evening", due_at=at(4, 17, 30))
+
+    # Runs every half hour from Friday evening: three working hours pass on Monday at noon,
+    # more than two days after it fell due.
+    runs = [at(4, 18) + timedelta(minutes=30 * n) for n in range(int(66 / 0.5) + 1)]
+    alerted = [when for when in runs if alert(when)["overdue"]]
+
+    assert alerted == [at(7, 12)]

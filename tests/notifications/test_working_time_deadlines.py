@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 BERLIN = ZoneInfo("Europe/Berlin")
 H = timedelta(hours=1)
 MONDAY = datetime(2026, 12, 7, 6, 0, tzinfo=BERLIN)  # the daily run, before work starts
+QUERIES_DAILY, QUERIES_REWORK = 25, 16
 
 
 def at(day: int, hour: int, minute: int = 0, month: int = 12) -> datetime:
@@ -120,7 +121,9 @@ def test_an_absence_recorded_later_moves_the_deadline_past_it(company, rita, rul
     assert notification.grace_deadline == at(7, 17)
 
 
-def test_a_public_holiday_and_an_added_day_off_move_the_deadline(company, rita):
+def test_a_public_holiday_and_an_added_day_off_move_the_deadline(
+    company, rita, django_capture_on_commit_callbacks
+):
     ReminderRuleFactory(name="Task due", object_kind="task", blocking=True, grace_period=16 * H)
     thursday = at(24, 6)  # Christmas Eve works; 25 December is a public holiday, then a weekend
     notification = raise_for(rita, day=thursday)
@@ -128,7 +131,11 @@ def test_a_public_holiday_and_an_added_day_off_move_the_deadline(company, rita):
     assert notification.grace_deadline == at(28, 17)
     assert "25 Dec" in notification.deadline_note
 
-    Holiday.objects.create(date=date(2026, 12, 28), name="Bridge day")
+    # A day off for everyone: the job reworks every deadline once the holiday is saved.
+    with django_capture_on_commit_callbacks() as queued:
+        Holiday.objects.create(date=date(2026, 12, 28), name="Bridge day")
+    assert len(queued) == 1
+    runner.run_job("blocking_deadlines", at(24, 12))
     notification.refresh_from_db()
     assert notification.grace_deadline == at(29, 17)
     assert "25 Dec–28 Dec" in notification.deadline_note  # the weekend between is no gap
@@ -146,12 +153,19 @@ def test_a_team_holiday_moves_only_that_teams_deadlines(company, rita, rule):
     assert (mine.grace_deadline, theirs.grace_deadline) == (at(7, 17), at(8, 17))
 
 
-def test_switching_the_calendar_off_puts_back_the_wall_clock(company, rita, rule):
+def test_switching_the_calendar_off_puts_back_the_wall_clock(
+    company, rita, rule, django_capture_on_commit_callbacks
+):
     notification = raise_for(rita)
 
-    company.enabled = False
-    company.save()
+    with django_capture_on_commit_callbacks() as queued:
+        company.enabled = False
+        company.save()
+    with django_capture_on_commit_callbacks() as again:
+        company.save()  # nothing a calendar is made of changed
 
+    assert (len(queued), len(again)) == (1, 0)
+    runner.run_job("blocking_deadlines", at(7, 8))
     notification.refresh_from_db()
     assert notification.grace_deadline == MONDAY + 8 * H
     assert notification.deadline_note == ""
@@ -168,6 +182,8 @@ def test_a_deadline_a_manager_set_moves_only_past_days_off(company, rita, boss):
     # Without a day off in between, the instant set stands, even after hours.
     late = services.add_blocking(boss, rita, "task", task.pk, at(8, 20), at(7, 10))
     assert late.grace_deadline == at(8, 20)
+    evening = services.add_blocking(boss, rita, "task", task.pk, at(7, 20), at(7, 18))
+    assert (evening.grace_deadline, evening.deadline_note) == (at(7, 20), "")
 
 
 def test_an_unlock_extends_in_working_time(company, rita, boss, rule):
@@ -213,21 +229,40 @@ def test_with_no_delegate_the_manager_covers(company, rita, boss, rule):
     assert 'id="covering"' not in later
 
 
-def test_the_daily_run_reworks_every_open_deadline_in_a_fixed_number_of_queries(
-    company, rule, north, django_assert_max_num_queries
+@pytest.mark.parametrize("people", [1, 4])
+def test_deadlines_are_worked_out_in_a_fixed_number_of_queries(
+    company, rule, north, people, django_assert_num_queries
 ):
-    people = [UserFactory(team=north, time_zone="Europe/Berlin") for _ in range(4)]
-    for person in people:
+    staff = [UserFactory(team=north, time_zone="Europe/Berlin") for _ in range(people)]
+    for person in staff:
         TaskFactory(owner=person, due_at=MONDAY + 2 * H)
     runner.run_job("notifications_daily", MONDAY)
-    for person in people:
+    for person in staff:
         TaskFactory(owner=person, due_at=at(8, 8))
     tuesday = at(8, 6)
 
-    with django_assert_max_num_queries(24):
+    # The daily run works out its new deadlines: users, lock and read, calendars, one write.
+    with django_assert_num_queries(QUERIES_DAILY):
         counts = runner.run_job("notifications_daily", tuesday).counts
+    # The nightly job reads every open one and writes none: nothing changed since.
+    with django_assert_num_queries(QUERIES_REWORK):
+        reworked = runner.run_job("blocking_deadlines", tuesday).counts
 
-    assert counts["created"] == 4 and counts["deadlines"] == 8
+    assert counts["created"] == people and counts["deadlines"] == people
+    assert reworked == {"changed": 0}
     assert set(
         Notification.objects.filter(created_at=tuesday).values_list("grace_deadline", flat=True)
     ) == {at(8, 17)}
+
+
+def test_a_delegate_from_another_team_sees_nothing_of_this_one(company, rita, rule):
+    raise_for(rita)
+    outsider = UserFactory(username="sam", team=TeamFactory(name="South"))
+    Absence.objects.create(
+        user=rita, first_day=date(2026, 12, 7), last_day=date(2026, 12, 18), delegate=outsider
+    )
+
+    with time_machine.travel(at(8, 10)):
+        page = logged_in(outsider).get("/notifications/").content.decode()
+
+    assert "Call Acme" not in page
