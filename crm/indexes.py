@@ -17,7 +17,9 @@ class AddIndexWithoutLocking(AddIndexConcurrently):
                 super().database_forwards(app_label, schema_editor, from_state, to_state)
         else:
             model = to_state.apps.get_model(app_label, self.model_name)
-            if self.allow_migrate_model(schema_editor.connection.alias, model):
+            if self.allow_migrate_model(
+                schema_editor.connection.alias, model
+            ) and not _exists_elsewhere(schema_editor, self.index.name):
                 schema_editor.add_index(model, self.index)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
@@ -32,6 +34,13 @@ class AddIndexWithoutLocking(AddIndexConcurrently):
 def _exists(schema_editor, name: str) -> bool:
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])
+        return cursor.fetchone() is not None
+
+
+def _exists_elsewhere(schema_editor, name: str) -> bool:
+    """On SQLite: built already (by an earlier version of the migration)."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = %s", [name])
         return cursor.fetchone() is not None
 
 

@@ -51,6 +51,8 @@ def deadline(
             moved = calendar.add(grace_from, grace)
     except NoWorkingTime:
         return wall, "No working time in the next three years: the wall-clock deadline stands."
+    except ValueError:  # a negative grace, written around the admin's validation
+        return wall, ""
     if moved == wall:
         return wall, ""
     note = f"Counted in working time: {_local(moved, calendar)}, not {_local(wall, calendar)}"
@@ -122,7 +124,8 @@ COLUMNS = ("grace_deadline", "deadline_note", "escalate_at")
 
 def _reschedule_batch(waiting: QuerySet, company: WorkingCalendar, shares: dict) -> int:
     rows = list(
-        waiting.select_for_update(of=("self",))
+        # NO KEY: the audit rows that refer to these (a lock-out, an unlock) need not wait.
+        waiting.select_for_update(of=("self",), no_key=True)
         .order_by("pk")
         .values_list("pk", "user_id", "grace_from", "grace", "expires_at", "rule_id", *COLUMNS)
     )
@@ -159,7 +162,7 @@ def _share(calendar: Calendar | None, grace_from: datetime, part: timedelta) -> 
         return grace_from + part
     try:
         return calendar.add(grace_from, part)
-    except NoWorkingTime:
+    except (NoWorkingTime, ValueError):
         return grace_from + part
 
 

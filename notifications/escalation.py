@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import CharField, DateTimeField, F, Value
+from django.db.models import CharField, DateTimeField, F, Q, Value
 from django.db.models.functions import Concat, Left
 from django.urls import reverse
 
@@ -25,8 +25,8 @@ from notifications.models import AuditEvent, Notification
 from notifications.objects import TYPES, still_open
 
 OPEN = Notification.Status.OPEN
-# A rule switched on later does not remind about items raised long ago (counted from when the
-# item was raised: one raised after its date, lead time 0, is reminded too).
+# A rule switched on later does not remind about items that fell due long ago (or were raised
+# long ago: one raised a day after its date, lead time 0, is reminded too).
 REMIND_WITHIN = timedelta(days=2)
 
 
@@ -46,10 +46,10 @@ def remind_due(as_of: datetime) -> int:
     """Level 1: one email per user listing their blocking items that fell due."""
     ids = _claim(
         _waiting(as_of).filter(
+            Q(expires_at__gt=as_of - REMIND_WITHIN) | Q(created_at__gt=as_of - REMIND_WITHIN),
             reminded_at=None,
             rule__remind_when_due=True,
             expires_at__lte=as_of,
-            created_at__gt=as_of - REMIND_WITHIN,
         )
     )
     if not ids:

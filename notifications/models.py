@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -62,6 +62,7 @@ class ReminderRule(models.Model):
     )
     grace_period = models.DurationField(
         default=timedelta(hours=24),
+        validators=[MinValueValidator(timedelta(0))],
         help_text="Blocking only: time to resolve before the user is locked out. With the "
         "working calendar on, it is working time: 8 hours is one 09:00–17:00 day.",
     )

@@ -133,6 +133,7 @@ class Migration(migrations.Migration):
             field=models.DurationField(
                 default=datetime.timedelta(days=1),
                 help_text="Blocking only: time to resolve before the user is locked out. With the working calendar on, it is working time: 8 hours is one 09:00–17:00 day.",
+                validators=[django.core.validators.MinValueValidator(datetime.timedelta(0))],
             ),
         ),
         migrations.RunPython(grace_as_given, migrations.RunPython.noop),

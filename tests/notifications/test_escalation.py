@@ -130,3 +130,19 @@ def test_a_run_costs_the_same_queries_whatever_the_data(
         counts = escalate(at(10, 15))
 
     assert counts == {"reminded": people, "copied": people}
+
+
+def test_an_item_raised_days_ahead_is_reminded_when_it_falls_due(rita, boss):
+    ReminderRuleFactory(
+        name="Task due",
+        object_kind="task",
+        lead_time=timedelta(days=3),
+        blocking=True,
+        grace_period=72 * H,
+        remind_when_due=True,
+    )
+    TaskFactory(owner=rita, due_at=at(10) + timedelta(days=2))  # Wednesday 10:00
+    runner.run_job("notifications_daily", MONDAY)  # raised on Monday, 52 hours ahead
+
+    assert escalate(at(9, 45) + timedelta(days=2))["reminded"] == 0
+    assert escalate(at(10, 15) + timedelta(days=2))["reminded"] == 1

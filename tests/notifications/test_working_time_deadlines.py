@@ -105,18 +105,29 @@ def test_the_same_rep_is_locked_out_on_the_wall_clock(rita, rule):
     assert services.is_locked(rita, at(9, 12)) is True
 
 
-def test_an_absence_recorded_later_moves_the_deadline_past_it(company, rita, rule):
+def test_an_absence_recorded_later_moves_the_deadline_past_it(
+    company, rita, rule, django_capture_on_commit_callbacks
+):
     notification = raise_for(rita)
     assert notification.grace_deadline == at(7, 17)
 
-    absence = Absence.objects.create(
-        user=rita, first_day=date(2026, 12, 7), last_day=date(2026, 12, 8)
-    )
+    # Worked out once the absence is saved (committed).
+    with django_capture_on_commit_callbacks(execute=True):
+        absence = Absence.objects.create(
+            user=rita, first_day=date(2026, 12, 7), last_day=date(2026, 12, 8)
+        )
     notification.refresh_from_db()
     assert notification.grace_deadline == at(9, 17)
     assert "07 Dec–08 Dec" in notification.deadline_note
 
-    absence.delete()  # a mistake, taken back: the deadline comes back with it
+    with django_capture_on_commit_callbacks(execute=True) as unchanged:
+        absence.note = "Family"
+        absence.save()
+    assert unchanged == []  # nothing a calendar is made of
+
+    # A mistake, taken back: the deadline comes back with it (a delete after that save too).
+    with django_capture_on_commit_callbacks(execute=True):
+        absence.delete()
     notification.refresh_from_db()
     assert notification.grace_deadline == at(7, 17)
 
@@ -141,12 +152,15 @@ def test_a_public_holiday_and_an_added_day_off_move_the_deadline(
     assert "25 Dec–28 Dec" in notification.deadline_note  # the weekend between is no gap
 
 
-def test_a_team_holiday_moves_only_that_teams_deadlines(company, rita, rule):
+def test_a_team_holiday_moves_only_that_teams_deadlines(
+    company, rita, rule, django_capture_on_commit_callbacks
+):
     south = TeamFactory(name="South")
     sam = UserFactory(username="sam", team=south, time_zone="Europe/Berlin")
     mine, theirs = raise_for(rita), raise_for(sam)
 
-    Holiday.objects.create(date=date(2026, 12, 7), name="Team day", team=south)
+    with django_capture_on_commit_callbacks(execute=True):
+        Holiday.objects.create(date=date(2026, 12, 7), name="Team day", team=south)
 
     mine.refresh_from_db()
     theirs.refresh_from_db()
