@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from crm import paging
 from crm.forms import ModelChoiceField
-from crm.leads import OneLineErrors, owners_for
+from crm.leads import OneLineErrors, country_select, owners_for
 from crm.models import Account, Team, User
 from crm.visibility import visible_to
 
@@ -126,10 +126,12 @@ def save_account(form: "AccountForm", by: User) -> Account:
 class AccountForm(OneLineErrors, forms.ModelForm):
     class Meta:
         model = Account
-        fields = ["name", "account_manager", "team"]
+        fields = ["name", "country", "account_manager", "team"]
 
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Its contacts' leads are emailed in this country's working day (nurture.places).
+        self.fields["country"].widget = country_select("Unknown")
         manager = self.fields["account_manager"]
         choices = owners_for(user)
         if self.instance.account_manager_id:  # an account keeps its manager, whoever it is

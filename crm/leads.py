@@ -21,7 +21,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from crm import paging
-from crm.forms import ModelChoiceField
+from crm.countries import countries
+from crm.forms import ModelChoiceField, time_zone_choices
 from crm.models import RPH, Account, Contact, LeadStatusChange, Opportunity, User
 from crm.visibility import may_change, mine, visible_to
 
@@ -152,14 +153,25 @@ class OneLineErrors:
         return lines
 
 
+def country_select(blank: str) -> forms.Select:
+    """ISO 3166 countries by name, the code kept: what a lead's or account's country is."""
+    named = sorted(countries().items(), key=lambda item: item[1])
+    choices = [(code, f"{name} ({code})") for code, name in named]
+    return forms.Select(choices=[("", blank), *choices])
+
+
 class LeadForm(OneLineErrors, forms.ModelForm):
     class Meta:
         model = RPH
-        fields = ["name", "company", "email", "source", "owner"]
+        fields = ["name", "company", "email", "source", "time_zone", "country", "owner"]
 
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["source"].choices = [("", "Unknown"), *RPH.Source.choices]  # type: ignore[attr-defined]
+        # Where the lead is: its nurture emails go out in its working day (nurture.places).
+        zones = time_zone_choices(self.instance.time_zone)[1:]  # not "the company's"
+        self.fields["time_zone"].widget = forms.Select(choices=[("", "Its country's"), *zones])
+        self.fields["country"].widget = country_select("Its account's")
         owner = self.fields["owner"]
         owner.queryset = owners_for(user)  # type: ignore[attr-defined]
         # A new lead is the creator's unless given to someone; a lead keeps an owner.

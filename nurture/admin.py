@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
@@ -10,8 +10,8 @@ from django.utils.html import format_html
 
 from crm.admin import VisibleRows
 from crm.models import RPH
-from nurture import sending
-from nurture.models import EmailTemplate, Enrollment, SentStep, Sequence, Step
+from nurture import sending, windows
+from nurture.models import EmailTemplate, Enrollment, SendSettings, SentStep, Sequence, Step
 
 
 class StepInline(VisibleRows, admin.TabularInline):
@@ -130,8 +130,32 @@ class EnrollmentAdmin(VisibleRows, admin.ModelAdmin):
         "paused_until",
         "pause_reason",
         "delivery_note",
+        "send_after",
+        "send_until",
     )
     inlines = [SentStepInline]
 
     def has_add_permission(self, request):
         return False  # leads are enrolled by entering Nurture P2
+
+
+@admin.register(SendSettings)
+class SendSettingsAdmin(VisibleRows, admin.ModelAdmin):
+    company_wide = True
+    list_display = ("__str__", "window", "window_days", "window_starts", "window_ends")
+    fieldsets = (
+        ("Send window", {"fields": ("window", "window_days", "window_starts", "window_ends")}),
+        ("Holidays", {"fields": ("skip_holidays",)}),
+        ("Hourly caps", {"fields": ("domain_hourly_cap", "mailbox_hourly_cap")}),
+    )
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not SendSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # switch the window off instead: that also empties the stored windows
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.window and (warning := windows.schedule_warning()):
+            self.message_user(request, warning, messages.WARNING)

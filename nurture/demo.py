@@ -1,5 +1,6 @@
 """A demo P2 sequence of four emails, and a month of its daily runs over the demo's Nurture P2
-leads: leads at every step, some closed for inactivity, one suppressed, one replied."""
+leads: leads at every step, some closed for inactivity, one suppressed, one replied, and in
+several countries and time zones."""
 
 from datetime import timedelta
 
@@ -11,6 +12,16 @@ from nurture.models import EmailTemplate, Sequence, Step
 from nurture.services import record_reply
 
 DAYS = 30
+# Where the demo's leads are (time zone, country), in turn: their emails would go out in their
+# own working day once Admin → Nurture send settings has a window; blank is the company's.
+PLACES = [
+    ("", "US"),
+    ("", "GB"),
+    ("America/Chicago", "US"),
+    ("", ""),
+    ("Asia/Tokyo", "JP"),
+    ("", "DE"),
+]
 # name, days after the previous step, subject, body
 STEPS = [
     (
@@ -60,8 +71,12 @@ def seed(demo) -> None:
     for n, rph in enumerate(leads):
         RPH.objects.filter(pk=rph.pk).update(status=RPH.Status.NEW)
         entered = start + timedelta(days=n * DAYS // len(leads), hours=1)
+        time_zone, country = PLACES[n % len(PLACES)]
         RPH.objects.filter(pk=rph.pk).update(
-            status=RPH.Status.NURTURE_P2, status_changed_at=entered
+            status=RPH.Status.NURTURE_P2,
+            status_changed_at=entered,
+            time_zone=time_zone,
+            country=country,
         )
     suppress(
         leads[-1].email, Suppression.Source.MANUAL, "Demo: asked by phone not to be emailed", start

@@ -4,13 +4,18 @@ enrollment in it with a row per step sent.
 An RPH lead is enrolled when its status becomes "nurture_p2", however that happens: a
 database trigger on crm_rph (migration 0002) writes the enrollment, so a QuerySet.update() or
 an import enrols as surely as the admin does. Leaving the status stops the enrollment there
-too; coming back starts a new one."""
+too; coming back starts a new one.
+
+When the emails go out: SendSettings (a send window in the lead's day, hourly caps; one row
+in the admin), each enrollment's stored window, and SendCount, what the caps count."""
+
+from datetime import time
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 
-from crm.models import RPH
+from crm.models import RPH, validate_work_days
 from nurture import sandbox
 
 
@@ -151,6 +156,19 @@ class Enrollment(models.Model):
         help_text="The last delivery report about the lead's address that did not stop the "
         "sequence: a delay, or a failure not matched to an email Vigil sent.",
     )
+    # Empty means "to be worked out": whatever moves the next step (a step sent, a pause, the
+    # lead's place, the settings) empties them, and the next run fills them in (windows.py).
+    send_after = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The next step goes out at this instant at the earliest: the start of the "
+        "lead's send window, or the next hour when an hourly cap held it back.",
+    )
+    send_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The end of that send window; a step not sent by then moves to the next one.",
+    )
 
     class Meta:
         constraints = [
@@ -164,6 +182,14 @@ class Enrollment(models.Model):
                 fields=["next_due_at"], condition=Q(status="active"), name="nurture_enrollment_due"
             ),
             models.Index(fields=["rph", "sequence"]),
+            # A run with send windows claims by the first; the second finds the windows to
+            # work out (empty, or passed unused).
+            models.Index(
+                fields=["send_after"], condition=Q(status="active"), name="nurture_send_after"
+            ),
+            models.Index(
+                fields=["send_until"], condition=Q(status="active"), name="nurture_send_until"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,6 +214,100 @@ class SentStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enrollment_id}:{self.step_id}"
+
+
+class SendSettings(models.Model):
+    """When nurture emails go out (one row, edited in the admin): a send window in each lead's
+    own working day, and hourly caps. The defaults change nothing: no window, no cap."""
+
+    window = models.BooleanField(
+        default=False,
+        help_text="Send each step inside the window below, in the lead's time zone. Off: a "
+        "day's steps go out from 08:00 company time, as they always have.",
+    )
+    window_days = models.CharField(
+        max_length=7,
+        blank=True,  # refused in clean(), in one line
+        default="12345",
+        validators=[validate_work_days],
+        help_text="The days emails go out, Monday 1 … Sunday 7, e.g. 234 for Tuesday to Thursday.",
+    )
+    window_starts = models.TimeField(
+        default=time(9), help_text="The window opens at this time of the lead's day."
+    )
+    window_ends = models.TimeField(
+        default=time(17), help_text="And closes at this time of the same day (after the start)."
+    )
+    skip_holidays = models.BooleanField(
+        default=True,
+        help_text="Send nothing on a public holiday of the lead's country (the holidays "
+        "library's), moving the step to the next window.",
+    )
+    domain_hourly_cap = models.PositiveIntegerField(
+        default=0,
+        help_text="At most this many nurture emails an hour to one recipient domain (e.g. "
+        "gmail.com), counted across all workers; the rest wait for the next hour. 0: no cap.",
+    )
+    mailbox_hourly_cap = models.PositiveIntegerField(
+        default=0,
+        help_text="At most this many nurture emails an hour from one sending address (the "
+        "server's DEFAULT_FROM_EMAIL), across all workers; the rest wait. 0: no cap.",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "nurture send settings"
+
+    def __str__(self) -> str:
+        return "Nurture send settings"
+
+    def save(self, *args, **kwargs) -> None:
+        # Every stored window was worked out under the old settings: the next run works them
+        # out again. In one transaction, so a run sees both or neither.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            Enrollment.objects.filter(status=Enrollment.Status.ACTIVE).exclude(
+                send_after=None, send_until=None
+            ).update(send_after=None, send_until=None)
+
+    def clean(self) -> None:
+        if not self.window_days:
+            raise ValidationError({"window_days": "Name at least one day of the window."})
+        if self.window_ends <= self.window_starts:
+            raise ValidationError({"window_ends": "The window ends after it starts, the same day."})
+
+    @classmethod
+    def current(cls) -> "SendSettings":
+        # Not created here: two runners at once would each create one.
+        return cls.objects.order_by("pk").first() or cls()
+
+    @property
+    def capped(self) -> bool:
+        return bool(self.domain_hourly_cap or self.mailbox_hourly_cap)
+
+
+class SendCount(models.Model):
+    """Nurture emails queued in one hour to one recipient domain or from one sending address:
+    what the hourly caps count, shared by every worker."""
+
+    class Kind(models.TextChoices):
+        DOMAIN = "domain", "Recipient domain"
+        MAILBOX = "mailbox", "Sending address"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=255)
+    hour = models.DateTimeField(help_text="The start of the hour (UTC).")
+    sent = models.PositiveIntegerField(default=0)
+    # What the last statement granted: PostgreSQL's RETURNING sees only the new row (caps.py).
+    granted = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name", "hour"], name="nurture_count_once")
+        ]
+        indexes = [models.Index(fields=["hour"], name="nurture_count_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.hour:%Y-%m-%d %H}:00: {self.sent}"
 
 
 def outbox_key(enrollment_id: int, step_id: int) -> str:

@@ -3,28 +3,51 @@ stops its sequence; its automatic reply (an out-of-office notice) pauses it; a d
 about its address stops it (a permanent failure of an email Vigil sent) or is noted.
 
 Each receiver runs for every stored batch of a sync, inside its transaction: a few set-based
-queries per batch, through the enrollments that can change, not the whole lead table."""
+queries per batch, through the enrollments that can change, not the whole lead table.
+
+It listens to leads and accounts being saved too: one moved to another time zone or country
+has its send window worked out again (windows.py)."""
 
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from django.db.models.functions import Lower, Trim
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from crm.models import RPH
+from crm.models import RPH, Account
 from mailsync.models import BacklogEmail, OutboxMessage
 from mailsync.signals import inbound_email
 from mailsync.suppression import delivery_statuses
 from nurture.models import Enrollment, SentStep
 from nurture.services import (
     REOPENED_BY_A_REPLY,
+    account_moved,
+    leads_moved,
     pause_for_auto_replies,
     record_delivery_reports,
     record_reply,
 )
 
 Kind = BacklogEmail.Kind
+# What a lead's place comes from (nurture.places): a change empties its send windows.
+PLACE_OF_LEAD = {"time_zone", "country", "contact"}
+
+
+@receiver(post_save, sender=RPH)
+def rework_windows_of_a_lead(sender, instance: RPH, created: bool, update_fields, **kwargs):
+    """A lead given another time zone, country or contact (its form saves only the fields
+    that changed): its sequence's next window is worked out again."""
+    if not created and (update_fields is None or PLACE_OF_LEAD & set(update_fields)):
+        leads_moved([instance.pk])
+
+
+@receiver(post_save, sender=Account)
+def rework_windows_of_an_account(sender, instance: Account, created: bool, update_fields, **kwargs):
+    """An account's country is where its contacts' leads without one of their own are."""
+    if not created and (update_fields is None or "country" in update_fields):
+        account_moved(instance.pk)
 
 
 @receiver(inbound_email)

@@ -8,33 +8,47 @@ inside one durable transaction, and everything it does commits with it: the outb
 of each enrollment to its next step. A crash rolls all of it back and the next run does it
 again; a second runner skips the rows the first one holds, and once those commit they are no
 longer due. `last_run_at` lets a run work on an enrollment once per company day, so catching up
-after an outage sends one step a day, and a re-run of the same day sends nothing more."""
+after an outage sends one step a day, and a re-run of the same day sends nothing more.
+
+With a send window, a batch is claimed among the enrollments whose window is open
+(windows.py); with hourly caps, the steps a cap does not grant stay due and are held to a
+later run (caps.py, windows.hold), in the same transaction."""
 
 import logging
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db.models import DateTimeField, Exists, F, OuterRef, Q, Value
+from django.db.models import DateTimeField, Exists, F, OuterRef, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from crm.models import RPH
-from crm.slots import local_instant
 from crm.sql import insert_from_select
 from mailsync import outbox
 from mailsync.suppression import normalise, suppressed, unsubscribe_headers, unsubscribe_url
 from notifications.services import notify
-from nurture import sandbox
-from nurture.models import Enrollment, SentStep, Sequence, Step, outbox_key
+from nurture import caps, sandbox, windows
+from nurture.models import Enrollment, SendSettings, SentStep, Sequence, Step, outbox_key
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # enrollments per transaction
+# What a step skipped (the enrollment stops) or a template failure changes on an enrollment.
+ENDED_OR_FAILED = [
+    "status",
+    "stop_reason",
+    "stopped_at",
+    "next_due_at",
+    "last_run_at",
+    "last_error",
+    "send_after",
+    "send_until",
+]
 ACTIVE = Enrollment.Status.ACTIVE
 INACTIVITY = "inactivity"
 
@@ -66,52 +80,55 @@ def enrol_missing(as_of: datetime) -> int:
     )
 
 
-def _midnight(day: date) -> datetime:
-    return local_instant(datetime.combine(day, time()), settings.TIME_ZONE)
-
-
-def due(as_of: datetime) -> Q:
-    """Active enrollments (enrolled by as_of) whose next step falls on or before as_of's
-    company day, and that no run has worked on yet that day."""
-    today = timezone.localdate(as_of)
-    return Q(
-        status=ACTIVE, next_due_at__lt=_midnight(today + timedelta(days=1)), enrolled_at__lte=as_of
-    ) & (Q(last_run_at=None) | Q(last_run_at__lt=_midnight(today)))
-
-
-def claim(as_of: datetime, limit: int) -> list[Enrollment]:
-    """Lock up to `limit` due enrollments for this transaction, skipping any another runner
-    holds. Call it inside the transaction that will send them."""
-    # Locked on their own table first, in the order of the partial index on next_due_at (a
-    # step sent moves its enrollment out of today's range, so each batch reads only due rows);
-    # joined to what the emails need after. One query with the joins would join every due
-    # row and sort them all before the LIMIT.
+def claim(as_of: datetime, limit: int, windowed: bool = False) -> list[Enrollment]:
+    """Lock up to `limit` enrollments a run may work on now (windows.claimable), skipping any
+    another runner holds. Call it inside the transaction that will send them."""
+    # Locked on their own table first, in the order of a partial index (a step sent moves its
+    # enrollment out of the range, so each batch reads only due rows); joined to what the
+    # emails need after. One query with the joins would join every due row and sort them all
+    # before the LIMIT.
     ids = list(
         Enrollment.objects.select_for_update(skip_locked=True)
-        .filter(due(as_of))
-        .order_by("next_due_at")
+        .filter(windows.claimable(as_of, windowed))
+        .order_by("send_after" if windowed else "next_due_at")
         .values_list("pk", flat=True)[:limit]
     )
     return list(
         Enrollment.objects.filter(pk__in=ids)
-        .select_related("rph__owner", "rph__contact", "step__template", "sequence")
+        .select_related("rph__owner", "rph__contact__account", "step__template", "sequence")
         .order_by("pk")
     )
 
 
-def process(batch: list[Enrollment], as_of: datetime) -> Counter:
-    """Send or close every enrollment of a claimed batch. The number of queries depends on the
-    number of distinct steps in the batch, not on its size."""
+@dataclass
+class Outgoing:
+    """A step to send: to whom, its email once rendered, and what the caps count it under."""
+
+    enrollment: Enrollment
+    address: str
+    email: outbox.Email | None = None
+    caps_keys: dict[str, str] = field(default_factory=dict)
+
+
+def process(
+    batch: list[Enrollment],
+    as_of: datetime,
+    rules: SendSettings | None = None,
+    windowing: windows.Windows | None = None,
+) -> Counter:
+    """Send or close every enrollment of a claimed batch, within the hourly caps of `rules`
+    (a step a cap refuses waits: windows.hold). The number of queries depends on the number of
+    distinct steps in the batch (and windows of the steps held), not on its size."""
+    rules = rules or SendSettings()
     counts: Counter = Counter()
     following = _following_steps({e.sequence_id for e in batch})
     addresses = {e.pk: address_of(e.rph) for e in batch}
     listed = suppressed(a for a in addresses.values() if a)
-    emails: list[outbox.Email] = []
     done: list[SentStep] = []
     stopped: list[Enrollment] = []
     failed: list[Enrollment] = []
     closing: list[Enrollment] = []
-    moves: dict[int, list[int]] = defaultdict(list)  # step sent → enrollments that sent it
+    outgoing: list[Outgoing] = []
     for enrollment in batch:
         step = enrollment.step
         if step is None:
@@ -124,18 +141,18 @@ def process(batch: list[Enrollment], as_of: datetime) -> Counter:
             _stop(enrollment, problem, as_of)
             stopped.append(enrollment)
             continue
-        try:
-            email = compose(enrollment, address)
-        except Exception as exc:  # noqa: BLE001 - recorded on the enrollment; the batch goes on
-            enrollment.last_error = f"Template “{step.template}” failed: {exc}"[:2000]
-            enrollment.last_run_at = as_of
-            failed.append(enrollment)
-            log.warning("nurture_send: enrollment %s: %s", enrollment.pk, enrollment.last_error)
-            continue
-        emails.append(email)
-        done.append(SentStep(enrollment=enrollment, step=step, outbox_key=email.key, at=as_of))
-        moves[step.pk].append(enrollment.pk)
+        outgoing.append(Outgoing(enrollment, address))
+    capped = caps.Caps(rules, as_of) if rules.capped else None
+    ready, held = _render(outgoing, capped, as_of, failed)
+    emails = [item.email for item in ready if item.email is not None]
     outbox.queue(emails, as_of)
+    moves: dict[int, list[int]] = defaultdict(list)  # step sent → enrollments that sent it
+    for item in ready:
+        step = item.enrollment.step
+        assert step is not None and item.email is not None  # noqa: S101 - composed above
+        key = item.email.key
+        done.append(SentStep(enrollment=item.enrollment, step=step, outbox_key=key, at=as_of))
+        moves[step.pk].append(item.enrollment.pk)
     # A step sent before (steps renumbered after it went out) is not sent or recorded again.
     SentStep.objects.bulk_create(done, ignore_conflicts=True)
     for step_id, ids in moves.items():
@@ -145,13 +162,68 @@ def process(batch: list[Enrollment], as_of: datetime) -> Counter:
             next_due_at=F("next_due_at") + timedelta(days=wait),
             last_run_at=as_of,
             last_error="",
+            send_after=None,  # the next step's window is worked out by the next run
+            send_until=None,
         )
-    fields = ["status", "stop_reason", "stopped_at", "next_due_at", "last_run_at", "last_error"]
-    Enrollment.objects.bulk_update(stopped + failed, fields)
+    Enrollment.objects.bulk_update(stopped + failed, ENDED_OR_FAILED)
     counts.update(
         sent=len(emails), skipped=len(stopped), failed=len(failed), closed=close(closing, as_of)
     )
+    if capped:  # reported only with caps on: without, a run's counts are what they were
+        counts["held"] = windows.hold([item.enrollment for item in held], as_of, windowing)
     return counts
+
+
+def _render(
+    outgoing: list[Outgoing], capped: caps.Caps | None, as_of: datetime, failed: list[Enrollment]
+) -> tuple[list[Outgoing], list[Outgoing]]:
+    """Render the emails (a template that fails goes to `failed`) and, with caps, take what
+    they grant: (ready to queue, held back). An email whose domain or sending address is at
+    its cap already is not even rendered."""
+    held: list[Outgoing] = []
+    if capped:
+        for item in outgoing:
+            item.caps_keys = capped.keys(item.address)
+        held = _full(outgoing, capped)
+    not_rendered = {id(item) for item in held}
+    for item in outgoing:
+        if id(item) not in not_rendered:
+            item.email = _compose_or_record(item.enrollment, item.address, as_of, failed)
+    ready = [item for item in outgoing if item.email is not None]
+    if capped:
+        ready, refused = capped.split(ready, lambda item: item.caps_keys)
+        held += refused
+    return ready, held
+
+
+def _full(outgoing: list[Outgoing], capped: caps.Caps) -> list[Outgoing]:
+    """The emails whose domain or sending address is at its cap already: not even rendered."""
+    names: dict[str, set[str]] = defaultdict(set)
+    for item in outgoing:
+        for kind, name in item.caps_keys.items():
+            names[kind].add(name)
+    full = capped.full(names)
+    if not full:
+        return []
+    return [o for o in outgoing if any(key in full for key in o.caps_keys.items())]
+
+
+def _compose_or_record(
+    enrollment: Enrollment, address: str, as_of: datetime, failed: list[Enrollment]
+) -> outbox.Email | None:
+    """The step's email, or None with the error recorded on the enrollment (tried again the
+    next day; the batch goes on)."""
+    try:
+        return compose(enrollment, address)
+    except Exception as exc:  # noqa: BLE001 - recorded on the enrollment; the batch goes on
+        step = enrollment.step
+        enrollment.last_error = f"Template “{step.template if step else ''}” failed: {exc}"[:2000]
+        enrollment.last_run_at = as_of
+        # Its window is worked out again, from the lead's next day.
+        enrollment.send_after = enrollment.send_until = None
+        failed.append(enrollment)
+        log.warning("nurture_send: enrollment %s: %s", enrollment.pk, enrollment.last_error)
+        return None
 
 
 def _following_steps(sequence_ids: set[int]) -> dict[int, tuple[Step | None, int]]:
@@ -197,6 +269,7 @@ def _stop(enrollment: Enrollment, reason: str, as_of: datetime) -> None:
     enrollment.stopped_at = enrollment.last_run_at = as_of
     enrollment.next_due_at = None
     enrollment.last_error = ""
+    enrollment.send_after = enrollment.send_until = None
 
 
 def merge_fields(rph: RPH, address: str) -> dict[str, str]:

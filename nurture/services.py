@@ -74,7 +74,8 @@ def pause_for_auto_replies(replies: dict[int, tuple[datetime, str]]) -> int:
             )
         )
         paused = [e for e in enrollments if _pause(e, *replies[e.rph_id], days)]
-        Enrollment.objects.bulk_update(paused, ["paused_until", "pause_reason", "next_due_at"])
+        fields = ["paused_until", "pause_reason", "next_due_at", "send_after", "send_until"]
+        Enrollment.objects.bulk_update(paused, fields)
     return len(paused)
 
 
@@ -87,6 +88,7 @@ def _pause(enrollment: Enrollment, at: datetime, subject: str, days: timedelta) 
     enrollment.pause_reason = " ".join(reason.split())[:500]
     if enrollment.next_due_at is not None and enrollment.next_due_at < until:
         enrollment.next_due_at = until
+        enrollment.send_after = enrollment.send_until = None  # the next run works it out again
     return True
 
 
@@ -194,3 +196,19 @@ def _outbox_state(sent: SentStep, outbox: dict[str, tuple[str, str]]) -> tuple[s
     status, error = outbox.get(sent.outbox_key, ("missing", ""))
     label = dict(OutboxMessage.Status.choices).get(status, status)
     return str(label), error
+
+
+def leads_moved(rph_ids: list[int]) -> int:
+    """Leads given another time zone, country or contact: the next run works the send windows
+    of their sequences out again. One UPDATE; returns how many windows it emptied."""
+    return _forget_windows(Enrollment.objects.filter(rph_id__in=rph_ids))
+
+
+def account_moved(account_id: int) -> int:
+    """An account given another country: likewise for its contacts' leads."""
+    return _forget_windows(Enrollment.objects.filter(rph__contact__account_id=account_id))
+
+
+def _forget_windows(enrollments) -> int:
+    active = enrollments.filter(status=Enrollment.Status.ACTIVE)
+    return active.exclude(send_after=None, send_until=None).update(send_after=None, send_until=None)

@@ -3,6 +3,7 @@ reply button), and a run's closures. The lead's forms and services are crm.leads
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,7 +18,7 @@ from crm.visibility import may_change, mine, visible_to
 from mailsync import backlog
 from mailsync.models import BacklogEmail
 from mailsync.suppression import suppressed
-from nurture import sending, services
+from nurture import places, sending, services
 from nurture.models import Enrollment
 
 
@@ -29,7 +30,7 @@ def rph_detail(request, pk: int):
 
 
 def _visible_rphs(user):
-    return visible_to(user, RPH.objects.select_related("owner", "contact"))
+    return visible_to(user, RPH.objects.select_related("owner", "contact__account"))
 
 
 def _lead_page(request, rph: RPH, form, problem: str = "", status: int = 200):
@@ -42,6 +43,8 @@ def _lead_page(request, rph: RPH, form, problem: str = "", status: int = 200):
     _attach_emails(request.user, enrollments)
     context = {
         "rph": rph,
+        "where": places.described(rph),  # the time zone its emails go out in, and why
+        "lead_zone": places.place_of(rph, places.Place(settings.TIME_ZONE)).zone,
         "form": form,
         "problem": problem,
         "moves": [RPH.Status(to) for to in RPH.MOVES.get(rph.status, ())],

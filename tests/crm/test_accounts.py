@@ -195,7 +195,7 @@ def test_a_rep_creates_an_account_that_is_theirs_in_their_team(rita, north):
     client = logged_in(rita)
     assert 'href="/accounts/new"' in client.get("/accounts/").content.decode()
     form = client.get("/accounts/new").context["form"]
-    assert set(form.fields) == {"name"}
+    assert set(form.fields) == {"name", "country"}
 
     response = client.post("/accounts/new", {"name": "Initech", "account_manager": "", "team": ""})
 
@@ -300,6 +300,23 @@ def test_bad_names_get_one_line_and_keep_what_was_typed(rita, north, name, error
             assert f'value="{name[:50]}' in page  # what was typed, NUL included
     account.refresh_from_db()
     assert account.name == "Acme" and Account.objects.count() == 1
+
+
+def test_an_account_is_given_a_country_and_a_bad_code_gets_one_line(rita, north):
+    account = AccountFactory(name="Acme", team=north, account_manager=rita)
+    client = logged_in(rita)
+    page = client.get(f"/accounts/{account.pk}/edit").content.decode()
+    assert '<option value="JP">Japan (JP)</option>' in page
+
+    saved = client.post(f"/accounts/{account.pk}/edit", {"name": "Acme", "country": "JP"})
+    refused = client.post(f"/accounts/{account.pk}/edit", {"name": "Acme", "country": "XX"})
+
+    assert saved.status_code == 302
+    assert refused.status_code == 400
+    error = "Country: “XX” is not an ISO 3166 country code (two capitals, e.g. DE)."
+    assert refused.content.decode().count(error) == 1
+    account.refresh_from_db()
+    assert account.country == "JP"
 
 
 def test_the_longest_name_is_saved(rita):

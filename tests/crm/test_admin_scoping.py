@@ -51,7 +51,7 @@ from mailsync.models import (
 )
 from monitoring.models import BugReport, ErrorEvent
 from notifications.models import AlertSettings, AuditEvent, Notification, OverdueAlert, ReminderRule
-from nurture.models import EmailTemplate, Enrollment, Sequence
+from nurture.models import EmailTemplate, Enrollment, SendSettings, Sequence
 from parc.models import Agreement, ParcSettings
 from tests.factories import (
     AccountFactory,
@@ -83,6 +83,7 @@ COMPANY_WIDE = {
     WorkingCalendar,
     Sequence,
     EmailTemplate,
+    SendSettings,
     ErrorEvent,
     BugReport,
 }

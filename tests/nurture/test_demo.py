@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from crm.models import RPH
 from nurture.models import Enrollment, Sequence
 
 
@@ -20,3 +21,5 @@ def test_the_demo_has_leads_at_every_stage():
     steps = Enrollment.objects.filter(status="active").values_list("step__order", flat=True)
     assert len(set(steps)) >= 3
     assert Enrollment.objects.filter(stop_reason__contains="is suppressed").count() == 1
+    leads = RPH.objects.filter(nurture_enrollments__isnull=False).distinct()
+    assert leads.exclude(country="").exists() and leads.exclude(time_zone="").exists()

@@ -1,6 +1,8 @@
 """nurture_send walks each lead through the P2 sequence: one step per due day, a reply stops
 it, and a lead that never answers is closed for inactivity with a notice to its owner."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -12,7 +14,7 @@ from notifications.models import Notification
 from nurture.jobs import nurture_send
 from nurture.models import Enrollment, SentStep
 from nurture.services import record_reply
-from tests.nurture.conftest import ENROLLED, enrol, make_sequence, run_at
+from tests.nurture.conftest import ENROLLED, RPHFactory, enrol, make_sequence, run_at
 
 
 def sent_subjects() -> list[str]:
@@ -183,11 +185,30 @@ def test_the_number_of_queries_does_not_grow_with_enrollments(sequence, owner):
 
 
 @pytest.mark.django_db
-def test_the_job_is_registered_daily():
+def test_the_job_is_registered_every_quarter_hour():
     from crm import registry
 
     job = registry.get("nurture_send")
-    assert job.schedule == "0 8 * * *" and job.final_effects
+    assert job.schedule == "*/15 * * * *" and job.final_effects
+
+
+@pytest.mark.django_db
+def test_without_a_window_a_day_of_quarter_hour_runs_sends_at_eight_only(sequence, owner):
+    """Runs every quarter hour send what the daily 08:00 run sent, when it did: a lead that
+    enters Nurture P2 later in the day gets its first email at the next day's 08:00."""
+    early = enrol(owner=owner)
+    late = RPHFactory(
+        owner=owner, status=RPH.Status.NURTURE_P2, status_changed_at=run_at(2, hour=11)
+    )
+    sent_at = []
+    for quarter in range(2 * 24 * 4):  # 2 and 3 March, every 15 minutes
+        at = run_at(2, hour=0) + timedelta(minutes=15 * quarter)  # company time: UTC
+        if nurture_send(at)["sent"]:
+            sent_at.append(at)
+
+    assert sent_at == [run_at(2), run_at(3)]
+    assert SentStep.objects.get(enrollment__rph=early, step__order=1).at == run_at(2)
+    assert SentStep.objects.get(enrollment__rph=late, step__order=1).at == run_at(3)
 
 
 @pytest.mark.django_db
