@@ -260,11 +260,23 @@ class SendSettings(models.Model):
     def __str__(self) -> str:
         return "Nurture send settings"
 
+    WINDOW_FIELDS = ("window", "window_days", "window_starts", "window_ends", "skip_holidays")
+
     def save(self, *args, **kwargs) -> None:
-        # Every stored window was worked out under the old settings: the next run works them
-        # out again. In one transaction, so a run sees both or neither.
+        # A new window: every stored one was worked out under the old settings, and the next
+        # run works them out again. In one transaction (the settings' row first, as a run
+        # takes it), so a run sees both or neither. New caps move no window.
         with transaction.atomic():
+            before = (
+                SendSettings.objects.filter(pk=self.pk).values(*self.WINDOW_FIELDS).first()
+                if self.pk
+                else None
+            )
             super().save(*args, **kwargs)
+            if before is not None and all(
+                before[name] == getattr(self, name) for name in self.WINDOW_FIELDS
+            ):
+                return
             Enrollment.objects.filter(status=Enrollment.Status.ACTIVE).exclude(
                 send_after=None, send_until=None
             ).update(send_after=None, send_until=None)
@@ -276,9 +288,12 @@ class SendSettings(models.Model):
             raise ValidationError({"window_ends": "The window ends after it starts, the same day."})
 
     @classmethod
-    def current(cls) -> "SendSettings":
+    def current(cls, *, lock: bool = False) -> "SendSettings":
         # Not created here: two runners at once would each create one.
-        return cls.objects.order_by("pk").first() or cls()
+        rows = cls.objects.order_by("pk")
+        if lock:
+            rows = rows.select_for_update(no_key=True)
+        return rows.first() or cls()
 
     @property
     def capped(self) -> bool:

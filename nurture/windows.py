@@ -87,9 +87,12 @@ class Windows:
         return max(as_of, calendar.instant(day, time(0)))
 
 
-def load() -> tuple[SendSettings, Windows | None]:
-    """The settings a batch works with, and its windows when the window is on."""
-    rules = SendSettings.current()
+def load(*, lock: bool = False) -> tuple[SendSettings, Windows | None]:
+    """The settings a batch works with, and its windows when the window is on. With `lock`,
+    the settings' row is held to the end of the transaction: a save of new settings (which
+    empties the windows worked out under the old ones) waits for the batch, or the batch sees
+    the new settings. Taken before any enrollment row, in the order the save takes them."""
+    rules = SendSettings.current(lock=lock)
     return rules, (Windows(rules, places.company_place()) if rules.window else None)
 
 
@@ -142,6 +145,9 @@ def schedule_windows(as_of: datetime, *, durable: bool = True) -> int:
     done, after = 0, 0
     while True:
         with transaction.atomic(durable=durable):
+            _, windows = load(lock=True)
+            if windows is None:
+                return done  # switched off meanwhile
             rows = list(
                 Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(to_schedule(as_of), pk__gt=after)
@@ -157,9 +163,6 @@ def schedule_windows(as_of: datetime, *, durable: bool = True) -> int:
             )
             if not rows:
                 return done
-            _, windows = load()
-            if windows is None:
-                return done  # switched off meanwhile
             after = rows[-1][0]
             done += write(_windows_of(rows, windows, as_of))
 
@@ -208,7 +211,10 @@ def hold(enrollments: list[Enrollment], as_of: datetime, windows: Windows | None
     for enrollment in enrollments:
         place = places.place_of(enrollment.rph, windows.company)
         assert enrollment.next_due_at is not None  # noqa: S101 - a claimed step has a day
-        grouped[windows.window(place, enrollment.next_due_at, after)].append(enrollment.pk)
+        try:
+            grouped[windows.window(place, enrollment.next_due_at, after)].append(enrollment.pk)
+        except NoWorkingTime:  # settings written around their validation: the next hour
+            grouped[after, None].append(enrollment.pk)
     return write(grouped)
 
 

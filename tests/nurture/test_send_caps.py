@@ -53,6 +53,19 @@ def test_a_domain_cap_spreads_its_leads_over_the_hours_and_loses_none(sequence, 
 
 
 @pytest.mark.django_db
+def test_a_batch_a_cap_holds_whole_does_not_stop_the_run(monkeypatch, sequence, owner):
+    monkeypatch.setattr(sending, "BATCH", 2)
+    caps(domain=1)
+    leads_at("big.example", 6, owner)  # enrolled first: the first batches are all theirs
+    leads_at("small.example", 1, owner)
+
+    first = nurture_send(run_at(2))
+
+    assert per_domain() == {"big.example": 1, "small.example": 1}
+    assert first["held"] == 5
+
+
+@pytest.mark.django_db
 def test_a_mailbox_cap_counts_every_domain(sequence, owner):
     caps(domain=1, mailbox=3)
     leads_at("a.example", 3, owner)
