@@ -69,6 +69,11 @@ class Terminal:
             os.close(self.master)
 
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class MakeRun:
     """`make run PORT=…` in its own session (as in a terminal), its output kept line by line:
     read from a pipe, from a terminal (a pty it controls) or through `| tee`."""
@@ -104,6 +109,9 @@ class MakeRun:
             stderr=stdio if stdio else subprocess.STDOUT,
             text=True,
             start_new_session=not self.terminal,  # setsid makes the terminal's session
+            # As in a terminal, whatever started the tests: a shell that runs them in the
+            # background (`make test &`) leaves Ctrl-C ignored, and every child inherits that.
+            preexec_fn=_default_signals,
         )
         if self.terminal:
             self.terminal.start()
