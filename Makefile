@@ -77,6 +77,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.email_list
 	$(BIN)/python -m bench.crm_pages --rows 1000000
 	$(BIN)/python -m bench.calendar_feed
+	$(BIN)/python -m bench.deadlines
 
 ## PNG screenshots into var/screenshots/: the dashboard for a rep and a manager at 1366 and 800 px,
 ## Admin → Periodic tasks at 1366 px; demo data in a throwaway SQLite database.
