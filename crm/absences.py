@@ -74,6 +74,18 @@ class AbsenceForm(OneLineErrors, forms.ModelForm):
         # for an administrator), never the absent person (Absence.clean).
         team = User.objects.filter(is_active=True).order_by("first_name", "last_name", "pk")
         self.fields["delegate"].queryset = visible_to(recorder, team)  # type: ignore[attr-defined]
+        self.recorder = recorder
+
+    def clean_first_day(self) -> date:
+        # An absence moves its person's blocking deadlines past it: days already gone are
+        # their manager's to record (a sick day told afterwards), or a rep could buy time.
+        first_day = self.cleaned_data["first_day"]
+        manages = self.recorder.is_administrator or self.recorder.role == User.Role.MANAGER
+        if first_day < timezone.localdate() and not manages:
+            raise forms.ValidationError(
+                "Days already gone are recorded by your manager: start today or later."
+            )
+        return first_day
 
 
 @login_required

@@ -34,7 +34,7 @@ def sam(db):
 
 
 def record(client, who, **fields):
-    data = {"user": who.pk, "kind": "leave", "first_day": "2026-03-09", "last_day": "2026-03-20"}
+    data = {"user": who.pk, "kind": "leave", "first_day": "2026-03-10", "last_day": "2026-03-20"}
     return client.post("/team/away/", {**data, **fields})
 
 
@@ -92,6 +92,16 @@ def test_a_bad_absence_is_refused_in_one_line_and_keeps_what_was_typed(rita, fie
     assert response.status_code == 400 and not Absence.objects.exists()
     assert page.count('class="message error form-error"') == 1 and line in page
     assert 'value="Typed"' in page
+
+
+def test_days_already_gone_are_the_managers_to_record(rita, manny):
+    # An absence moves blocking deadlines past it: a rep cannot buy time after the fact.
+    response = record(logged_in(rita), rita, first_day="2026-03-09")
+
+    assert response.status_code == 400 and not Absence.objects.exists()
+    assert "Days already gone are recorded by your manager" in response.content.decode()
+    assert record(logged_in(manny), rita, first_day="2026-03-09").status_code == 302
+    assert Absence.objects.get().first_day == date(2026, 3, 9)
 
 
 def test_delegating_to_oneself_is_refused(rita):
