@@ -4,6 +4,7 @@ everyone's; nobody sees another team's records, in a list or by URL."""
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from crm.models import (
     RPH,
@@ -72,9 +73,22 @@ def visible_parts(user: User, queryset: QuerySet) -> list[QuerySet]:
 
 
 def may_change(user: User, obj) -> bool:
-    """Whether `user` may act on a record they can see: its owner, a manager or an
-    administrator."""
-    return user.pk == obj.owner_id or user.is_administrator or user.role == User.Role.MANAGER
+    """Whether `user` may act on a record they can see: its owner, a manager, an
+    administrator, or whoever stands in for its owner while they are away."""
+    if user.pk == obj.owner_id or user.is_administrator or user.role == User.Role.MANAGER:
+        return True
+    return stands_in_for(user, obj.owner_id)
+
+
+def stands_in_for(user: User, owner_id: int | None) -> bool:
+    """`user` is the delegate of `owner_id`'s absence today: they deal with the absent
+    person's records (their blocking items are listed to them). One query."""
+    if owner_id is None:
+        return False
+    today = timezone.localdate()
+    return Absence.objects.filter(
+        user_id=owner_id, delegate=user, first_day__lte=today, last_day__gte=today
+    ).exists()
 
 
 def mine(user: User, queryset: QuerySet, owner: str = "owner") -> QuerySet:

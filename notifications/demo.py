@@ -40,7 +40,8 @@ def seed(demo) -> None:
     settings.recipients.set(User.objects.filter(username__in=["admin", "manager1"]))
     # rep12 let an opportunity go stale a month ago: blocked until they touch it (24 h grace).
     # rep13 did so too, two days ago already: their grace deadline passed, they are locked out.
-    for username, days_ago in (("rep12", 0), ("rep13", 2)):
+    # rep21, on leave this week, too: rep22 stands in and sees it under "Covering for".
+    for username, days_ago in (("rep12", 0), ("rep13", 2), ("rep21", 0)):
         stale = (
             Opportunity.objects.filter(owner__username=username, stage__in=Opportunity.OPEN_STAGES)
             .order_by("pk")
@@ -58,4 +59,5 @@ def _logins() -> list[tuple[str, str]]:
     return [
         ("rep12", "has an open BLOCKING notification (a stale opportunity)"),
         ("rep13", "LOCKED OUT (grace deadline passed); manager1 can unlock"),
+        ("rep22", "stands in for rep21 (on leave): rep21's blocking item under Covering for"),
     ]

@@ -28,6 +28,8 @@ EXPECTED_WIDTHS = {
     "email-rep-1366.png": 1366,
     "search-manager-1366.png": 1366,
     "away-manager-1366.png": 1366,
+    "covering-rep-1366.png": 1366,
+    "settings-rep-800.png": 800,
 }
 
 

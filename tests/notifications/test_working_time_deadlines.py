@@ -280,3 +280,18 @@ def test_a_delegate_from_another_team_sees_nothing_of_this_one(company, rita, ru
         page = logged_in(outsider).get("/notifications/").content.decode()
 
     assert "Call Acme" not in page
+
+
+def test_the_delegate_deals_with_the_absent_reps_item_while_they_are_away(company, rita, ben, rule):
+    raise_for(rita)
+    task = Notification.objects.get(user=rita, blocking=True).object_id
+    Absence.objects.create(
+        user=rita, first_day=date(2026, 12, 8), last_day=date(2026, 12, 18), delegate=ben
+    )
+
+    with time_machine.travel(at(7, 10)):  # not away yet: a colleague may not
+        assert logged_in(ben).post(f"/tasks/{task}/complete").status_code == 403
+    with time_machine.travel(at(8, 10)):
+        assert logged_in(ben).post(f"/tasks/{task}/complete").status_code == 302
+
+    assert not Notification.objects.filter(user=rita, blocking=True, status="open").exists()
