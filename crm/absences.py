@@ -77,15 +77,24 @@ class AbsenceForm(OneLineErrors, forms.ModelForm):
         self.recorder = recorder
 
     def clean_first_day(self) -> date:
-        # An absence moves its person's blocking deadlines past it: days already gone are
-        # their manager's to record (a sick day told afterwards), or a rep could buy time.
         first_day = self.cleaned_data["first_day"]
-        manages = self.recorder.is_administrator or self.recorder.role == User.Role.MANAGER
-        if first_day < timezone.localdate() and not manages:
-            raise forms.ValidationError(
-                "Days already gone are recorded by your manager: start today or later."
-            )
+        if not may_backdate(self.recorder, self.cleaned_data.get("user"), first_day):
+            raise forms.ValidationError(PAST_DAYS)
         return first_day
+
+
+PAST_DAYS = "Days already gone are recorded by your manager: start today or later."
+
+
+def may_backdate(recorder: User, absent: User | None, first_day: date) -> bool:
+    """An absence moves its person's blocking deadlines past it: days already gone are for a
+    manager of someone else (a sick day told afterwards) or an administrator to record, or
+    a person could buy themselves time."""
+    if first_day >= timezone.localdate():
+        return True
+    if recorder.is_administrator:
+        return True
+    return recorder.role == User.Role.MANAGER and absent is not None and absent != recorder
 
 
 @login_required

@@ -13,7 +13,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
-from crm import dates, ledger, registry
+from crm import absences, dates, ledger, registry
 from crm.forms import time_zone_select
 from crm.models import (
     RPH,
@@ -279,6 +279,35 @@ class AbsenceAdmin(VisibleRows, admin.ModelAdmin):
         if not change:
             obj.recorded_by = request.user
         super().save_model(request, obj, form, change)
+
+    # The Away page's rules (crm.absences): whose absence one records, changes and removes,
+    # and who records days already gone.
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = absences.recordable_for(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or absences.may_remove(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or absences.may_remove(request.user, obj))
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        recorder = request.user
+
+        class Recorded(form):  # type: ignore[valid-type,misc]
+            def clean(self):
+                cleaned = super().clean()
+                first_day, absent = cleaned.get("first_day"), cleaned.get("user")
+                if first_day and not absences.may_backdate(recorder, absent, first_day):
+                    self.add_error("first_day", absences.PAST_DAYS)
+                return cleaned
+
+        return Recorded
 
 
 @admin.register(Account)

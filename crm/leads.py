@@ -178,8 +178,8 @@ class LeadForm(OneLineErrors, forms.ModelForm):
         owner.required = self.instance.pk is not None
         owner.empty_label = None if owner.required else "Me"  # type: ignore[attr-defined]
         owner.help_text = ""
-        if user.role == User.Role.REP and not user.is_administrator:
-            del self.fields["owner"]  # a rep's leads are theirs
+        if not user.is_administrator and user.role != User.Role.MANAGER:
+            del self.fields["owner"]  # a rep's leads are theirs; nobody else gives them away
 
 
 ACTIVITY_CHOICES = [

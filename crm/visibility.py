@@ -1,8 +1,11 @@
 """Who may see which records. A rep or manager sees their own team's records, an administrator
 everyone's; nobody sees another team's records, in a list or by URL."""
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -17,6 +20,7 @@ from crm.models import (
     Task,
     Team,
     User,
+    time_zones,
 )
 
 # The path from each model to the team its records belong to.
@@ -81,14 +85,28 @@ def may_change(user: User, obj) -> bool:
 
 
 def stands_in_for(user: User, owner_id: int | None) -> bool:
-    """`user` is the delegate of `owner_id`'s absence today: they deal with the absent
-    person's records (their blocking items are listed to them). One query."""
-    if owner_id is None:
+    """`user`, who sells, is the delegate of `owner_id`'s absence today: they deal with the
+    absent person's records (their blocking items are listed to them). One query."""
+    if owner_id is None or user.role not in (User.Role.REP, User.Role.MANAGER):
         return False
-    today = timezone.localdate()
-    return Absence.objects.filter(
-        user_id=owner_id, delegate=user, first_day__lte=today, last_day__gte=today
-    ).exists()
+    absences = Absence.objects.filter(user_id=owner_id, delegate=user)
+    return bool(away_today(absences, timezone.now()))
+
+
+def away_today(absences: QuerySet, now: datetime) -> dict[int, date]:
+    """Of `absences`, who is away at `now`, with the last day they are: an absence is whole
+    days in the absent person's own zone. One query."""
+    utc = now.astimezone(UTC).date()
+    rows = absences.filter(
+        first_day__lte=utc + timedelta(days=1), last_day__gte=utc - timedelta(days=1)
+    ).values_list("user_id", "first_day", "last_day", "user__time_zone")
+    zones = time_zones()
+    away: dict[int, date] = {}
+    for user_id, first_day, last_day, zone in rows:
+        today = now.astimezone(ZoneInfo(zone if zone in zones else settings.TIME_ZONE)).date()
+        if first_day <= today <= last_day:
+            away[user_id] = max(last_day, away.get(user_id, last_day))
+    return away
 
 
 def mine(user: User, queryset: QuerySet, owner: str = "owner") -> QuerySet:

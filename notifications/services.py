@@ -12,17 +12,16 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
 )
 from django.db.models.functions import Cast
 from django.dispatch import receiver
-from django.utils import timezone
 
 from crm.models import Absence, User, WorkingCalendar
 from crm.services import end_all_sessions
 from crm.signals import object_changed
 from crm.sql import insert_from_select
+from crm.visibility import away_today
 from notifications import deadlines
 from notifications.models import AuditEvent, Notification, ObjectKind
 from notifications.objects import TYPES, still_open
@@ -200,32 +199,28 @@ def blocking_for(user: User, now: datetime) -> list[tuple[str, int, datetime, in
     ]
 
 
-def covering(user: User, now: datetime) -> QuerySet:
-    """The open blocking notifications of the people `user` stands in for today: absent, with
-    `user` as their delegate, or with no delegate and `user` as their manager; of `user`'s own
-    team (crm.visibility: an administrator, anyone's). Each row carries `away_until`, the
-    absence's last day. One query."""
-    today = timezone.localdate(now)
-    absent = Absence.objects.filter(
-        Q(delegate=user) | Q(delegate=None, user__manager=user),
-        first_day__lte=today,
-        last_day__gte=today,
-    )
+def covering(user: User, now: datetime) -> list[Notification]:
+    """The open blocking notifications of the people `user` stands in for today (in their
+    own zone): absent, with `user` as their delegate, or with no delegate and `user` as their
+    manager; of `user`'s own team (crm.visibility: an administrator, anyone's). Each carries
+    `away_until`, the absence's last day. One query, two when someone is away."""
+    absent = Absence.objects.filter(Q(delegate=user) | Q(delegate=None, user__manager=user))
     if not user.is_administrator:
         absent = absent.filter(user__team_id=user.team_id) if user.team_id else absent.none()
-    until = absent.filter(user=OuterRef("user_id")).order_by("-last_day").values("last_day")
-    return (
+    away = away_today(absent, now)
+    if not away:
+        return []
+    found = list(
         Notification.objects.filter(
-            user__in=absent.values("user_id"),
-            blocking=True,
-            status=OPEN,
-            visible_from__lte=now,
+            user__in=list(away), blocking=True, status=OPEN, visible_from__lte=now
         )
         .filter(still_open(now))
-        .annotate(away_until=Subquery(until[:1]))
         .select_related("user")
-        .order_by("user__first_name", "user__last_name", "user_id", "grace_deadline", "pk")
+        .order_by("user__first_name", "user__last_name", "user_id", "grace_deadline", "pk")[:200]
     )
+    for notification in found:
+        notification.away_until = away[notification.user_id]  # type: ignore[attr-defined]
+    return found
 
 
 def overdue_blocking(user: User | OuterRef, now: datetime) -> QuerySet:

@@ -148,3 +148,9 @@ def test_an_administrators_dashboard_names_their_own_team_only(rita, sam):
 
     assert "Nobody on your team is away today" in dashboard
     assert "Rita" in logged_in(ada).get("/team/away/").content.decode()  # the page: everyone
+
+
+def test_a_manager_does_not_backdate_their_own_absence(manny):
+    response = record(logged_in(manny), manny, first_day="2026-03-09")
+
+    assert response.status_code == 400 and not Absence.objects.exists()

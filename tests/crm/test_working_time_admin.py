@@ -73,3 +73,52 @@ def test_a_manager_sees_and_records_only_their_teams_absences(north, south):
     response = client.post("/admin/crm/absence/add/", {**leave, "user": rita.pk})
     assert response.status_code == 302
     assert Absence.objects.get(user=rita).recorded_by == manny
+
+
+def test_the_admin_keeps_the_away_pages_rules(north, time_machine):
+    time_machine.move_to(date(2026, 3, 10), tick=False)
+    rex = UserFactory(username="rex", role="rep", team=north, is_staff=True)
+    rex.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="crm", content_type__model="absence")
+    )
+    rita = UserFactory(username="rita", role="rep", team=north)
+    manny = staff("manny", north, "absence", "user")
+    theirs = Absence.objects.create(
+        user=rita, first_day=date(2026, 3, 16), last_day=date(2026, 3, 16)
+    )
+    leave = {"kind": "leave", "last_day": "2026-03-20"}
+
+    # A staff rep records only their own absence, from today on, and changes no colleague's.
+    assert (
+        logged_in(rex)
+        .post("/admin/crm/absence/add/", {**leave, "user": rita.pk, "first_day": "2026-03-11"})
+        .status_code
+        == 200
+    )
+    assert (
+        logged_in(rex)
+        .post("/admin/crm/absence/add/", {**leave, "user": rex.pk, "first_day": "2026-03-09"})
+        .status_code
+        == 200
+    )
+    assert (
+        logged_in(rex).post(f"/admin/crm/absence/{theirs.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    # Their manager records the days already gone, but not their own.
+    assert (
+        logged_in(manny)
+        .post("/admin/crm/absence/add/", {**leave, "user": rita.pk, "first_day": "2026-03-09"})
+        .status_code
+        == 302
+    )
+    assert (
+        logged_in(manny)
+        .post("/admin/crm/absence/add/", {**leave, "user": manny.pk, "first_day": "2026-03-09"})
+        .status_code
+        == 200
+    )
+    assert (
+        Absence.objects.filter(user=rita).count() == 2
+        and not Absence.objects.filter(user__in=[rex, manny]).exists()
+    )

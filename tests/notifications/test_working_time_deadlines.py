@@ -295,3 +295,32 @@ def test_the_delegate_deals_with_the_absent_reps_item_while_they_are_away(compan
         assert logged_in(ben).post(f"/tasks/{task}/complete").status_code == 302
 
     assert not Notification.objects.filter(user=rita, blocking=True, status="open").exists()
+
+
+def test_a_delegate_who_does_not_sell_changes_nothing(company, rita, rule, north):
+    raise_for(rita)
+    task = Notification.objects.get(user=rita, blocking=True).object_id
+    fiona = UserFactory(username="fiona", role="finance", team=north)
+    Absence.objects.create(
+        user=rita, first_day=date(2026, 12, 7), last_day=date(2026, 12, 18), delegate=fiona
+    )
+
+    with time_machine.travel(at(8, 10)):
+        assert logged_in(fiona).post(f"/tasks/{task}/complete").status_code in (403, 404)
+
+
+def test_an_absence_is_whole_days_in_the_absent_persons_zone(company, north):
+    from crm.visibility import stands_in_for
+
+    kiri = UserFactory(username="kiri", team=north, time_zone="Pacific/Auckland")
+    lou = UserFactory(username="lou", role="rep", team=north, time_zone="America/Los_Angeles")
+    Absence.objects.create(
+        user=kiri, first_day=date(2026, 12, 15), last_day=date(2026, 12, 15), delegate=lou
+    )
+    auckland = ZoneInfo("Pacific/Auckland")
+
+    # 10:00 on the 15th in Auckland is still the 14th in Los Angeles.
+    with time_machine.travel(datetime(2026, 12, 15, 10, tzinfo=auckland), tick=False):
+        assert stands_in_for(lou, kiri.pk)
+    with time_machine.travel(datetime(2026, 12, 16, 10, tzinfo=auckland), tick=False):
+        assert not stands_in_for(lou, kiri.pk)
