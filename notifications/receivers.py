@@ -59,7 +59,7 @@ def _rework(users: QuerySet | set[int]) -> None:
 
 
 def _rework_everyone() -> None:
-    run_job_now.delay_on_commit(JOB, timezone.now().isoformat())
+    run_job_now.delay_on_commit(JOB, timezone.now().isoformat())  # type: ignore[attr-defined] # Celery's Django task
 
 
 def remember_calendar(sender, instance, raw: bool = False, **kwargs) -> None:
@@ -145,7 +145,6 @@ def calendar_changed(
     # now says.
     before = _before(instance)
     switched = before is not None and before["enabled"] != instance.enabled
-    if switched or (
-        instance.enabled and (created or _changed(instance, CALENDAR_FIELDS[WorkingCalendar]))
-    ):
+    hours = _changed(instance, CALENDAR_FIELDS[WorkingCalendar], {"created": created})
+    if switched or (instance.enabled and (created or hours)):
         _rework_everyone()

@@ -324,3 +324,20 @@ def test_an_absence_is_whole_days_in_the_absent_persons_zone(company, north):
         assert stands_in_for(lou, kiri.pk)
     with time_machine.travel(datetime(2026, 12, 16, 10, tzinfo=auckland), tick=False):
         assert not stands_in_for(lou, kiri.pk)
+
+
+def test_new_hours_while_on_rework_every_deadline_and_a_save_of_nothing_does_not(
+    company, rita, rule, django_capture_on_commit_callbacks
+):
+    notification = raise_for(rita)
+
+    with django_capture_on_commit_callbacks() as queued:
+        company.day_starts = time(8)
+        company.save()
+    with django_capture_on_commit_callbacks() as again:
+        company.save()
+
+    assert (len(queued), len(again)) == (1, 0)
+    runner.run_job("blocking_deadlines", at(7, 8))
+    notification.refresh_from_db()
+    assert notification.grace_deadline == at(7, 16)  # the day starts at 08:00 now
