@@ -31,7 +31,31 @@ def validate_hours(starts, ends) -> None:
         raise ValidationError("Give both the start and the end of the working day, or neither.")
 
 
-class Team(models.Model):
+class OwnHours(models.Model):
+    """Working days and hours of their own (a user's, a team's shift), else the company's
+    (WorkingCalendar): a user's in their time zone; a team's are its members' unless they
+    have their own, and the hours a dispatch team's alerts go out in."""
+
+    work_days = models.CharField(
+        max_length=7,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_work_days],
+        help_text="The days worked, Monday 1 … Sunday 7, e.g. 12345; blank: the company's.",
+    )
+    day_starts = models.TimeField(null=True, blank=True, help_text="Blank: the company's.")
+    day_ends = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="Blank: the company's. At or before the start: the next day (a night shift).",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Team(OwnHours):
     class Kind(models.TextChoices):
         SALES = "sales", "Sales team"
         VISITING = "visiting", "Visiting / inspection team"
@@ -49,23 +73,6 @@ class Team(models.Model):
     )
     holiday_subdivision = models.CharField(
         max_length=32, blank=True, default="", db_default="", help_text="e.g. BY; blank: none."
-    )
-    # A team's shifts (a visiting team working evenings, say): its members' hours unless they
-    # have their own, and the hours a dispatch team's alerts go out in. Blank: the company's.
-    work_days = models.CharField(
-        max_length=7,
-        blank=True,
-        default="",
-        db_default="",
-        validators=[validate_work_days],
-        help_text="The days this team works, Monday 1 … Sunday 7, e.g. 123456; blank: the "
-        "company's.",
-    )
-    day_starts = models.TimeField(null=True, blank=True, help_text="Blank: the company's.")
-    day_ends = models.TimeField(
-        null=True,
-        blank=True,
-        help_text="Blank: the company's. At or before the start: the next day (a night shift).",
     )
 
     def __str__(self) -> str:
@@ -94,7 +101,7 @@ def validate_time_zone(value: str) -> None:
         )
 
 
-class User(AbstractUser):
+class User(OwnHours, AbstractUser):
     class Role(models.TextChoices):
         REP = "rep", "Sales rep"
         MANAGER = "manager", "Manager / account manager"
@@ -126,22 +133,6 @@ class User(AbstractUser):
         validators=[validate_time_zone],
         help_text="The IANA time zone dates and times are shown in for this user, e.g. "
         "America/New_York; blank: the company's time zone.",
-    )
-    # Working hours, in the user's time zone; blank: the company's (WorkingCalendar).
-    work_days = models.CharField(
-        max_length=7,
-        blank=True,
-        default="",
-        db_default="",
-        validators=[validate_work_days],
-        help_text="The days this user works, Monday 1 … Sunday 7, e.g. 12345; blank: the "
-        "company's.",
-    )
-    day_starts = models.TimeField(null=True, blank=True, help_text="Blank: the company's.")
-    day_ends = models.TimeField(
-        null=True,
-        blank=True,
-        help_text="Blank: the company's. At or before the start: the next day (a night shift).",
     )
 
     alerts_at_once = models.BooleanField(
@@ -578,6 +569,12 @@ class WorkingCalendar(models.Model):
     @classmethod
     def current(cls) -> "WorkingCalendar":
         return cls.objects.first() or cls.objects.create()
+
+    @classmethod
+    def read(cls) -> "WorkingCalendar":
+        """The row current() reads, without creating one (two runners at once would each
+        create one): unsaved defaults when there is none."""
+        return cls.objects.order_by("pk").first() or cls()
 
 
 class Holiday(models.Model):

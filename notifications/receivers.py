@@ -39,8 +39,7 @@ CALENDAR_FIELDS = {
 
 
 def _enabled() -> bool:
-    # The row WorkingCalendar.current() reads, without creating one.
-    return bool(WorkingCalendar.objects.order_by("pk").values_list("enabled", flat=True).first())
+    return WorkingCalendar.read().enabled
 
 
 def _with_deadlines(users: QuerySet) -> QuerySet:

@@ -4,9 +4,9 @@ first (or its zone's), then its account's, then the company's region."""
 
 import pytest
 
-from crm.countries import countries, zones_of
+from crm.countries import MAIN_ZONES, countries, main_zone, zones_of
 from crm.models import WorkingCalendar
-from nurture.places import MAIN_ZONES, Place, company_place, main_zone, place, place_of
+from nurture.places import Place, company_place, place, place_of
 from tests.factories import AccountFactory, ContactFactory
 from tests.nurture.conftest import RPHFactory
 
