@@ -223,6 +223,8 @@ def build(rows: int) -> None:
     from django.contrib.auth.hashers import make_password
     from django.db import connection
 
+    from crm.indexes import search_statistics
+
     p = {"rows": rows, "teams": TEAMS, "reps": REPS, "now": NOW, "pw": make_password(PASSWORD)}
     sql(
         "INSERT INTO crm_team (id, name, kind) SELECT g, 'Team ' || g, 'sales'"
@@ -309,6 +311,7 @@ def build(rows: int) -> None:
     with connection.schema_editor(atomic=False) as editor:
         for migration in searched:
             migration.add_search_indexes(None, editor)
+    search_statistics(connection)  # as crm 0017 leaves them
     for table in ("crm_team", "crm_user", "crm_account"):
         sql(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"

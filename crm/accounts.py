@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from crm import paging
 from crm.forms import ModelChoiceField
 from crm.leads import OneLineErrors, country_select, owners_for
+from crm.matching import WALK_PER_ROW, Search
 from crm.models import Account, Team, User
 from crm.visibility import visible_to
 
@@ -197,16 +198,24 @@ class AccountFilterForm(OneLineErrors, paging.Filters, forms.Form):
 
 
 def accounts_for_list(user: User, form: AccountFilterForm) -> QuerySet[Account]:
-    """The accounts `user` may see, filtered and ordered as the list's form says."""
+    """The accounts `user` may see, filtered (all but the search: search_of) and ordered as
+    the list's form says."""
     accounts = visible_to(user, Account.objects.select_related("account_manager", "team"))
     if form.value("manager"):
         accounts = accounts.filter(account_manager=form.value("manager"))
     if form.value("team"):
         accounts = accounts.filter(team=form.value("team"))
-    if q := form.query():
-        # UPPER(name) LIKE: the trigram index of crm 0007 on PostgreSQL.
-        accounts = accounts.filter(name__icontains=q)
     return accounts.order_by(*SORTS[form.value("sort") or "name"])
+
+
+def search_of(form: AccountFilterForm) -> Search:
+    """The list's search box: the name (UPPER(name) LIKE: the trigram index of crm 0007).
+    Every order has an index (a team's and everyone's) to walk for the first matches, and an
+    account manager's accounts by name too; by date they have none: every match is read and
+    sorted instead (crm.matching)."""
+    by_date = (form.value("sort") or "name").endswith("created")
+    walked = not (form.value("manager") and by_date)
+    return Search(("name",), form.query(), walk=WALK_PER_ROW if walked else 0)
 
 
 # --- Views -------------------------------------------------------------------------------------
@@ -218,9 +227,7 @@ def account_list(request):
     form = AccountFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     accounts = accounts_for_list(request.user, form)
-    listed = paging.listed(
-        accounts, form.value("page") or 1, PAGE_SIZE, searching=bool(form.query())
-    )
+    listed = paging.listed(accounts, form.value("page") or 1, PAGE_SIZE, search=search_of(form))
     context = {
         "form": form,
         **listed.context(),

@@ -14,8 +14,10 @@ class CrmConfig(AppConfig):
 
         autodiscover_modules("jobs")
         post_migrate.connect(sync_after_migrate, sender=self)
-        before, after = triggers.around_migrate(
-            "crm", "0008_contact_team", triggers.uninstall, triggers.reinstall
-        )
-        pre_migrate.connect(before, sender=self, weak=False)
-        post_migrate.connect(after, sender=self, weak=False)
+        for migration, uninstall, reinstall in (
+            ("0008_contact_team", triggers.uninstall, triggers.reinstall),
+            ("0015_lead_team", triggers.uninstall_leads, triggers.reinstall_leads),
+        ):
+            before, after = triggers.around_migrate("crm", migration, uninstall, reinstall)
+            pre_migrate.connect(before, sender=self, weak=False)
+            post_migrate.connect(after, sender=self, weak=False)

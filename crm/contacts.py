@@ -22,6 +22,7 @@ from crm import paging
 from crm.accounts import save_edit, saved_fields, sells
 from crm.forms import ModelChoiceField
 from crm.leads import OneLineErrors, owners_for
+from crm.matching import WALK_PER_ROW, Search
 from crm.models import Account, Contact, ContactStatusChange, User
 from crm.records import an_id
 from crm.visibility import visible_to
@@ -215,7 +216,8 @@ class ContactFilterForm(OneLineErrors, paging.Filters, forms.Form):
 
 
 def contacts_for_list(user: User, form: ContactFilterForm) -> QuerySet[Contact]:
-    """The contacts `user` may see, filtered and ordered as the list's form says."""
+    """The contacts `user` may see, filtered (all but the search: search_of) and ordered as
+    the list's form says."""
     contacts = visible_to(
         user, Contact.objects.select_related("account", "account__account_manager")
     )
@@ -225,9 +227,15 @@ def contacts_for_list(user: User, form: ContactFilterForm) -> QuerySet[Contact]:
         contacts = contacts.filter(account=form.value("account"))
     if form.value("owner"):
         contacts = contacts.filter(account__account_manager=form.value("owner"))
-    if q := form.query():
-        contacts = contacts.filter(Q(name__icontains=q) | Q(email__icontains=q))
     return contacts.order_by(*SORTS[form.value("sort") or "name"])
+
+
+def search_of(form: ContactFilterForm) -> Search:
+    """The list's search box: name or email. Every order, and the status and account filters,
+    have an index (a team's and everyone's) to walk for the first matches; the account
+    manager is the account's, a join no index holds: every match is read and sorted instead
+    (crm.matching)."""
+    return Search(("name", "email"), form.query(), walk=0 if form.value("owner") else WALK_PER_ROW)
 
 
 # --- Views -------------------------------------------------------------------------------------
@@ -239,9 +247,7 @@ def contact_list(request):
     form = ContactFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     contacts = contacts_for_list(request.user, form)
-    listed = paging.listed(
-        contacts, form.value("page") or 1, PAGE_SIZE, searching=bool(form.query())
-    )
+    listed = paging.listed(contacts, form.value("page") or 1, PAGE_SIZE, search=search_of(form))
     context = {
         "form": form,
         **listed.context(),

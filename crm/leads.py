@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 from crm import paging
 from crm.countries import countries
 from crm.forms import ModelChoiceField, time_zone_choices
+from crm.matching import Search
 from crm.models import RPH, Account, Contact, LeadStatusChange, Opportunity, User
 from crm.visibility import may_change, mine, visible_to
 
@@ -225,7 +226,8 @@ class LeadFilterForm(OneLineErrors, paging.Filters, forms.Form):
 
 
 def leads_for_list(user: User, form: LeadFilterForm, now: datetime) -> QuerySet[RPH]:
-    """The leads `user` may see, filtered and ordered as the list's form says."""
+    """The leads `user` may see, filtered (all but the search: search_of) and ordered as the
+    list's form says."""
     leads = mine(user, RPH.objects.select_related("owner"))
     for name in ("status", "source"):
         if form.value(name):
@@ -234,9 +236,18 @@ def leads_for_list(user: User, form: LeadFilterForm, now: datetime) -> QuerySet[
         leads = leads.filter(owner=form.value("owner"))
     if activity := form.value("activity"):
         leads = _activity_filter(leads, int(activity), now)
-    if q := form.query():
-        leads = leads.filter(Q(name__icontains=q) | Q(company__icontains=q) | Q(email__icontains=q))
     return leads.order_by(*SORTS[form.value("sort") or "-activity"])
+
+
+def search_of(form: LeadFilterForm) -> Search:
+    """The list's search box: name, company or email. The latest activity first (or last) is
+    walked for the first matches: each role's leads are held in that order by an index (the
+    owner's, the team's, everyone's). Other orders, and a status, source or activity filter,
+    have no such index: every match is read and sorted instead (crm.matching)."""
+    walked = (form.value("sort") or "-activity") in ("-activity", "activity") and not any(
+        form.value(name) for name in ("status", "source", "activity")
+    )
+    return Search(("name", "company", "email"), form.query(), walk=100 if walked else 0)
 
 
 def _activity_filter(leads: QuerySet[RPH], days: int, now: datetime) -> QuerySet[RPH]:
@@ -256,9 +267,7 @@ def lead_list(request):
     form = LeadFilterForm(request.GET, user=request.user)
     form.is_valid()  # the valid parameters apply; the others are named above the list
     leads = leads_for_list(request.user, form, timezone.now())
-    # A manager's leads are their team members': no index holds a team's leads in order.
-    number, searching = form.value("page") or 1, bool(form.query())
-    listed = paging.listed(leads, number, PAGE_SIZE, searching=searching, in_order=False)
+    listed = paging.listed(leads, form.value("page") or 1, PAGE_SIZE, search=search_of(form))
     context = {
         "form": form,
         **listed.context(),

@@ -206,16 +206,16 @@ class Account(models.Model):
         return self.name
 
 
-def account_team() -> models.ForeignKey:
-    """The team of a row's account, copied by the database whenever the row or its account
-    changes (crm.triggers.account_team_copy); never written by Vigil. Not indexed alone: the
-    lists' indexes lead with it."""
+def copied_team() -> models.ForeignKey:
+    """The team of a row's account (a lead's: its owner's), copied by the database whenever
+    the row or its account (owner) changes (crm.triggers.team_copy); never written by Vigil.
+    Not indexed alone: the lists' indexes lead with it."""
     return models.ForeignKey(
         Team,
         null=True,
         blank=True,
         editable=False,
-        on_delete=models.DO_NOTHING,  # the account's team is set to NULL, and so is this
+        on_delete=models.DO_NOTHING,  # the parent's team is set to NULL, and so is this
         db_constraint=False,
         db_index=False,
         related_name="+",
@@ -242,18 +242,21 @@ class Contact(models.Model):
         help_text="Why the contact has its status, e.g. why it was rejected.",
     )
     status_changed_at = models.DateTimeField(null=True, blank=True)
-    # A team's contact list reads this table alone (contact_team_name leads with it).
-    team = account_team()
+    # A team's contact list reads this table alone (contact_team_name_email leads with it).
+    team = copied_team()
 
     class Meta:
         indexes = [
             models.Index(fields=["status"]),
             models.Index(fields=["email"]),
-            # A team's contact list: its order, and each status in that order.
-            models.Index(fields=["team", "name", "id"], name="contact_team_name"),
+            # A team's contact list: its order, and each status in that order. The email rides
+            # along, so that a search walks the order without reading the table (crm 0017).
+            models.Index(
+                fields=["team", "name", "id"], include=["email"], name="contact_team_name_email"
+            ),
             models.Index(fields=["team", "status", "name", "id"], name="contact_team_status_name"),
             # The contact list: its default order, and each filter in that order.
-            models.Index(fields=["name", "id"], name="contact_name"),
+            models.Index(fields=["name", "id"], include=["email"], name="contact_name_email"),
             models.Index(fields=["status", "name", "id"], name="contact_status_name"),
             models.Index(fields=["account", "name", "id"], name="contact_account_name"),
         ]
@@ -279,6 +282,7 @@ class RPH(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    team = copied_team()  # the owner's
 
     class Source(models.TextChoices):
         WEB = "web", "Website"
@@ -331,6 +335,8 @@ class RPH(models.Model):
             # The lead list: its default order, and each filter in that order.
             models.Index(fields=["-last_activity_at", "-id"], name="rph_activity"),
             models.Index(fields=["owner", "-last_activity_at", "-id"], name="rph_owner_activity"),
+            # A manager's: their team's leads (crm 0016).
+            models.Index(fields=["team", "-last_activity_at", "-id"], name="rph_team_activity"),
             # A rep's leads in one status: counted from the index alone (crm 0011).
             models.Index(
                 fields=["owner", "status", "-last_activity_at", "-id"],

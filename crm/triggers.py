@@ -1,37 +1,44 @@
-"""The database triggers that keep a contact's team equal to its account's team.
+"""The database triggers that keep a record's team equal to the team of the record it hangs
+from: a contact's its account's, a lead's its owner's (an invoice's its account's: finance/
+triggers.py).
 
-A rep or manager sees the contacts of their team's accounts. Read through the account, the
-contact list of one team out of a million contacts walks the whole list order checking each
-row's account; with the team on the contact row, the list reads one index. Contacts and
-accounts change in many ways (forms, the admin, QuerySet.update, imports, raw SQL), and only
-the database sees them all, so the database keeps the copy:
+A rep or manager sees the contacts of their team's accounts and a manager the leads of their
+team's people. Read through the account (the owner), the list of one team out of a million
+rows walks the whole list order checking each row's parent; with the team on the row, the
+list reads one index. These rows and their parents change in many ways (forms, the admin,
+QuerySet.update, imports, raw SQL), and only the database sees them all, so the database
+keeps the copy:
 
-- a contact inserted, or updated with a new account (or a team written by hand), takes its
-  account's team;
-- an account whose team changes passes the new team to its contacts.
+- a row inserted, or updated with a new parent (or a team written by hand), takes its
+  parent's team;
+- a parent whose team changes passes the new team to its rows.
 
-`install` creates or replaces them. On SQLite they are dropped before every `migrate` and
-installed again after it (around_migrate)."""
+`install` creates or replaces the contacts' triggers, `install_leads` the leads' (crm 0015).
+On SQLite they are dropped before every `migrate` and installed again after it
+(around_migrate)."""
 
 # ruff: noqa: S608 - SQL is built here from constants and our own names, never from input
 
 from django.db import connections, transaction
 
 
-def account_team_copy(table: str, row: str, account: str) -> dict[str, dict[str, list[str]]]:
-    """The statements that keep `table`'s team_id equal to its account's, by vendor: "install"
-    and "drop". Trigger and function names start with `row` (on the table) and `account` (on
-    crm_account). Our own names only, never input.
+def team_copy(
+    table: str, row: str, account: str, parent: str = "crm_account", key: str = "account_id"
+) -> dict[str, dict[str, list[str]]]:
+    """The statements that keep `table`'s team_id equal to that of the `parent` row its `key`
+    names (by default its account), by vendor: "install" and "drop". Trigger and function
+    names start with `row` (on the table) and `account` (on the parent). Our own names only,
+    never input.
 
-    On PostgreSQL a row inserted, or moved to another account, reads its account FOR SHARE,
-    and a team change holds the account row: a row written while its account changes team
+    On PostgreSQL a row inserted, or moved to another parent, reads its parent FOR SHARE,
+    and a team change holds the parent row: a row written while its parent changes team
     waits for that change, or the change waits for the row, so it never keeps the old team.
-    Only writers of that one account wait, and a whole save() of a row that stays on its
-    account (an edit, a payment) takes nothing. SQLite (one writer) cannot change NEW in a
+    Only writers of that one parent wait, and a whole save() of a row that stays with its
+    parent (an edit, a payment) takes nothing. SQLite (one writer) cannot change NEW in a
     BEFORE trigger: the row is corrected just after it is written (a trigger does not fire
     itself again: recursive_triggers is off)."""
-    copy = "(SELECT team_id FROM crm_account WHERE id = NEW.account_id"
-    hand_down = f"UPDATE {table} SET team_id = NEW.team_id WHERE account_id = NEW.id"
+    copy = f"(SELECT team_id FROM {parent} WHERE id = NEW.{key}"
+    hand_down = f"UPDATE {table} SET team_id = NEW.team_id WHERE {key} = NEW.id"
     postgresql = [
         f"""
         CREATE OR REPLACE FUNCTION {row}_team() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -54,20 +61,20 @@ def account_team_copy(table: str, row: str, account: str) -> dict[str, dict[str,
         FOR EACH ROW EXECUTE FUNCTION {row}_team()
         """,
         f"""
-        CREATE OR REPLACE TRIGGER {row}_moved BEFORE UPDATE OF account_id, team_id ON {table}
-        FOR EACH ROW WHEN (OLD.account_id IS DISTINCT FROM NEW.account_id
+        CREATE OR REPLACE TRIGGER {row}_moved BEFORE UPDATE OF {key}, team_id ON {table}
+        FOR EACH ROW WHEN (OLD.{key} IS DISTINCT FROM NEW.{key}
                            OR OLD.team_id IS DISTINCT FROM NEW.team_id)
         EXECUTE FUNCTION {row}_team()
         """,
         f"""
-        CREATE OR REPLACE TRIGGER {account}_team AFTER UPDATE OF team_id ON crm_account
+        CREATE OR REPLACE TRIGGER {account}_team AFTER UPDATE OF team_id ON {parent}
         FOR EACH ROW WHEN (OLD.team_id IS DISTINCT FROM NEW.team_id)
         EXECUTE FUNCTION {account}_team()
         """,
-        # Foreign keys are checked at commit: a row may be written before its account, in the
-        # same transaction (loaddata, an import). The account, once there, gives it its team.
+        # Foreign keys are checked at commit: a row may be written before its parent, in the
+        # same transaction (loaddata, an import). The parent, once there, gives it its team.
         f"""
-        CREATE OR REPLACE TRIGGER {account}_inserted AFTER INSERT ON crm_account
+        CREATE OR REPLACE TRIGGER {account}_inserted AFTER INSERT ON {parent}
         FOR EACH ROW EXECUTE FUNCTION {account}_team()
         """,
     ]
@@ -80,17 +87,17 @@ def account_team_copy(table: str, row: str, account: str) -> dict[str, dict[str,
         *sqlite_drop,
         f"CREATE TRIGGER {row}_team_inserted AFTER INSERT ON {table} BEGIN {corrected} END",
         f"""
-        CREATE TRIGGER {row}_team_updated AFTER UPDATE OF account_id, team_id ON {table}
+        CREATE TRIGGER {row}_team_updated AFTER UPDATE OF {key}, team_id ON {table}
         BEGIN {corrected} END
         """,
         f"""
-        CREATE TRIGGER {account}_team AFTER UPDATE OF team_id ON crm_account
+        CREATE TRIGGER {account}_team AFTER UPDATE OF team_id ON {parent}
         WHEN OLD.team_id IS NOT NEW.team_id BEGIN {hand_down}; END
         """,
-        f"CREATE TRIGGER {account}_inserted AFTER INSERT ON crm_account BEGIN {hand_down}; END",
+        f"CREATE TRIGGER {account}_inserted AFTER INSERT ON {parent} BEGIN {hand_down}; END",
     ]
     on = {f"{row}_team": table, f"{row}_moved": table}
-    on |= {f"{account}_team": "crm_account", f"{account}_inserted": "crm_account"}
+    on |= {f"{account}_team": parent, f"{account}_inserted": parent}
     postgresql_drop = [f"DROP TRIGGER IF EXISTS {name} ON {t}" for name, t in on.items()]
     postgresql_drop += [f"DROP FUNCTION IF EXISTS {row}_team()"]
     postgresql_drop += [f"DROP FUNCTION IF EXISTS {account}_team()"]
@@ -100,7 +107,7 @@ def account_team_copy(table: str, row: str, account: str) -> dict[str, dict[str,
     }
 
 
-_CONTACTS = account_team_copy("crm_contact", "crm_contact", "crm_account")
+_CONTACTS = team_copy("crm_contact", "crm_contact", "crm_account")
 STATEMENTS = _CONTACTS["install"]
 DROP = _CONTACTS["drop"]
 # Contacts written before the triggers: those with ids in [lo, hi] take their account's team.
@@ -112,7 +119,22 @@ BACKFILL = {
     " (SELECT team_id FROM crm_account WHERE id = crm_contact.account_id)"
     " WHERE id BETWEEN %(lo)s AND %(hi)s",
 }
+# A lead's team is its owner's (crm 0015): a manager's lead list and its search read crm_rph
+# alone. A lead with no owner, or an owner with no team, has none, and no manager sees it.
+# A lead written or given to someone holds that person's row FOR SHARE until it commits: an
+# update of the person (a login's last_login) waits those few milliseconds, and the morning
+# digest, which skips locked people, takes them at its next run.
+_LEADS = team_copy("crm_rph", "crm_rph", "crm_rph_owner", parent="crm_user", key="owner_id")
+LEAD_BACKFILL = {
+    "postgresql": "UPDATE crm_rph r SET team_id = u.team_id FROM crm_user u"
+    " WHERE u.id = r.owner_id AND r.id BETWEEN %(lo)s AND %(hi)s"
+    " AND r.team_id IS DISTINCT FROM u.team_id",
+    "sqlite": "UPDATE crm_rph SET team_id ="
+    " (SELECT team_id FROM crm_user WHERE id = crm_rph.owner_id)"
+    " WHERE id BETWEEN %(lo)s AND %(hi)s",
+}
 BATCH = 50_000
+LEAD_BATCH = 5_000
 
 
 def execute(connection, statements: dict[str, list[str]]) -> None:
@@ -161,7 +183,9 @@ def backfill(connection) -> None:
     backfill_in_batches(connection, "crm_contact", BACKFILL)
 
 
-def backfill_in_batches(connection, table: str, statements: dict[str, str]) -> None:
+def backfill_in_batches(
+    connection, table: str, statements: dict[str, str], batch: int = BATCH
+) -> None:
     """Run this database's statement for each range of BATCH ids of `table`, each in its own
     transaction: a migration does not hold a million rows locked at once. Call it once the
     triggers are in place, so that rows written meanwhile are right already."""
@@ -170,9 +194,9 @@ def backfill_in_batches(connection, table: str, statements: dict[str, str]) -> N
         lo, hi = cursor.fetchone()
     if lo is None:
         return
-    for start in range(lo, hi + 1, BATCH):
+    for start in range(lo, hi + 1, batch):
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(statements[connection.vendor], {"lo": start, "hi": start + BATCH - 1})
+            cursor.execute(statements[connection.vendor], {"lo": start, "hi": start + batch - 1})
 
 
 def reinstall(connection) -> None:
@@ -180,3 +204,24 @@ def reinstall(connection) -> None:
     any contact written while they were away."""
     install(connection)
     backfill(connection)
+
+
+def install_leads(connection) -> None:
+    execute(connection, _LEADS["install"])
+
+
+def uninstall_leads(connection) -> None:
+    execute(connection, _LEADS["drop"])
+
+
+def backfill_leads(connection) -> None:
+    """Give every lead its owner's team, 5,000 at a time: each lead written reads its owner
+    FOR SHARE (the trigger), which holds that person's row (a login, a digest) until the
+    batch commits, about half a second."""
+    backfill_in_batches(connection, "crm_rph", LEAD_BACKFILL, batch=LEAD_BATCH)
+
+
+def reinstall_leads(connection) -> None:
+    """reinstall, for the leads' triggers."""
+    install_leads(connection)
+    backfill_leads(connection)

@@ -31,7 +31,7 @@ TEAM_PATHS: dict[type, tuple[str, ...]] = {
     Dispatch: ("team", "account__team"),
     Account: ("team",),
     Contact: ("team",),  # the account's team, copied by the database (crm/triggers.py)
-    RPH: ("owner__team",),
+    RPH: ("team",),  # the owner's team, copied by the database (crm/triggers.py)
     User: ("team",),  # the people of one's own team
     Absence: ("user__team",),
 }

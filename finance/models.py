@@ -8,7 +8,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm.models import account_team
+from crm.models import copied_team
 from crm.sql import AddDays, DayNumber
 from finance.currencies import (
     MAX_MINOR_UNIT,
@@ -113,7 +113,7 @@ class Invoice(models.Model):
         db_persist=True,
     )
     # A team's invoice list and the aging rollup read it from this row.
-    team = account_team()
+    team = copied_team()
 
     class Meta:
         indexes = [

@@ -30,7 +30,7 @@ On SQLite the triggers are dropped before every `migrate` and installed again af
 
 from django.db import transaction
 
-from crm.triggers import account_team_copy, execute
+from crm.triggers import execute, team_copy
 
 KEY = "team_key, currency, due_date, penalty_sign, failed"
 COLUMNS = f"{KEY}, invoices, debt, penalty"
@@ -74,7 +74,7 @@ AGING_TRIGGERS = {
     "finance_aging_updated": "finance_invoice",
     "finance_aging_truncated": "finance_invoice",
 }
-_INVOICES = account_team_copy("finance_invoice", "finance_invoice", "finance_account")
+_INVOICES = team_copy("finance_invoice", "finance_invoice", "finance_account")
 TEAM = _INVOICES["install"]
 POSTGRESQL_AGING = [
     _function("finance_aging_inserted", _apply(_terms("new_rows", ""))),

@@ -13,12 +13,14 @@ MIGRATIONS = [
     "crm.migrations.0007_list_indexes_without_locking",
     "crm.migrations.0009_contact_team_backfill",
     "crm.migrations.0011_rph_owner_status_index",
+    "crm.migrations.0016_lead_team_backfill",
+    "crm.migrations.0017_search_statistics_and_contact_walks",
     "finance.migrations.0004_invoice_list_order",
     "finance.migrations.0006_invoice_team_backfill_and_aging",
     "mailsync.migrations.0011_mailbox_copy_sort_at_filled",
 ]
 BUILT = {
-    "contact_name",
+    "contact_name_email",
     "contact_status_name",
     "contact_account_name",
     "account_team_name",
@@ -26,12 +28,13 @@ BUILT = {
     "account_team_created",
     "account_manager_name",
     "invoice_list_order",
-    "contact_team_name",
+    "contact_team_name_email",
     "contact_team_status_name",
     "invoice_team_list_order",
     "invoice_team_unpaid_due",
     "mailboxcopy_newest",
     "rph_owner_status_activity",
+    "rph_team_activity",
 }
 TRIGRAM = {
     "crm_account_name_trgm",
@@ -124,7 +127,7 @@ def test_an_index_a_killed_migration_built_is_kept_when_it_runs_again():
     loader = MigrationLoader(connection)
     key = ("crm", "0009_contact_team_backfill")
     before, after = loader.project_state(("crm", "0008_contact_team")), loader.project_state(key)
-    operation = loader.get_migration(*key).operations[1]
+    operation = loader.get_migration(*key).operations[2]  # contact_team_status_name
     assert isinstance(operation, AddIndexWithoutLocking)
     with connection.schema_editor(atomic=False) as editor:
         operation.database_forwards("crm", editor, before, after)  # it is there: nothing to do

@@ -1,18 +1,40 @@
 """A search's pages (crm.paging.listed): its matches' keys read once, in order and capped,
 are its count and its page's keys; every page, within the cap and past it, shows what the
-ordered list itself holds there."""
+ordered list itself holds there, whether the keys came from a walk of the list's order or
+from the sorted read of every match (crm.matching)."""
 
 import pytest
 
 from crm import paging
+from crm.matching import Search
 from crm.models import RPH
 from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
 
 
+def unsearched():
+    return RPH.objects.order_by("name", "pk")
+
+
 def matching():
-    return RPH.objects.filter(name__icontains="acme").order_by("name", "pk")
+    return unsearched().filter(name__icontains="acme")
+
+
+@pytest.fixture(params=["searched", "walked", "walked a row a row", "sorted"])
+def listed(request):
+    """paging.listed four ways: rows searched already (`searching`), and the list with its
+    `search`, answered by the walk (of 200 or of one row per row wanted) or by the sorted
+    read of every match."""
+    walk = {"walked": 200, "walked a row a row": 1, "sorted": 0}.get(request.param)
+
+    def read(number: int, size: int, **kwargs) -> paging.Listed:
+        if walk is None:
+            return paging.listed(matching(), number, size, searching=True, **kwargs)
+        search = Search(("name",), "acme", walk=walk)
+        return paging.listed(unsearched(), number, size, search=search, **kwargs)
+
+    return read
 
 
 def expected(number: int, size: int) -> list[int]:
@@ -20,15 +42,15 @@ def expected(number: int, size: int) -> list[int]:
     return every[(number - 1) * size : number * size]
 
 
-@pytest.mark.parametrize("in_order", [True, False])
 @pytest.mark.parametrize("matches", [0, 4, 5, 6, 12])
-def test_every_page_of_a_search_shows_the_lists_rows_in_order(matches, in_order):
+def test_every_page_of_a_search_shows_the_lists_rows_in_order(matches, listed):
+    LeadFactory(name="Abe")  # before every match in the list's order
     for n in range(matches):
         LeadFactory(name=f"Acme {n % 3}")  # equal names: the key breaks the tie
     LeadFactory(name="Other")
 
     for number in range(1, 7):
-        shown = paging.listed(matching(), number, 3, searching=True, cap=5, in_order=in_order)
+        shown = listed(number, 3, cap=5)
 
         assert [lead.pk for lead in shown.page.rows] == expected(number, 3)
         assert shown.page.has_next == (number * 3 < matches)
@@ -36,28 +58,24 @@ def test_every_page_of_a_search_shows_the_lists_rows_in_order(matches, in_order)
         assert shown.more == (matches > 5)
 
 
-@pytest.mark.parametrize("in_order", [True, False])
-def test_a_search_within_the_cap_hands_back_every_key(in_order):
+def test_a_search_within_the_cap_hands_back_every_key(listed):
     for n in range(4):
         LeadFactory(name=f"Acme {3 - n}")
 
-    shown = paging.listed(matching(), 1, 3, searching=True, cap=5, in_order=in_order)
+    shown = listed(1, 3, cap=5)
 
-    assert sorted(shown.keys) == sorted(matching().values_list("pk", flat=True))
-    if in_order:
-        assert shown.keys == list(matching().values_list("pk", flat=True))
-    assert paging.listed(matching(), 1, 3, searching=True, cap=3).keys is None  # 4 > 3
+    assert shown.keys == list(matching().values_list("pk", flat=True))
+    assert listed(1, 3, cap=3).keys is None  # 4 > 3
 
 
-@pytest.mark.parametrize("in_order", [True, False])
 @pytest.mark.parametrize("matches", [4, 12])
-def test_a_search_page_costs_two_queries(matches, in_order, django_assert_num_queries):
+def test_a_search_page_costs_two_queries(matches, listed, django_assert_num_queries):
     for n in range(matches):
         LeadFactory(name=f"Acme {n}")
 
     for number in (1, 2, 3) if matches == 12 else (1, 2):  # within the keys read, past them
         with django_assert_num_queries(2):  # the keys, then the page's rows
-            paging.listed(matching(), number, 3, searching=True, cap=5, in_order=in_order)
+            listed(number, 3, cap=5)
 
 
 def test_a_list_that_is_not_a_search_is_counted_to_its_own_cap():
