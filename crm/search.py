@@ -1,7 +1,7 @@
 """One search box: the accounts, contacts, leads and opportunities a user may see, found by
 name (and a lead's company, a contact's or a lead's email), grouped by kind, a few of each.
 
-Each kind is two queries, whatever the data: its first keys (_first_keys), then their rows.
+Each kind is one query whatever the data, two for the kinds shown by name (_rows).
 icontains, which PostgreSQL runs as UPPER(column) LIKE UPPER('%…%'), is served by the
 trigram GIN indexes of crm 0005 and 0007.
 A trigram index finds a substring only from three characters on, so a query without three
@@ -134,36 +134,36 @@ def search_mode(query: str) -> str:
 
 
 def search(user: User, query: str) -> list[Found]:
-    """What `user` may see of each kind that matches `query`: PER_KIND at most, two queries a
-    kind (the keys, crm.matching.first_keys; then their rows). LIKE's wildcards (%, _) and
+    """What `user` may see of each kind that matches `query`: PER_KIND at most, one query a
+    kind, two for a kind sorted by a column it searches (_rows). LIKE's wildcards (%, _) and
     backslashes in the query are literal characters."""
     mode = search_mode(query)
     if not mode:
         return []
     found = []
     for kind in KINDS:
-        records = kind.records(user)
-        keys = _first_keys(kind, records, query, mode)
-        by_key = {row.pk: row for row in records.filter(pk__in=keys[:PER_KIND])}
-        # A record deleted between the two reads is left out.
-        rows = [by_key[key] for key in keys[:PER_KIND] if key in by_key]
+        rows = _rows(kind, kind.records(user), query, mode)
         hits = [Hit(row, record_url(kind.page, row.pk), kind.detail(row)) for row in rows]
-        more = len(keys) > PER_KIND
-        found.append(Found(kind, hits, more, kind.list_url(query) if more else None))
+        more = len(hits) > PER_KIND
+        found.append(Found(kind, hits[:PER_KIND], more, kind.list_url(query) if more else None))
     return found
 
 
-def _first_keys(kind: Kind, records: QuerySet, query: str, mode: str) -> list:
-    """The keys of the first PER_KIND + 1 matches, in the kind's order. Sorted by a column it
-    searches (a name), a kind's matches lie in one block of that order (every "Nora …" after
-    every "A…" to "M…"), which PostgreSQL cannot tell and would walk to: those are read by
-    crm.matching.first_keys, in bounded time. In any other order (the newest first) matches
-    are spread along it, and PostgreSQL's own choice, with the statistics of crm 0017, is the
-    cheapest: a short walk of the order for common words, the search indexes for rare ones."""
+def _rows(kind: Kind, records: QuerySet, query: str, mode: str) -> list:
+    """The first PER_KIND + 1 matches, in the kind's order. Sorted by a column it searches (a
+    name), a kind's matches lie in one block of that order (every "Nora …" after every "A…"
+    to "M…"), which PostgreSQL cannot tell and would walk to: their keys are read first by
+    crm.matching.first_keys, in bounded time, then their rows. In any other order (the
+    newest first) matches are spread along it, and PostgreSQL's own plan, with the
+    statistics of crm 0017, is the cheapest: a short walk of the order for common words, the
+    search indexes for rare ones."""
     ordered, search = records.order_by(*kind.order), kind.search(query, mode)
-    if kind.order[0].removeprefix("-") in kind.fields:
-        return first_keys(ordered, search, PER_KIND + 1)
-    return list(ordered.filter(search.q()).values_list("pk", flat=True)[: PER_KIND + 1])
+    matching = ordered.filter(search.q())
+    if kind.order[0].removeprefix("-") not in kind.fields:
+        return list(matching[: PER_KIND + 1])
+    keys = first_keys(ordered, search, PER_KIND + 1)
+    by_key = {row.pk: row for row in records.filter(pk__in=keys)}
+    return [by_key[key] for key in keys if key in by_key]  # one deleted meanwhile: left out
 
 
 def matching(kind: Kind, user: User, query: str, mode: str) -> QuerySet:
