@@ -211,8 +211,8 @@ def accounts_for_list(user: User, form: AccountFilterForm) -> QuerySet[Account]:
 def search_of(form: AccountFilterForm) -> Search:
     """The list's search box: the name (UPPER(name) LIKE: the trigram index of crm 0007).
     Every order has an index (a team's and everyone's) to walk for the first matches, and an
-    account manager's accounts by name too; by date they have none: every match is read and
-    sorted instead (crm.matching)."""
+    account manager's accounts by name too; by date they have none: PostgreSQL's own plan
+    reads them (crm.matching)."""
     by_date = (form.value("sort") or "name").endswith("created")
     walked = not (form.value("manager") and by_date)
     return Search(("name",), form.query(), walk=WALK_PER_ROW if walked else 0)

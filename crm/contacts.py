@@ -233,7 +233,7 @@ def contacts_for_list(user: User, form: ContactFilterForm) -> QuerySet[Contact]:
 def search_of(form: ContactFilterForm) -> Search:
     """The list's search box: name or email. Every order, and the status and account filters,
     have an index (a team's and everyone's) to walk for the first matches; the account
-    manager is the account's, a join no index holds: every match is read and sorted instead
+    manager is the account's, a join no index holds: PostgreSQL's own plan reads it
     (crm.matching)."""
     return Search(("name", "email"), form.query(), walk=0 if form.value("owner") else WALK_PER_ROW)
 

@@ -243,7 +243,7 @@ def search_of(form: LeadFilterForm) -> Search:
     """The list's search box: name, company or email. The latest activity first (or last) is
     walked for the first matches: each role's leads are held in that order by an index (the
     owner's, the team's, everyone's). Other orders, and a status, source or activity filter,
-    have no such index: every match is read and sorted instead (crm.matching)."""
+    have no such index: PostgreSQL's own plan reads them (crm.matching)."""
     walked = (form.value("sort") or "-activity") in ("-activity", "activity") and not any(
         form.value(name) for name in ("status", "source", "activity")
     )

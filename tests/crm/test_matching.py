@@ -148,7 +148,7 @@ def test_a_block_late_in_the_order_is_not_walked_to(walk, most, read, monkeypatc
 
 def test_a_list_walks_only_an_order_an_index_holds_with_its_filters(rita, north):
     """The leads' latest-activity orders, the contacts' and accounts' orders, unless a filter
-    no index holds with them comes in: then every match is read and sorted (walk 0)."""
+    no index holds with them comes in: then PostgreSQL's own plan reads them (walk 0)."""
     from crm import accounts, contacts
     from crm import leads as lead_list
 

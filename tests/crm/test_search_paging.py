@@ -21,12 +21,12 @@ def matching():
     return unsearched().filter(name__icontains="acme")
 
 
-@pytest.fixture(params=["searched", "walked", "walked a row a row", "sorted"])
+@pytest.fixture(params=["searched", "walked", "walked a row a row", "planned"])
 def listed(request):
     """paging.listed four ways: rows searched already (`searching`), and the list with its
-    `search`, answered by the walk (of 200 or of one row per row wanted) or by the sorted
-    read of every match."""
-    walk = {"walked": 200, "walked a row a row": 1, "sorted": 0}.get(request.param)
+    `search`, answered by the walk (of 200 rows per row wanted), by the sorted read of every
+    match (a walk of one row per row wanted finds too few), or by PostgreSQL's plan (walk 0)."""
+    walk = {"walked": 200, "walked a row a row": 1, "planned": 0}.get(request.param)
 
     def read(number: int, size: int, **kwargs) -> paging.Listed:
         if walk is None:
