@@ -105,20 +105,19 @@ def listed(
     if not searching:
         return Listed(page_of(rows, number, size, last), capped_count(rows, cap), cap)
     start = (number - 1) * size
-    if search:  # keys enough for the page and its next row, or every one
-        keys = first_keys(rows, search, max(cap, start + size) + 1)
+    if search:
+        keys = first_keys(rows, search, cap + 1)
         rows = rows.filter(search.q())
     else:
         keys = list(rows.values_list("pk", flat=True)[: cap + 1])
-        if len(keys) > cap and start + size >= len(keys):
-            return Listed(page_of(rows, number, size, last), len(keys), cap)
+    if len(keys) > cap and start + size >= len(keys):  # a page past the keys read
+        return Listed(page_of(rows, number, size, last), len(keys), cap)
     known = keys[start : start + size + 1]
     by_key = {row.pk: row for row in rows.filter(pk__in=known[:size])}
     # A row deleted between the two reads is left out, not shown as an error.
     shown = [by_key[key] for key in known[:size] if key in by_key]
     more = len(known) > size and (last is None or number < last)
-    count = min(len(keys), cap + 1)
-    return Listed(Page(shown, number, more), count, cap, keys if len(keys) <= cap else None)
+    return Listed(Page(shown, number, more), len(keys), cap, keys if len(keys) <= cap else None)
 
 
 def list_response(

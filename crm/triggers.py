@@ -123,7 +123,8 @@ BACKFILL = {
 # alone. A lead with no owner, or an owner with no team, has none, and no manager sees it.
 # A lead written or given to someone holds that person's row FOR SHARE until it commits: an
 # update of the person (a login's last_login) waits those few milliseconds, and the morning
-# digest, which skips locked people, takes them at its next run.
+# digest, which skips locked people, takes them at its next run. The other way round, a lead
+# written for someone whose digest is being sent waits for that batch (100 people) to commit.
 _LEADS = team_copy("crm_rph", "crm_rph", "crm_rph_owner", parent="crm_user", key="owner_id")
 LEAD_BACKFILL = {
     "postgresql": "UPDATE crm_rph r SET team_id = u.team_id FROM crm_user u"
