@@ -6,8 +6,8 @@ each row when it thinks matches are common, and reads the trigram indexes and so
 thinks they are rare. It guesses how common a LIKE '%…%' is from a sample, and assumes the
 matches are spread evenly along the order. Both fail on the searches people make: a first name
 searched in a list sorted by name sits in one block of it (an administrator's search for
-"nora" walked 600,000 contacts, 660 ms), and a rare address guessed at 1 % walked a team's
-million leads (150 ms). So the two reads are made in turn, each bounded:
+"nora" walked 600,000 contacts, 660 ms), and a rare address guessed at 1 % walked a million
+leads for a manager (150 ms). So the two reads are made in turn, each bounded:
 
 1. the list's order is walked for at most `Search.walk` rows per row wanted (WALK_PER_ROW),
    testing each: a search whose matches are one row in 200 or more commonly (a surname)
@@ -30,7 +30,7 @@ from django.db import connections
 from django.db.models import F, OrderBy, Q, QuerySet
 
 WALK_PER_ROW = 200  # by default a walk gives up below one match in 200 rows
-MOST_WALKED = 40_000  # and never reads more rows than this (a page far into a search)
+MOST_WALKED = 40_000  # and never reads more rows than this, whatever the limit
 
 
 @dataclass(frozen=True)
