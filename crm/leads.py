@@ -239,6 +239,11 @@ def leads_for_list(user: User, form: LeadFilterForm, now: datetime) -> QuerySet[
     return leads.order_by(*SORTS[form.value("sort") or "-activity"])
 
 
+# A lead's walk reads its rows from the table (no index holds name, company and email): half
+# the contacts' and accounts' walk (crm.matching.WALK_PER_ROW), which read an index alone.
+WALK = 100
+
+
 def search_of(form: LeadFilterForm) -> Search:
     """The list's search box: name, company or email. The latest activity first (or last) is
     walked for the first matches: each role's leads are held in that order by an index (the
@@ -247,7 +252,7 @@ def search_of(form: LeadFilterForm) -> Search:
     walked = (form.value("sort") or "-activity") in ("-activity", "activity") and not any(
         form.value(name) for name in ("status", "source", "activity")
     )
-    return Search(("name", "company", "email"), form.query(), walk=100 if walked else 0)
+    return Search(("name", "company", "email"), form.query(), walk=WALK if walked else 0)
 
 
 def _activity_filter(leads: QuerySet[RPH], days: int, now: datetime) -> QuerySet[RPH]:

@@ -113,11 +113,16 @@ def listed(
     if len(keys) > cap and start + size >= len(keys):  # a page past the keys read
         return Listed(page_of(rows, number, size, last), len(keys), cap)
     known = keys[start : start + size + 1]
-    by_key = {row.pk: row for row in rows.filter(pk__in=known[:size])}
-    # A row deleted between the two reads is left out, not shown as an error.
-    shown = [by_key[key] for key in known[:size] if key in by_key]
     more = len(known) > size and (last is None or number < last)
-    return Listed(Page(shown, number, more), len(keys), cap, keys if len(keys) <= cap else None)
+    page = Page(rows_by_key(rows, known[:size]), number, more)
+    return Listed(page, len(keys), cap, keys if len(keys) <= cap else None)
+
+
+def rows_by_key(rows: QuerySet, keys: list[Any]) -> list[Any]:
+    """The rows of `rows` with these keys, in the keys' order, in one query. A row deleted
+    since its key was read is left out, not shown as an error."""
+    by_key = {row.pk: row for row in rows.filter(pk__in=keys)}
+    return [by_key[key] for key in keys if key in by_key]
 
 
 def list_response(

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 from crm.links import record_url
 from crm.matching import Search, first_keys
 from crm.models import RPH, Account, Contact, Opportunity, User
+from crm.paging import rows_by_key
 from crm.visibility import mine, visible_to
 
 MAX_LENGTH = 200
@@ -161,9 +162,7 @@ def _rows(kind: Kind, records: QuerySet, query: str, mode: str) -> list:
     matching = ordered.filter(search.q())
     if kind.order[0].removeprefix("-") not in kind.fields:
         return list(matching[: PER_KIND + 1])
-    keys = first_keys(ordered, search, PER_KIND + 1)
-    by_key = {row.pk: row for row in records.filter(pk__in=keys)}
-    return [by_key[key] for key in keys if key in by_key]  # one deleted meanwhile: left out
+    return rows_by_key(records, first_keys(ordered, search, PER_KIND + 1))
 
 
 def matching(kind: Kind, user: User, query: str, mode: str) -> QuerySet:
