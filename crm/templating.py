@@ -1,14 +1,17 @@
 """The Jinja2 environment of the templates under <app>/jinja2/: the rows of the lists (leads,
-contacts, accounts, invoices), fifty rows a page, which Jinja2 renders in about a third of the
-time Django's engine takes. Pages around them stay Django templates: the view renders the rows
-first and hands them to the page (crm.paging.list_response), or alone to htmx.
+contacts, accounts, invoices, email), fifty rows a page, which Jinja2 renders in about a
+third of the time Django's engine takes. Pages around them stay Django templates: the view
+renders the rows first and hands them to the page (crm.paging.list_response), or alone to
+htmx.
 
 What the Django templates get from tags and the engine, these get as functions: record_url
 and url for links, when and shown for dates in the viewer's zone (Django's engine formats a
-date by itself; Jinja2 would print it ISO), and the pluralize filter. These templates are ours:
-user-written templates (nurture) render in a sandbox of their own."""
+date by itself; Jinja2 would print it ISO), and the pluralize and truncatechars filters.
+These templates are ours: user-written templates (nurture) render in a sandbox of their
+own."""
 
 from django.urls import reverse
+from django.utils.text import Truncator
 from jinja2 import Environment
 
 from crm import dates
@@ -23,10 +26,16 @@ def pluralize(count: int, suffix: str = "s") -> str:
     return "" if count == 1 else suffix
 
 
+def truncatechars(text: str, length: int) -> str:
+    """Django's filter of the name: at most `length` characters, the last an ellipsis."""
+    return Truncator(text).chars(length)
+
+
 def environment(**options) -> Environment:
     # Django's backend asks for autoescaping already; these are HTML templates, whatever asks.
     options.pop("autoescape", None)
     env = Environment(autoescape=True, **options)
     env.globals.update(record_url=record_url, url=url, when=dates.when, shown=dates.shown)
     env.filters["pluralize"] = pluralize
+    env.filters["truncatechars"] = truncatechars
     return env

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.links import record_url
 from crm.models import RPH, Account, Contact
+from crm.paging import list_response
 from crm.visibility import visible_to
 from mailsync import backlog
 from mailsync.models import BacklogEmail
@@ -84,11 +85,7 @@ def email_list(request):
         "thread": form.filters().thread,
         "now": timezone.now(),
     }
-    partial = request.htmx and not request.htmx.history_restore_request
-    template = "mailsync/_email_rows.html" if partial else "mailsync/emails.html"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return list_response(request, "mailsync/emails.html", "mailsync/_email_rows.html", context)
 
 
 def _without_cursor(params) -> str:

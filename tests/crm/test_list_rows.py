@@ -1,10 +1,15 @@
-"""The lists' rows (Jinja2 templates, crm/templating.py) escape everything a user typed, on the
-full page and in the rows htmx swaps in, and show the owner's column to managers only."""
+"""The lists' rows (Jinja2 templates, crm/templating.py) escape everything a user typed (or a
+sender wrote), on the full page and in the rows htmx swaps in, and show the owner's column to
+managers only."""
 
-from datetime import date
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from email.utils import formataddr
 
 import pytest
 
+from mailsync import backlog
+from mailsync.models import Mailbox
 from tests.clients import HTMX, logged_in
 from tests.factories import (
     AccountFactory,
@@ -47,6 +52,47 @@ def test_what_users_typed_is_escaped_in_the_rows(url, headers, rita, records, ti
     assert ESCAPED in page
     assert "<script>alert" not in page
     assert ("<html" in page) == (not headers)  # the rows alone for htmx
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_what_a_sender_wrote_is_escaped_in_the_email_rows(headers, rita):
+    mailbox = mail_of(rita)
+    message = EmailMessage()
+    message["From"] = formataddr((f"Ana {HOSTILE}", "ana@client.example"))
+    message["To"] = "rita@vigil.example"
+    message["Subject"] = f"Offer {HOSTILE}"
+    message["Date"] = "Mon, 16 Mar 2026 09:00:00 +0000"
+    message.set_content(f"Body {HOSTILE}")
+    inbound = backlog.Fetched(1, message.as_bytes())
+    del message["From"], message["To"]
+    message["From"], message["To"] = "rita@vigil.example", "o'neil&co@client.example"
+    sent = backlog.Fetched(2, message.as_bytes())
+    backlog.store(mailbox, "inbox", 1, [inbound], datetime(2026, 3, 16, tzinfo=UTC))
+    backlog.store(mailbox, "sent", 1, [sent], datetime(2026, 3, 16, tzinfo=UTC))
+
+    response = logged_in(rita).get("/mail/", headers=headers)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    rows = page[page.index('id="emails"') :]
+    # The sender's name, and each email's subject and the start of its text.
+    assert rows.count(ESCAPED) == 5
+    assert "to o&#39;neil&amp;co@client.example" in rows
+    assert "<script>alert" not in page
+    assert ("<html" in page) == (not headers)
+
+
+def mail_of(owner) -> Mailbox:
+    return Mailbox.objects.create(
+        owner=owner,
+        provider=Mailbox.Provider.IMAP,
+        auth=Mailbox.Auth.PASSWORD,
+        address="rita@vigil.example",
+        username="rita@vigil.example",
+        imap_host="imap.client.example",
+        status=Mailbox.Status.ACTIVE,
+        created_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
 
 
 @pytest.mark.parametrize(

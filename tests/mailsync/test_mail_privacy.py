@@ -166,6 +166,23 @@ def test_crm_sent_mail_is_read_with_the_visibility_of_what_it_was_about(rep_a, r
     assert "Our offer" in logged_in(rep_a).get(f"/rph/{lead.pk}/emails/").content.decode()
 
 
+def test_crm_sent_mail_follows_a_user_who_changes_team_or_role(rep_a, rep_b):
+    # The outbox side of visibility is compiled once per user (backlog._sent_about): a move
+    # to another team, or a rep made manager or administrator, must read it anew.
+    lead = RPHFactory(owner=rep_a)
+    about_the_lead = sent_email("nurture-like", about=lead, to=lead.email)
+    assert page(rep_b, about_the_lead).status_code == 404
+    rep_b.team = rep_a.team
+    rep_b.save()
+    assert page(rep_b, about_the_lead).status_code == 200
+    rep_b.team = TeamFactory(name="East")
+    rep_b.save()
+    assert page(rep_b, about_the_lead).status_code == 404
+    rep_b.role, rep_b.team = "admin", None
+    rep_b.save()
+    assert page(rep_b, about_the_lead).status_code == 200
+
+
 def test_a_copy_that_says_something_else_does_not_join_the_crm_email(mailboxes, dovecot):
     (box_a, _), (user_a, _) = mailboxes
     html = "<p>Hello, our price is <b>12,500 EUR</b></p>"
