@@ -109,8 +109,8 @@ def build(rows: int, as_of: datetime) -> None:
     )
     sql(
         """INSERT INTO finance_invoice (account_id, number, voucher_date, payment_terms_days,
-                                        amount, debt)
-           SELECT 1 + g %% %(accounts)s, 'INV-' || g, %(as_of)s::date - (g %% 150), 30,
+                                        currency, amount, debt)
+           SELECT 1 + g %% %(accounts)s, 'INV-' || g, %(as_of)s::date - (g %% 150), 30, 'EUR',
                   100 + g %% 900, CASE WHEN g %% 2 = 0 THEN 0 ELSE 100 + g %% 900 END
            FROM generate_series(1, %(rows)s) g""",
         p,

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm import paging
 from crm.countries import countries
-from crm.forms import ModelChoiceField, time_zone_choices
+from crm.forms import ModelChoiceField, TimeZoneField, TimeZoneInput
 from crm.matching import Search
 from crm.models import RPH, Account, Contact, LeadStatusChange, Opportunity, User
 from crm.visibility import may_change, mine, visible_to
@@ -165,13 +165,13 @@ class LeadForm(OneLineErrors, forms.ModelForm):
     class Meta:
         model = RPH
         fields = ["name", "company", "email", "source", "time_zone", "country", "owner"]
+        field_classes = {"time_zone": TimeZoneField}
 
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["source"].choices = [("", "Unknown"), *RPH.Source.choices]  # type: ignore[attr-defined]
         # Where the lead is: its nurture emails go out in its working day (nurture.places).
-        zones = time_zone_choices(self.instance.time_zone)[1:]  # not "the company's"
-        self.fields["time_zone"].widget = forms.Select(choices=[("", "Its country's"), *zones])
+        self.fields["time_zone"].widget = TimeZoneInput("Its country's")
         self.fields["country"].widget = country_select("Its account's")
         owner = self.fields["owner"]
         owner.queryset = owners_for(user)  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ urlpatterns = [
     path("search/", include("crm.search")),
     path("me/", preferences.preferences, name="preferences"),
     path("me/calendar-feed", feeds.feed_settings, name="feed_settings"),
+    path("me/time-zones", preferences.time_zone_list, name="time_zones"),
     path("feeds/calendar.ics", feeds.calendar_feed, name="calendar_feed"),
     path("team/away/", absences.away_page, name="away"),
     path("team/away/<int:pk>/remove", absences.absence_remove, name="absence_remove"),
