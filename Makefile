@@ -56,7 +56,7 @@ test: services lint
 	    tests/notifications/test_user_blocking.py tests/notifications/test_dashboard_order.py \
 	    tests/notifications/test_dashboard.py tests/notifications/test_stage_quick_action.py \
 	    tests/crm/test_time_zone_and_dates.py tests/crm/test_contact_team.py \
-	    tests/crm/test_lead_team.py tests/crm/test_matching.py \
+	    tests/crm/test_lead_team.py tests/crm/test_matching.py tests/crm/test_owner_rollups.py \
 	    tests/crm/test_form_renderer.py tests/crm/test_search_paging.py \
 	    tests/crm/test_working_time.py tests/crm/test_absences.py tests/crm/test_calendar_feed.py \
 	    tests/crm/test_list_rows.py tests/notifications/test_working_time_deadlines.py \

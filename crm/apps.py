@@ -9,7 +9,7 @@ class CrmConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
-        from crm import triggers
+        from crm import rollups, triggers
         from crm.schedules import sync_after_migrate
 
         autodiscover_modules("jobs")
@@ -17,6 +17,7 @@ class CrmConfig(AppConfig):
         for migration, uninstall, reinstall in (
             ("0008_contact_team", triggers.uninstall, triggers.reinstall),
             ("0015_lead_team", triggers.uninstall_leads, triggers.reinstall_leads),
+            ("0018_owner_rollups", rollups.uninstall, rollups.reinstall),
         ):
             before, after = triggers.around_migrate("crm", migration, uninstall, reinstall)
             pre_migrate.connect(before, sender=self, weak=False)

@@ -761,3 +761,61 @@ class JobLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job}: {self.holder or 'free'}"
+
+
+class NotDumped(models.Manager):
+    """No rows: the default manager of a table the database keeps, which dumpdata reads. A
+    fixture's records make their rows again through the triggers as loaddata saves them."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().none()
+
+
+class OwnerRollup(models.Model):
+    """A rollup kept by the database (crm/rollups.py), a row per change to one person's
+    records: summed per key, the rows give what the person has."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+
+    dumped = NotDumped()
+    objects = models.Manager()
+
+    class Meta:
+        abstract = True
+        default_manager_name = "dumped"
+
+
+class OwnerPipeline(OwnerRollup):
+    """Changes to one person's opportunities in one stage: how many, their amount. Added up
+    per owner and stage, the rows give their pipeline. Folded after the nightly notifications
+    run; a dashboard adds up its people's instead of every opportunity."""
+
+    stage = models.CharField(max_length=16)
+    opportunities = models.BigIntegerField()
+    amount = models.DecimalField(max_digits=24, decimal_places=2)
+
+    class Meta(OwnerRollup.Meta):
+        indexes = [models.Index(fields=["owner", "stage"], name="ownerpipeline_owner_stage")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} {self.stage}: {self.opportunities}"
+
+
+class OwnerTaskDay(OwnerRollup):
+    """Changes to one person's open tasks that fall due on one day (UTC): how many. Added up,
+    the rows give how many are due before a day."""
+
+    due_day = models.DateField()
+    tasks = models.BigIntegerField()
+
+    class Meta(OwnerRollup.Meta):
+        indexes = [models.Index(fields=["owner", "due_day"], name="ownertaskday_owner_day")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} {self.due_day}: {self.tasks}"

@@ -8,7 +8,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm.models import copied_team
+from crm.models import NotDumped, copied_team
 from crm.sql import AddDays, DayNumber
 from finance.currencies import (
     MAX_MINOR_UNIT,
@@ -349,14 +349,6 @@ class PenaltyAccrual(models.Model):
     @property
     def period_end(self):
         return EPOCH + timedelta(days=self.end_day)
-
-
-class NotDumped(models.Manager):
-    """No rows: the default manager of a table the database keeps, which dumpdata reads. A
-    fixture's invoices make their rows again through the triggers as loaddata saves them."""
-
-    def get_queryset(self) -> models.QuerySet:
-        return super().get_queryset().none()
 
 
 class AgingDay(models.Model):

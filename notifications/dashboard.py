@@ -19,12 +19,24 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Case, Count, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    DateTimeField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, TruncDate, TruncDay
 from django.utils import timezone
 
 from crm.links import record_url
-from crm.models import Dispatch, Event, Opportunity, Task, User
+from crm.models import Dispatch, Event, Opportunity, OwnerPipeline, OwnerTaskDay, Task, User
 from crm.visibility import mine, visible_parts, visible_to
 from notifications import charts, lists
 from notifications.lists import BLOCKING, OVERDUE, TODAY, UPCOMING, today_bounds
@@ -172,7 +184,7 @@ def _queries(user: User, at: Moments) -> dict[str, list[QuerySet]]:
     # events" list): one range of the (owner, start) index.
     events = mine(user, Event.objects.filter(start_at__gte=at.start, start_at__lt=at.week))
     open_dispatches = Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES)
-    opportunities = mine(user, Opportunity.objects.filter(stage__in=Opportunity.OPEN_STAGES))
+    pipeline = _owned(user, OwnerPipeline.objects.filter(stage__in=Opportunity.OPEN_STAGES))
     return {
         "notifications": _parts(
             notifications.annotate(stage=_stage()),
@@ -185,8 +197,12 @@ def _queries(user: User, at: Moments) -> dict[str, list[QuerySet]]:
         "dispatches": [
             visible_to(user, open_dispatches).order_by("due_at").values(*DISPATCH_FIELDS)[:ROWS]
         ],
+        # From the rollups the database keeps (crm/rollups.py), a row per person and stage
+        # or due day, not the team's every opportunity and task.
         "pipeline": [
-            opportunities.values("stage").annotate(count=Count("*"), total=Sum("amount")).order_by()
+            pipeline.values("stage")
+            .annotate(count=Cast(Sum("opportunities"), BigIntegerField()), total=Sum("amount"))
+            .order_by()
         ],
         "trend": [
             tasks.filter(due_at__gte=at.trend_from, due_at__lt=at.end)
@@ -206,28 +222,62 @@ def _queries(user: User, at: Moments) -> dict[str, list[QuerySet]]:
                 blocking=False, expires_at__gte=at.stale_before, expires_at__lt=at.start
             )
         ],
-        "total:tasks": [tasks.filter(due_at__lt=at.end)],
-        "total:tasks_overdue": [tasks.filter(due_at__lt=at.start)],
+        "total:tasks": _due_before(user, tasks, at.end),
+        "total:tasks_overdue": _due_before(user, tasks, at.start),
         "total:events": [events],
         "total:dispatches": visible_parts(user, open_dispatches),
     }
 
 
-def _totals_sql(queries: dict[str, list[QuerySet]]) -> tuple[str, Sequence]:
-    """One query for every card's total: the sum of the counts of its disjoint parts."""
+def _owned(user: User, rows: QuerySet) -> QuerySet:
+    """mine() for a rollup's rows: by the person they are of (a rep their own, a manager
+    their team's, an administrator everyone's)."""
+    if user.is_administrator:
+        return rows
+    if user.role == User.Role.MANAGER:
+        return visible_to(user, rows, team_paths=("owner__team",))
+    return rows.filter(owner=user)
+
+
+@dataclass(frozen=True)
+class Summed:
+    """A part of a total that adds up a rollup's `field` instead of counting rows."""
+
+    rows: QuerySet
+    field: str
+
+
+def _due_before(user: User, tasks: QuerySet, moment: datetime) -> list:
+    """The parts of a count of open `tasks` due before `moment`: the rollup's days before
+    moment's day (UTC), then the tasks of that day up to `moment`, read from the tasks."""
+    day = Value(moment, output_field=DateTimeField())
+    rollup = _owned(user, OwnerTaskDay.objects.filter(due_day__lt=TruncDate(day, tzinfo=UTC)))
+    return [
+        Summed(rollup, "tasks"),
+        tasks.filter(due_at__lt=moment, due_at__gte=TruncDay(day, tzinfo=UTC)),
+    ]
+
+
+def _totals_sql(queries: dict[str, list]) -> tuple[str, Sequence]:
+    """One query for every card's total: the sum of the counts (or sums) of its disjoint
+    parts."""
     selects: list[str] = []
     params: list = []
     for name, parts in queries.items():
         if not name.startswith("total:"):
             continue
         label, counts = name.removeprefix("total:"), []
-        for i, queryset in enumerate(parts):
+        for i, part in enumerate(parts):
+            field = part.field if isinstance(part, Summed) else "pk"
+            rows = part.rows if isinstance(part, Summed) else part
             try:
-                sql, values = queryset.order_by().values("pk").query.sql_with_params()
+                sql, values = rows.order_by().values(field).query.sql_with_params()
             except EmptyResultSet:  # e.g. a user in no team sees no team's records
                 counts.append("0")
                 continue
-            counts.append(f"(SELECT COUNT(*) FROM ({sql}) AS {label}_{i})")  # noqa: S608
+            summed = f"CAST(COALESCE(SUM({field}), 0) AS BIGINT)"
+            total = summed if isinstance(part, Summed) else "COUNT(*)"
+            counts.append(f"(SELECT {total} FROM ({sql}) AS {label}_{i})")  # noqa: S608
             params.extend(values)
         selects.append(f"{' + '.join(counts)} AS {label}")
     return f"SELECT {', '.join(selects)}", params

@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     CharField,
@@ -13,6 +13,7 @@ from django.db.models import (
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Concat, Left
 
+from crm import rollups
 from crm.models import WorkingCalendar
 from crm.registry import Counts, job
 from crm.sql import insert_from_select
@@ -35,6 +36,7 @@ def notify_expiring(as_of: datetime, *, dry_run: bool = False) -> Counts:
     if company.enabled:  # the new deadlines, in working time (blocking_deadlines: the rest)
         new = Notification.objects.filter(created_at=as_of)
         counts["deadlines"] = deadlines.reschedule(new, as_of, company)
+    rollups.compact(connection)  # the dashboard's rollups: the day's rows, folded
     return counts
 
 
