@@ -81,7 +81,9 @@ class Rollup:
             updated: self._apply(
                 f"{self._terms('old_rows', '-', 0)} UNION ALL {self._terms('new_rows', '', 0)}"
             ),
-            truncated: f"DELETE FROM {self.table}",
+            # After a fold that was running commits (its rows are locked until then): the
+            # DELETE's own snapshot, taken once the lock is ours, sees the rows it made.
+            truncated: f"LOCK TABLE {self.table} IN EXCLUSIVE MODE; DELETE FROM {self.table}",
         }
         events = {
             inserted: ("INSERT", "REFERENCING NEW TABLE AS new_rows"),

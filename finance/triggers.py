@@ -83,7 +83,11 @@ POSTGRESQL_AGING = [
         "finance_aging_updated",
         _apply(f"{_terms('old_rows', '-')} UNION ALL {_terms('new_rows', '')}"),
     ),
-    _function("finance_aging_truncated", "DELETE FROM finance_agingday"),
+    # After a compaction that was running commits: see crm/rollups.py.
+    _function(
+        "finance_aging_truncated",
+        "LOCK TABLE finance_agingday IN EXCLUSIVE MODE; DELETE FROM finance_agingday",
+    ),
     """
     CREATE OR REPLACE TRIGGER finance_aging_inserted AFTER INSERT ON finance_invoice
     REFERENCING NEW TABLE AS new_rows

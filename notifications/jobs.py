@@ -27,6 +27,9 @@ from notifications.services import close_done
 @job("notifications_daily", schedule="0 6 * * *")
 def notify_expiring(as_of: datetime, *, dry_run: bool = False) -> Counts:
     """Notify about tasks, opportunities, events and invoices about to expire or expired."""
+    # The dashboard's rollups: the rows of the day before, folded first, so that a run that
+    # fails further on still does it.
+    rollups.compact(connection)
     created = 0
     rules = list(ReminderRule.objects.filter(active=True))
     for rule in rules:
@@ -36,7 +39,6 @@ def notify_expiring(as_of: datetime, *, dry_run: bool = False) -> Counts:
     if company.enabled:  # the new deadlines, in working time (blocking_deadlines: the rest)
         new = Notification.objects.filter(created_at=as_of)
         counts["deadlines"] = deadlines.reschedule(new, as_of, company)
-    rollups.compact(connection)  # the dashboard's rollups: the day's rows, folded
     return counts
 
 

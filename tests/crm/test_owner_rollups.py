@@ -4,13 +4,14 @@ writes, folding; and the dashboard's pipeline and task totals read from them equ
 the records, for a rep, a manager and an administrator, on either side of midnight in their
 own time zone and in UTC."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Sum
 
 from crm import rollups
@@ -203,3 +204,41 @@ def test_the_dashboards_totals_are_counts_of_the_records(people, zone, role, set
     assert pipeline["count"] == opportunities.count() > 0
     amounts = {b["label"]: b["total"] for b in pipeline["bars"]}
     assert amounts["Proposal"] == sum(o.amount for o in opportunities.filter(stage="proposal"))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE: PostgreSQL")
+def test_a_truncate_while_a_fold_runs_leaves_nothing_behind(people):
+    # The fold deletes every row and inserts their sums; a TRUNCATE waiting on its row locks
+    # must not delete with a snapshot from before the fold committed (a review's race).
+    for day in range(5):
+        TaskFactory(owner=people[0], due_at=NOW + timedelta(days=day))
+    folding = connections.create_connection("default")
+    truncating = connections.create_connection("default")
+    try:
+        folding.set_autocommit(False)
+        with folding.cursor() as cursor:
+            for statement in rollups.TASK_DAYS.compact("postgresql"):
+                cursor.execute(statement)
+        with truncating.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        truncating.inc_thread_sharing()
+        done = threading.Thread(
+            target=lambda: truncating.cursor().execute("TRUNCATE crm_task CASCADE")
+        )
+        done.start()
+        with connection.cursor() as cursor:  # until the TRUNCATE waits for the fold
+            waiting = None
+            while waiting != "Lock" and done.is_alive():
+                cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+                waiting = cursor.fetchone()[0]
+        folding.commit()
+        done.join()
+    finally:
+        folding.close()
+        truncating.dec_thread_sharing()
+        truncating.close()
+
+    assert not Task.objects.exists()
+    assert not OwnerTaskDay.objects.exists()
