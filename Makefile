@@ -66,8 +66,9 @@ test: services lint
 	    tests/parc tests/mailsync tests/nurture tests/monitoring
 
 ## Benchmarks on PostgreSQL (prints figures; see README).
-# The dashboard's figures next to those of d069525, the code before its speed work (#12).
-DASHBOARD_BEFORE ?= d069525
+# The pages' figures next to those of c23ca5f, the code before #21's work (d069525: before the
+# dashboard's first speed work, #12).
+DASHBOARD_BEFORE ?= c23ca5f
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.notifications --before $(DASHBOARD_BEFORE)
 	$(BIN)/python -m bench.penalties
