@@ -30,6 +30,7 @@ EXPECTED_WIDTHS = {
     "away-manager-1366.png": 1366,
     "covering-rep-1366.png": 1366,
     "settings-rep-800.png": 800,
+    "time-zones-rep-800.png": 800,
 }
 
 
