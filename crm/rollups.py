@@ -7,7 +7,7 @@ from a row or two per person instead of counted from every record on every page.
 A manager's dashboard summed about 67,000 open opportunities and counted 38,000 due tasks of
 their team on every load (30 ms of SQL). Records change in many ways (pages, the admin, jobs'
 set-based writes, raw SQL) and only the database sees them all, so it keeps the rollups, the
-way finance/triggers.py keeps the invoice aging rollup:
+way finance/triggers.py keeps the invoice aging rollup (a `Rollup` of this module too):
 
 - PostgreSQL: one trigger per statement on the source table (insert, update, delete) reads
   the statement's old and new rows (transition tables), subtracts the old, adds the new, and
@@ -24,6 +24,7 @@ are dropped before every `migrate` and installed again after it (crm.triggers.ar
 
 # ruff: noqa: S608 - SQL is built here from this module's constants only, never from input
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -35,7 +36,8 @@ from crm.triggers import execute
 class Rollup:
     """How `table` sums `source`: its key columns, each an expression of a source row `r`
     (PostgreSQL, SQLite), its summed columns (each an expression of `r`), of the rows that
-    match `where`; `reads`, the source's columns those read."""
+    match `where`; `reads`, the source's columns those read. Its triggers and functions are
+    named after `prefix` (by default the table)."""
 
     table: str
     source: str
@@ -43,6 +45,7 @@ class Rollup:
     sums: dict[str, str]
     reads: tuple[str, ...]
     where: str = "true"
+    prefix: str = ""
 
     @property
     def key(self) -> str:
@@ -71,7 +74,7 @@ class Rollup:
     @property
     def triggers(self) -> list[str]:
         events = ("inserted", "deleted", "updated", "truncated")
-        return [f"{self.table}_{event}" for event in events]
+        return [f"{self.prefix or self.table}_{event}" for event in events]
 
     def postgresql(self) -> list[str]:
         inserted, deleted, updated, truncated = self.triggers
@@ -172,34 +175,34 @@ TASK_DAYS = Rollup(
 ROLLUPS = (PIPELINE, TASK_DAYS)
 
 
-def install(connection) -> None:
-    """(Re)create every trigger on this database."""
+def install(connection, rollups: Sequence[Rollup] = ROLLUPS) -> None:
+    """(Re)create every trigger of `rollups` on this database."""
     execute(
         connection,
         {
-            "postgresql": [s for rollup in ROLLUPS for s in rollup.postgresql()],
-            "sqlite": [s for rollup in ROLLUPS for s in rollup.sqlite()],
+            "postgresql": [s for rollup in rollups for s in rollup.postgresql()],
+            "sqlite": [s for rollup in rollups for s in rollup.sqlite()],
         },
     )
 
 
-def uninstall(connection) -> None:
+def uninstall(connection, rollups: Sequence[Rollup] = ROLLUPS) -> None:
     execute(
         connection,
         {
-            "postgresql": [s for rollup in ROLLUPS for s in rollup.postgresql_drop()],
-            "sqlite": [s for rollup in ROLLUPS for s in rollup.sqlite_drop()],
+            "postgresql": [s for rollup in rollups for s in rollup.postgresql_drop()],
+            "sqlite": [s for rollup in rollups for s in rollup.sqlite_drop()],
         },
     )
 
 
-def rebuild(connection) -> None:
+def rebuild(connection, rollups: Sequence[Rollup] = ROLLUPS) -> None:
     """Sum every source row again, from scratch. Inside the caller's transaction, which on
     PostgreSQL holds off the sources' writers meanwhile (they wait, then their triggers
     apply)."""
     vendor = connection.vendor
     statements = []
-    for rollup in ROLLUPS:
+    for rollup in rollups:
         if vendor == "postgresql":
             statements.append(f"LOCK TABLE {rollup.source} IN SHARE MODE")
         statements += [
@@ -209,17 +212,18 @@ def rebuild(connection) -> None:
     execute(connection, {vendor: statements})
 
 
-def compact(connection) -> None:
+def compact(connection, rollups: Sequence[Rollup] = ROLLUPS) -> None:
     """Fold each rollup's rows: every statement that changed its source added a few since the
-    last time (the notifications_daily job calls this after its run). On PostgreSQL a
-    statement a rollup, each whole by itself; SQLite's four, in a transaction."""
-    if connection.vendor == "postgresql":
-        for rollup in ROLLUPS:
-            execute(connection, {"postgresql": rollup.compact("postgresql")})
+    last time (notifications_daily folds the dashboard's first thing, finance_penalties the
+    aging rollup after its run). On PostgreSQL a statement a rollup, each whole by itself;
+    SQLite's four, in a transaction."""
+    vendor = connection.vendor
+    statements = [s for rollup in rollups for s in rollup.compact(vendor)]
+    if vendor == "postgresql":
+        execute(connection, {vendor: statements})
         return
     with transaction.atomic(using=connection.alias):
-        for rollup in ROLLUPS:
-            execute(connection, {connection.vendor: rollup.compact(connection.vendor)})
+        execute(connection, {vendor: statements})
 
 
 def reinstall(connection) -> None:

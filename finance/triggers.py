@@ -30,120 +30,35 @@ On SQLite the triggers are dropped before every `migrate` and installed again af
 
 from django.db import transaction
 
+from crm import rollups
 from crm.triggers import execute, team_copy
 
-KEY = "team_key, currency, due_date, penalty_sign, failed"
-COLUMNS = f"{KEY}, invoices, debt, penalty"
-
-
-def _terms(rows: str, sign: str) -> str:
-    """The rollup terms of the owed invoices in `rows`, counted with `sign`."""
-    return (
-        "SELECT coalesce(r.team_id, 0) AS team_key, r.currency, r.due_date,"
-        " sign(r.penalty)::int AS penalty_sign, r.penalty_error <> '' AS failed,"
-        f" {sign}1 AS invoices, {sign}r.debt AS debt, {sign}r.penalty AS penalty"
-        f" FROM {rows} r WHERE r.debt > 0"
-    )
-
-
-def _apply(terms: str) -> str:
-    """Insert the net change of a statement, per key: rows are only ever added (no row of the
-    rollup is locked, so writers never wait for each other there); `compact` folds them."""
-    return (
-        f"INSERT INTO finance_agingday ({COLUMNS})"
-        f" SELECT {KEY}, sum(invoices), sum(debt), sum(penalty) FROM ({terms}) t"
-        f" GROUP BY {KEY}"
-        " HAVING sum(invoices) <> 0 OR sum(debt) <> 0 OR sum(penalty) <> 0"
-    )
-
-
-def _function(name: str, body: str, returns: str = "NULL") -> str:
-    return f"""
-    CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      {body};
-      RETURN {returns};
-    END
-    $$
-    """
-
-
-AGING_TRIGGERS = {
-    "finance_aging_inserted": "finance_invoice",
-    "finance_aging_deleted": "finance_invoice",
-    "finance_aging_updated": "finance_invoice",
-    "finance_aging_truncated": "finance_invoice",
-}
+AGING_ROLLUP = rollups.Rollup(
+    "finance_agingday",
+    "finance_invoice",
+    keys={
+        "team_key": ("coalesce({r}.team_id, 0)", "coalesce({r}.team_id, 0)"),
+        "currency": ("{r}.currency", "{r}.currency"),
+        "due_date": ("{r}.due_date", "{r}.due_date"),
+        "penalty_sign": (
+            "sign({r}.penalty)::int",
+            "CASE WHEN {r}.penalty > 0 THEN 1 WHEN {r}.penalty < 0 THEN -1 ELSE 0 END",
+        ),
+        "failed": ("{r}.penalty_error <> ''", "{r}.penalty_error <> ''"),
+    },
+    sums={"invoices": "1", "debt": "{r}.debt", "penalty": "{r}.penalty"},
+    reads=("team_id", "currency", "due_date", "penalty", "penalty_error", "debt"),
+    where="{r}.debt > 0",
+    prefix="finance_aging",
+)
+AGING_TRIGGERS = dict.fromkeys(AGING_ROLLUP.triggers, "finance_invoice")
 _INVOICES = team_copy("finance_invoice", "finance_invoice", "finance_account")
 TEAM = _INVOICES["install"]
-POSTGRESQL_AGING = [
-    _function("finance_aging_inserted", _apply(_terms("new_rows", ""))),
-    _function("finance_aging_deleted", _apply(_terms("old_rows", "-"))),
-    _function(
-        "finance_aging_updated",
-        _apply(f"{_terms('old_rows', '-')} UNION ALL {_terms('new_rows', '')}"),
-    ),
-    # After a compaction that was running commits: see crm/rollups.py.
-    _function(
-        "finance_aging_truncated",
-        "LOCK TABLE finance_agingday IN EXCLUSIVE MODE; DELETE FROM finance_agingday",
-    ),
-    """
-    CREATE OR REPLACE TRIGGER finance_aging_inserted AFTER INSERT ON finance_invoice
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION finance_aging_inserted()
-    """,
-    """
-    CREATE OR REPLACE TRIGGER finance_aging_deleted AFTER DELETE ON finance_invoice
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION finance_aging_deleted()
-    """,
-    """
-    CREATE OR REPLACE TRIGGER finance_aging_updated AFTER UPDATE ON finance_invoice
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION finance_aging_updated()
-    """,
-    """
-    CREATE OR REPLACE TRIGGER finance_aging_truncated AFTER TRUNCATE ON finance_invoice
-    FOR EACH STATEMENT EXECUTE FUNCTION finance_aging_truncated()
-    """,
-]
-
-
-def _sqlite_add(row: str, sign: str) -> str:
-    return (
-        f"INSERT INTO finance_agingday ({COLUMNS})"
-        f" SELECT coalesce({row}.team_id, 0), {row}.currency, {row}.due_date,"
-        f" CASE WHEN {row}.penalty > 0 THEN 1 WHEN {row}.penalty < 0 THEN -1 ELSE 0 END,"
-        f" {row}.penalty_error <> '', {sign}1, {sign}{row}.debt, {sign}{row}.penalty"
-        f" WHERE {row}.debt > 0;"
-    )
-
-
-SQLITE_AGING_DROP = [f"DROP TRIGGER IF EXISTS {name}" for name in AGING_TRIGGERS]
-SQLITE_AGING = [
-    *SQLITE_AGING_DROP,
-    f"""
-    CREATE TRIGGER finance_aging_inserted AFTER INSERT ON finance_invoice
-    BEGIN {_sqlite_add("NEW", "")} END
-    """,
-    f"""
-    CREATE TRIGGER finance_aging_deleted AFTER DELETE ON finance_invoice
-    BEGIN {_sqlite_add("OLD", "-")} END
-    """,
-    f"""
-    CREATE TRIGGER finance_aging_updated AFTER UPDATE ON finance_invoice
-    BEGIN {_sqlite_add("OLD", "-")} {_sqlite_add("NEW", "")} END
-    """,
-]
-
-AGING = {"postgresql": POSTGRESQL_AGING, "sqlite": SQLITE_AGING}
+POSTGRESQL_AGING = AGING_ROLLUP.postgresql()
+SQLITE_AGING_DROP = AGING_ROLLUP.sqlite_drop()
+AGING = {"postgresql": POSTGRESQL_AGING, "sqlite": AGING_ROLLUP.sqlite()}
 DROP = {
-    "postgresql": [
-        *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in AGING_TRIGGERS.items()),
-        *(f"DROP FUNCTION IF EXISTS {name}()" for name in AGING_TRIGGERS),
-        *_INVOICES["drop"]["postgresql"],
-    ],
+    "postgresql": AGING_ROLLUP.postgresql_drop() + _INVOICES["drop"]["postgresql"],
     "sqlite": SQLITE_AGING_DROP + _INVOICES["drop"]["sqlite"],
 }
 # Invoices written before the team triggers: those with ids in [lo, hi] take their account's.
@@ -155,18 +70,6 @@ BACKFILL = {
     " (SELECT team_id FROM crm_account WHERE id = finance_invoice.account_id)"
     " WHERE id BETWEEN %(lo)s AND %(hi)s",
 }
-
-# The sums of the invoices there are, from scratch: the migration's first fill, and what the
-# tests compare the kept sums with.
-FRESH = f"""
-    SELECT coalesce(team_id, 0) AS team_key, currency, due_date,
-           CASE WHEN penalty > 0 THEN 1 WHEN penalty < 0 THEN -1 ELSE 0 END AS penalty_sign,
-           penalty_error <> '' AS failed, count(*) AS invoices, sum(debt) AS debt,
-           sum(penalty) AS penalty
-      FROM finance_invoice
-     WHERE debt > 0
-     GROUP BY {KEY}
-"""
 
 
 def install(connection) -> None:
@@ -180,41 +83,14 @@ def uninstall(connection) -> None:
 
 
 def rebuild(connection) -> None:
-    """Sum every owed invoice again, from scratch. Inside the caller's transaction, which on
-    PostgreSQL holds off invoice writers meanwhile (they wait, then their triggers apply)."""
-    lock = ["LOCK TABLE finance_invoice IN SHARE MODE"]
-    fill = ["DELETE FROM finance_agingday", f"INSERT INTO finance_agingday ({COLUMNS}) {FRESH}"]
-    execute(connection, {"postgresql": lock + fill, "sqlite": fill})
-
-
-# The rows of each key folded into one (none when they sum to nothing). On PostgreSQL one
-# statement, whose DELETE takes exactly the rows it sums: a row another writer commits
-# meanwhile stays, unsummed, for the next time. SQLite has one writer at a time.
-_FOLD = f"SELECT {KEY}, sum(invoices), sum(debt), sum(penalty) FROM {{rows}} GROUP BY {KEY}" + (
-    " HAVING sum(invoices) <> 0 OR sum(debt) <> 0 OR sum(penalty) <> 0"
-)
-COMPACT = {
-    "postgresql": [
-        "WITH gone AS (DELETE FROM finance_agingday RETURNING *)"
-        f" INSERT INTO finance_agingday ({COLUMNS}) {_FOLD.format(rows='gone')}"
-    ],
-    "sqlite": [
-        "CREATE TEMP TABLE aging_folded AS " + _FOLD.format(rows="finance_agingday"),
-        "DELETE FROM finance_agingday",
-        f"INSERT INTO finance_agingday ({COLUMNS}) SELECT * FROM aging_folded",
-        "DROP TABLE aging_folded",
-    ],
-}
+    """Sum every owed invoice again, from scratch (crm.rollups.rebuild)."""
+    rollups.rebuild(connection, [AGING_ROLLUP])
 
 
 def compact(connection) -> None:
     """Fold the rollup's rows: each statement that changed owed invoices added a few since the
     last time (the penalty job calls this after its nightly run)."""
-    if connection.vendor == "postgresql":
-        execute(connection, COMPACT)  # one statement
-    else:
-        with transaction.atomic(using=connection.alias):
-            execute(connection, COMPACT)
+    rollups.compact(connection, [AGING_ROLLUP])
 
 
 def reinstall(connection) -> None:

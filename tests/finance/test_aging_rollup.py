@@ -56,7 +56,7 @@ def kept() -> dict:
 
 def fresh() -> dict:
     with connection.cursor() as cursor:
-        cursor.execute(triggers.FRESH)
+        cursor.execute(triggers.AGING_ROLLUP.fresh(connection.vendor))
         return {_key(row): _sums(row) for row in cursor.fetchall()}
 
 
