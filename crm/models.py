@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models.functions import Lower, Now, Trim
 from django.utils import timezone
 
 from crm.countries import validate_country
@@ -259,6 +259,8 @@ class Contact(models.Model):
             models.Index(fields=["name", "id"], include=["email"], name="contact_name_email"),
             models.Index(fields=["status", "name", "id"], name="contact_status_name"),
             models.Index(fields=["account", "name", "id"], name="contact_account_name"),
+            # An address as the backlog lists it: whose mail an email is (crm 0019).
+            models.Index(Lower(Trim("email")), name="contact_email_listed"),
         ]
 
     def __str__(self) -> str:
@@ -345,6 +347,8 @@ class RPH(models.Model):
             models.Index(fields=["status", "-last_activity_at", "-id"], name="rph_status_activity"),
             models.Index(fields=["source", "-last_activity_at", "-id"], name="rph_source_activity"),
             models.Index(fields=["name", "id"], name="rph_name"),
+            # An address as the backlog lists it: whose mail an email is (crm 0019).
+            models.Index(Lower(Trim("email")), name="rph_email_listed"),
         ]
 
     def __str__(self) -> str:

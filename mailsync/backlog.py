@@ -239,19 +239,30 @@ def _visibility(user) -> tuple[Q, Q]:
     record (visibility.TEAM_PATHS): as an expression in each query of a page, Django resolved
     and compiled it again in each, 15 ms of an email list page's 37. It is SQL compiled once
     (_sent_about), that names no outer row: PostgreSQL reads it once per query into a hash."""
-    sql, params = _sent_about(user.pk, user.role, user.team_id, connection.vendor)
+    sql, params = _sent_about(*_seen_as(user))
     sent_about = Q(outbox__in=RawSQL(sql, params))  # noqa: S611 - compiled by Django
     return _in_mailboxes(user), sent_about
 
 
+def _seen_as(user) -> tuple[int, str, bool, int | None, str]:
+    """Everything of a user that visibility.visible_to reads, and the database: the key of
+    the SQL compiled once per user (_sent_about, _unlinked), which depends on nothing else,
+    data included."""
+    return user.pk, user.role, user.is_superuser, user.team_id, connection.vendor
+
+
+def _user(pk: int, role: str, is_superuser: bool, team_id: int | None) -> User:
+    return User(pk=pk, role=role, is_superuser=is_superuser, team_id=team_id)
+
+
 @functools.lru_cache(maxsize=4096)
-def _sent_about(pk: int, role: str, team_id: int | None, vendor: str) -> tuple[str, tuple]:
-    """The SQL of the outbox messages about a record a user may see, by everything of the
-    user that visibility.visible_to reads (and the database it is for): it depends on
-    nothing else, data included, so a process compiles it once a user (4.5 ms)."""
-    user = User(pk=pk, role=role, team_id=team_id)
-    about = OutboxMessage.objects.filter(_about_records(user)).values("id")
-    return about.query.sql_with_params()
+def _sent_about(
+    pk: int, role: str, is_superuser: bool, team_id: int | None, vendor: str
+) -> tuple[str, tuple]:
+    """The SQL of the outbox messages about a record a user may see, compiled once a user
+    and process (4.5 ms)."""
+    about = OutboxMessage.objects.filter(_about_records(_user(pk, role, is_superuser, team_id)))
+    return about.values("id").query.sql_with_params()
 
 
 def _in_mailboxes(user) -> Q:
@@ -947,17 +958,40 @@ def addresses_of(record: Contact | RPH | Account) -> list[str]:
 
 def unlinked(user: User) -> Q:
     """The emails none of whose addresses is that of a contact or lead `user` may see, or
-    linked by hand to a record they may see."""
-    contacts = visibility.visible_to(user, Contact.objects.all())
-    leads = visibility.visible_to(user, RPH.objects.all())
-    linked = LinkedAddress.objects.filter(_links_visible_to(user)).values("address")
-    # Uncorrelated: PostgreSQL reads each list once per query into a hash, not once per email.
-    known = Q(address__in=_listed(contacts)) | Q(address__in=_listed(leads)) | Q(address__in=linked)
+    linked by hand to a record they may see. Only for a query whose base table is the
+    backlog's (the list's, each part's): the condition names its table, not an alias."""
+    sql, params = _unlinked(*_seen_as(user))
+    return Q(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611 - compiled by Django
+
+
+@functools.lru_cache(maxsize=4096)
+def _unlinked(
+    pk: int, role: str, is_superuser: bool, team_id: int | None, vendor: str
+) -> tuple[str, tuple]:
+    """unlinked's condition as SQL, compiled once a user and process: resolved and compiled
+    in each query of a page, its subqueries cost 25 ms of a rep's "not linked" page."""
+    user = _user(pk, role, is_superuser, team_id)
+    address = OuterRef("address")
+    contacts = Contact.objects.annotate(listed=_normalised("email")).filter(listed=address)
+    leads = RPH.objects.annotate(listed=_normalised("email")).filter(listed=address)
+    hand = LinkedAddress.objects.filter(_links_visible_to(user), address=address)
+    # Each address of an email is looked up in the indexes of addresses as listed (crm 0019):
+    # a few index reads per email walked, where reading every visible contact's address into
+    # a hash took longer the more contacts there are (half a second at a million).
+    known = (
+        Exists(visibility.visible_to(user, contacts))
+        | Exists(visibility.visible_to(user, leads))
+        | Exists(hand)
+    )
     linked_email = Exists(EmailAddress.objects.filter(known, email=OuterRef("pk")))
     # Inside a CASE, PostgreSQL checks each email as a newest-first walk reaches it; a bare
     # NOT EXISTS it turns into an anti-join over every address of the backlog, whose size it
     # cannot guess, before the first row of the page.
-    return Q(Case(When(linked_email, then=False), default=True, output_field=BooleanField()))
+    query = BacklogEmail.objects.filter(
+        Case(When(linked_email, then=False), default=True, output_field=BooleanField())
+    ).query
+    sql, params = query.get_compiler(connection=connection).compile(query.where)
+    return sql, tuple(params)
 
 
 @dataclass(frozen=True)
@@ -1070,20 +1104,13 @@ def _normalised(field: str) -> Func:
     return Lower(Trim(field))
 
 
-def _listed(records: QuerySet) -> QuerySet:
-    """The email addresses of contacts or leads, as the backlog lists addresses."""
-    return records.exclude(email="").annotate(listed=_normalised("email")).values("listed")
-
-
 def _links_visible_to(user: User) -> Q:
     """The hand links to records `user` may see."""
     if user.is_administrator:
         return Q()
-    visible = {
-        kind: visibility.visible_to(user, m._default_manager.all()) for kind, m in LINKABLE.items()
-    }
-    return (
-        Q(contact__in=visible["contact"])
-        | Q(rph__in=visible["rph"])
-        | Q(account__in=visible["account"])
+    # The link's own record, looked up by key: an IN (…) would read a team's every record.
+    contact, rph, account = (
+        Exists(visibility.visible_to(user, m._default_manager.filter(pk=OuterRef(f"{kind}_id"))))
+        for kind, m in LINKABLE.items()
     )
+    return Q(contact | rph | account)

@@ -87,6 +87,50 @@ def test_an_address_linked_to_a_lead_or_an_account_is_theirs(rep, box):
     assert f'data-linked="account:{account.pk}"' in shown
 
 
+@pytest.mark.parametrize("kind", ["contact", "rph", "account"])
+def test_a_link_to_a_record_of_another_team_leaves_my_mail_not_linked(rep, box, kind):
+    """Whether an email is linked is decided by the records I may see: an address another
+    team linked to one of theirs does not link my mail, one linked to one of ours does."""
+    south = UserFactory(username="sol_south", role="rep", team=TeamFactory(name="South"))
+    records = {
+        "contact": lambda user: ContactFactory(account__team=user.team, email="c@else.example"),
+        "rph": lambda user: RPHFactory(owner=user, email="l@else.example"),
+        "account": lambda user: AccountFactory(team=user.team),
+    }
+    address = "pa@partner.example"
+    mail(box, "From a partner", sender=address)
+    theirs = records[kind](south)
+    LinkedAddress.objects.create(address=address, linked_at=NOW, **{kind: theirs})
+
+    assert listed(rep, "?unlinked=1") == ["From a partner"]
+
+    ours = records[kind](rep)
+    LinkedAddress.objects.create(address=address, linked_at=NOW, **{kind: ours})
+
+    assert listed(rep, "?unlinked=1") == []
+
+
+def test_not_linked_follows_a_user_who_changes_team_or_becomes_a_superuser(rep, box):
+    """The condition is compiled once per user (backlog._unlinked): a move to another team,
+    or a superuser's rights, must read it anew."""
+    south = TeamFactory(name="South")
+    ContactFactory(account__team=south, email="sid@south.example")
+    mail(box, "From Sid", sender="sid@south.example")
+    assert listed(rep, "?unlinked=1") == ["From Sid"]
+
+    rep.team = south
+    rep.save()
+    assert listed(rep, "?unlinked=1") == []
+
+    rep.team = TeamFactory(name="East")
+    rep.save()
+    assert listed(rep, "?unlinked=1") == ["From Sid"]
+
+    rep.is_superuser = True  # an administrator, whatever the role says
+    rep.save()
+    assert listed(rep, "?unlinked=1") == []
+
+
 def test_an_email_shows_the_records_its_addresses_are(rep, box, ana):
     email = mail(box, "From Ana", sender="ANA@acme.example")
 

@@ -12,11 +12,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from crm.models import RPH
+from crm.models import RPH, Contact
 from mailsync import backlog, outbox
 from mailsync.models import BacklogEmail, Mailbox
 from tests.clients import HTMX, logged_in
-from tests.factories import TeamFactory, UserFactory
+from tests.factories import AccountFactory, TeamFactory, UserFactory
 from tests.mailsync.factories import ContactFactory
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -292,6 +292,37 @@ def test_the_list_reads_its_indexes(administrator, box):
 
     assert "backlogemail_newest" in newest
     assert "backlogemail_search" in search
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+@pytest.mark.parametrize("username", ["rep", "manager", "administrator"])
+def test_not_linked_looks_each_address_up(request, username, box):
+    """With many contacts and leads, an email's addresses are looked up among theirs (an
+    index read each), not every visible contact's and lead's address read into a hash for
+    each page (half a second at a million contacts)."""
+    user = request.getfixturevalue(username)
+    account = AccountFactory(team=user.team)
+    Contact.objects.bulk_create(
+        Contact(account=account, team=user.team, name=f"C{n}", email=f"C{n}@Client.example")
+        for n in range(3000)
+    )
+    RPH.objects.bulk_create(
+        RPH(
+            owner=user, team=user.team, name=f"L{n}", email=f"l{n}@x.example", status_changed_at=NOW
+        )
+        for n in range(3000)
+    )
+    mail(box, "From a stranger", sender="stranger@client.example")
+    mail(box, "From a contact", sender="c7@client.example")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_contact, crm_rph")
+    (part, *_) = backlog.email_list(user, backlog.EmailFilters(unlinked=True))
+
+    plan = part.emails[:51].explain()
+
+    assert "contact_email_listed" in plan
+    assert "rph_email_listed" in plan
+    assert listed(user, "?unlinked=1") == ["From a stranger"]
 
 
 def test_the_parts_of_the_list_are_what_visible_to_matches(rep, manager, administrator, box):
