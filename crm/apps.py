@@ -18,6 +18,7 @@ class CrmConfig(AppConfig):
             ("0008_contact_team", triggers.uninstall, triggers.reinstall),
             ("0015_lead_team", triggers.uninstall_leads, triggers.reinstall_leads),
             ("0018_owner_rollups", rollups.uninstall, rollups.reinstall),
+            ("0020_owned_teams", triggers.uninstall_owned, triggers.reinstall_owned),
         ):
             before, after = triggers.around_migrate("crm", migration, uninstall, reinstall)
             pre_migrate.connect(before, sender=self, weak=False)

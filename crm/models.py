@@ -207,9 +207,9 @@ class Account(models.Model):
 
 
 def copied_team() -> models.ForeignKey:
-    """The team of a row's account (a lead's: its owner's), copied by the database whenever
-    the row or its account (owner) changes (crm.triggers.team_copy); never written by Vigil.
-    Not indexed alone: the lists' indexes lead with it."""
+    """The team of a row's account (a lead's, task's or event's: its owner's), copied by the
+    database whenever the row or its account (owner) changes (crm.triggers.team_copy); never
+    written by Vigil. Not indexed alone: the lists' indexes lead with it."""
     return models.ForeignKey(
         Team,
         null=True,
@@ -456,11 +456,14 @@ class Task(models.Model):
     due_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A manager's dashboard reads a team's open tasks through task_team_status_due (crm 0020).
+    team = copied_team()
 
     class Meta:
         indexes = [
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["owner", "status", "due_at"]),
+            models.Index(fields=["team", "status", "due_at"], name="task_team_status_due"),
         ]
 
     def __str__(self) -> str:
@@ -473,9 +476,15 @@ class Event(models.Model):
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE)
     start_at = models.DateTimeField()
     end_at = models.DateTimeField()
+    # A manager's dashboard reads a team's week through event_team_start (crm 0020).
+    team = copied_team()
 
     class Meta:
-        indexes = [models.Index(fields=["start_at"]), models.Index(fields=["owner", "start_at"])]
+        indexes = [
+            models.Index(fields=["start_at"]),
+            models.Index(fields=["owner", "start_at"]),
+            models.Index(fields=["team", "start_at"], name="event_team_start"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(end_at__gte=models.F("start_at")), name="event_ends_after_start"
@@ -504,6 +513,9 @@ class Dispatch(models.Model):
     scheduled_at = models.DateTimeField()
     due_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    # The team of its account (none without one), which sees it as well as the team it is
+    # sent to; copied by the database (crm 0020).
+    account_team = copied_team()
 
     class Meta:
         verbose_name_plural = "dispatches"
@@ -517,10 +529,10 @@ class Dispatch(models.Model):
             models.Index(fields=["team", "status"]),
             # The dashboard's count of the open dispatches on a team's accounts.
             models.Index(
-                fields=["account"],
+                fields=["account_team"],
                 include=["team"],
                 condition=Q(status__in=["scheduled", "in_progress"]),
-                name="dispatch_open_by_account",
+                name="dispatch_open_by_account_team",
             ),
         ]
 

@@ -23,12 +23,17 @@ from django.db import connections, transaction
 
 
 def team_copy(
-    table: str, row: str, account: str, parent: str = "crm_account", key: str = "account_id"
+    table: str,
+    row: str,
+    account: str,
+    parent: str = "crm_account",
+    key: str = "account_id",
+    column: str = "team_id",
 ) -> dict[str, dict[str, list[str]]]:
-    """The statements that keep `table`'s team_id equal to that of the `parent` row its `key`
-    names (by default its account), by vendor: "install" and "drop". Trigger and function
-    names start with `row` (on the table) and `account` (on the parent). Our own names only,
-    never input.
+    """The statements that keep `table`'s `column` (team_id) equal to the team_id of the
+    `parent` row its `key` names (by default its account), by vendor: "install" and "drop".
+    Trigger and function names start with `row` (on the table) and `account` (on the parent).
+    Our own names only, never input.
 
     On PostgreSQL a row inserted, or moved to another parent, reads its parent FOR SHARE,
     and a team change holds the parent row: a row written while its parent changes team
@@ -38,12 +43,12 @@ def team_copy(
     BEFORE trigger: the row is corrected just after it is written (a trigger does not fire
     itself again: recursive_triggers is off)."""
     copy = f"(SELECT team_id FROM {parent} WHERE id = NEW.{key}"
-    hand_down = f"UPDATE {table} SET team_id = NEW.team_id WHERE {key} = NEW.id"
+    hand_down = f"UPDATE {table} SET {column} = NEW.team_id WHERE {key} = NEW.id"
     postgresql = [
         f"""
         CREATE OR REPLACE FUNCTION {row}_team() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-          NEW.team_id := {copy} FOR SHARE);
+          NEW.{column} := {copy} FOR SHARE);
           RETURN NEW;
         END
         $$
@@ -51,7 +56,7 @@ def team_copy(
         f"""
         CREATE OR REPLACE FUNCTION {account}_team() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-          {hand_down} AND team_id IS DISTINCT FROM NEW.team_id;
+          {hand_down} AND {column} IS DISTINCT FROM NEW.team_id;
           RETURN NULL;
         END
         $$
@@ -61,9 +66,9 @@ def team_copy(
         FOR EACH ROW EXECUTE FUNCTION {row}_team()
         """,
         f"""
-        CREATE OR REPLACE TRIGGER {row}_moved BEFORE UPDATE OF {key}, team_id ON {table}
+        CREATE OR REPLACE TRIGGER {row}_moved BEFORE UPDATE OF {key}, {column} ON {table}
         FOR EACH ROW WHEN (OLD.{key} IS DISTINCT FROM NEW.{key}
-                           OR OLD.team_id IS DISTINCT FROM NEW.team_id)
+                           OR OLD.{column} IS DISTINCT FROM NEW.{column})
         EXECUTE FUNCTION {row}_team()
         """,
         f"""
@@ -78,7 +83,7 @@ def team_copy(
         FOR EACH ROW EXECUTE FUNCTION {account}_team()
         """,
     ]
-    corrected = f"UPDATE {table} SET team_id = {copy}) WHERE id = NEW.id;"
+    corrected = f"UPDATE {table} SET {column} = {copy}) WHERE id = NEW.id;"
     sqlite_drop = [
         f"DROP TRIGGER IF EXISTS {name}"
         for name in (f"{row}_team_inserted", f"{row}_team_updated", f"{account}_team")
@@ -87,7 +92,7 @@ def team_copy(
         *sqlite_drop,
         f"CREATE TRIGGER {row}_team_inserted AFTER INSERT ON {table} BEGIN {corrected} END",
         f"""
-        CREATE TRIGGER {row}_team_updated AFTER UPDATE OF {key}, team_id ON {table}
+        CREATE TRIGGER {row}_team_updated AFTER UPDATE OF {key}, {column} ON {table}
         BEGIN {corrected} END
         """,
         f"""
@@ -136,6 +141,34 @@ LEAD_BACKFILL = {
 }
 BATCH = 50_000
 LEAD_BATCH = 5_000
+
+
+def _copy_of(table: str, parent: str, key: str, column: str = "team_id") -> dict:
+    """team_copy of `table`'s `column` from its `parent`, with the statement that gives the
+    rows written before the triggers (ids in [lo, hi]) theirs."""
+    name = f"{table}_{parent.removeprefix('crm_')}"
+    return {
+        **team_copy(table, table, name, parent=parent, key=key, column=column),
+        "backfill": {
+            "postgresql": f"UPDATE {table} r SET {column} = p.team_id FROM {parent} p"
+            f" WHERE p.id = r.{key} AND r.id BETWEEN %(lo)s AND %(hi)s"
+            f" AND r.{column} IS DISTINCT FROM p.team_id",
+            "sqlite": f"UPDATE {table} SET {column} ="
+            f" (SELECT team_id FROM {parent} WHERE id = {table}.{key})"
+            " WHERE id BETWEEN %(lo)s AND %(hi)s",
+        },
+    }
+
+
+# A task's and an event's team is their owner's, a dispatch's account team its account's (its
+# own team is the visiting team it is sent to) (crm 0020): a manager's dashboard reads the
+# team's tasks, events and dispatches from an index each, not through every owner or account.
+# Like a lead's, each row written holds its owner's (account's) row FOR SHARE until it commits.
+OWNED = {
+    "crm_task": _copy_of("crm_task", "crm_user", "owner_id"),
+    "crm_event": _copy_of("crm_event", "crm_user", "owner_id"),
+    "crm_dispatch": _copy_of("crm_dispatch", "crm_account", "account_id", "account_team_id"),
+}
 
 
 def execute(connection, statements: dict[str, list[str]]) -> None:
@@ -226,3 +259,26 @@ def reinstall_leads(connection) -> None:
     """reinstall, for the leads' triggers."""
     install_leads(connection)
     backfill_leads(connection)
+
+
+def install_owned(connection) -> None:
+    for copy in OWNED.values():
+        execute(connection, copy["install"])
+
+
+def uninstall_owned(connection) -> None:
+    for copy in OWNED.values():
+        execute(connection, copy["drop"])
+
+
+def backfill_owned(connection) -> None:
+    """Give every task and event its owner's team and every dispatch its account's, 5,000
+    at a time (as leads: each row written reads its owner FOR SHARE)."""
+    for table, copy in OWNED.items():
+        backfill_in_batches(connection, table, copy["backfill"], batch=LEAD_BATCH)
+
+
+def reinstall_owned(connection) -> None:
+    """reinstall, for the tasks', events' and dispatches' triggers."""
+    install_owned(connection)
+    backfill_owned(connection)

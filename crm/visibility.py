@@ -25,10 +25,11 @@ from crm.models import (
 
 # The path from each model to the team its records belong to.
 TEAM_PATHS: dict[type, tuple[str, ...]] = {
-    Task: ("owner__team",),
+    Task: ("team",),  # the owner's team, copied by the database (crm/triggers.py)
     Opportunity: ("owner__team",),
-    Event: ("owner__team",),
-    Dispatch: ("team", "account__team"),
+    Event: ("team",),  # the owner's team, copied by the database
+    # The team it is sent to, and its account's team (copied by the database).
+    Dispatch: ("team", "account_team"),
     Account: ("team",),
     Contact: ("team",),  # the account's team, copied by the database (crm/triggers.py)
     RPH: ("team",),  # the owner's team, copied by the database (crm/triggers.py)
