@@ -13,9 +13,13 @@ keeps the copy:
   parent's team;
 - a parent whose team changes passes the new team to its rows.
 
-`install` creates or replaces the contacts' triggers, `install_leads` the leads' (crm 0015).
-On SQLite they are dropped before every `migrate` and installed again after it
-(around_migrate)."""
+`install` creates or replaces the contacts' triggers, `install_leads` the leads' (crm 0015),
+`install_owned` the tasks', events' and dispatches' (crm 0020). On SQLite they are dropped
+before every `migrate` and installed again after it (around_migrate).
+
+Holding the parent FOR SHARE has a price: a job that writes rows for many people in one
+transaction (parc_generate: a batch's tasks) while someone moves two of those people to other
+teams in another can deadlock: PostgreSQL then aborts one of the two transactions, whole."""
 
 # ruff: noqa: S608 - SQL is built here from constants and our own names, never from input
 

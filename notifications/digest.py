@@ -136,8 +136,10 @@ def _send(days: list[Day], as_of: datetime, dry_run: bool) -> Counts:
 def _claim(days: list[Day]) -> list[Day]:
     """Those of `days` whose user this run takes: rows another run holds are skipped, not
     waited for, and each row is read again once locked, so a digest sent meanwhile, or a
-    choice switched off, counts. (NO KEY: rows that refer to the user, a task or a
-    notification written meanwhile, neither wait for the lock nor make the user skipped.)"""
+    choice switched off, counts. (NO KEY: a notification written meanwhile neither waits for
+    the lock nor makes the user skipped. A task, event or lead written for the user holds
+    their row FOR SHARE until it commits, to copy their team (crm/triggers.py): a user with
+    one being written is skipped, and taken at the next run.)"""
     wanted = {d.user.pk: d for d in days}
     locked = dict(
         User.objects.select_for_update(skip_locked=True, no_key=True)

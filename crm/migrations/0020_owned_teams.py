@@ -5,7 +5,9 @@ instead of checking every row's owner or account (#21).
 
 Here, in one short transaction, the columns are added empty (no rewrite of the tables) and the
 triggers installed: from then on every row written takes its team. 0021 gives the rows already
-there theirs and builds the indexes."""
+there theirs and builds the indexes. Until 0021 has finished, the code that reads these
+columns would hide the older rows from managers and reps: start it once `migrate` is done (as
+docker-compose.yml does)."""
 
 import django.db.models.deletion
 from django.db import migrations, models

@@ -93,9 +93,27 @@ def test_a_new_row_takes_its_parents_team_however_it_is_written(kind, north):
     assert kind.teams(created, bulk) == [north.pk, north.pk]
 
 
-def test_a_dispatch_without_an_account_has_no_account_team(north):
-    dispatch = DispatchFactory(account=None)
+def test_a_dispatch_taken_off_its_account_has_no_account_team(north):
+    dispatch = DispatchFactory(account=AccountFactory(team=north))
+    assert KINDS["dispatch"].teams(dispatch) == [north.pk]
+    Dispatch.objects.filter(pk=dispatch.pk).update(account=None)
     assert KINDS["dispatch"].teams(dispatch) == [None]
+
+
+def test_a_row_written_before_its_parent_takes_its_team_once_it_is_there(kind, north):
+    """Foreign keys are checked at commit: a row may name its parent before the parent is
+    written, in the same transaction (an import); the parent, once inserted, gives it its
+    team."""
+    row = kind.row(north)
+    model = type(getattr(row, kind.parent))
+    early = model.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000
+    kind.model._default_manager.filter(pk=row.pk).update(**{f"{kind.parent}_id": early})
+    assert kind.teams(row) == [None]
+    if model is Account:
+        AccountFactory(id=early, team=north)
+    else:
+        UserFactory(id=early, role="rep", team=north)
+    assert kind.teams(row) == [north.pk]
 
 
 def test_a_parent_that_changes_team_takes_its_rows_along(kind, north, south):
