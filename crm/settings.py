@@ -168,6 +168,12 @@ VIGIL_MAILSYNC_INTERVAL_MINUTES = env_int("VIGIL_MAILSYNC_INTERVAL_MINUTES", 5, 
 # A slow or hung IMAP server holds one worker for at most this long per network call.
 VIGIL_MAILSYNC_SOCKET_TIMEOUT = env_int("VIGIL_MAILSYNC_SOCKET_TIMEOUT", 30, minimum=1)
 VIGIL_MAILSYNC_BATCH = env_int("VIGIL_MAILSYNC_BATCH", 500, minimum=1)
+# Processes that parse a sync's mail when it has more than 10,000 to read (a first sync): one
+# per usable core by default; 0 or 1 parses on the thread that downloads. Per sync, not per host.
+VIGIL_MAILSYNC_PARSERS = env_int(
+    "VIGIL_MAILSYNC_PARSERS",
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+)
 # Whether users may point a mailbox at a server on this machine or a private network. Off: a
 # user's IMAP host must not become a way into the servers next to Vigil.
 VIGIL_MAILSYNC_PRIVATE_HOSTS = env_bool("VIGIL_MAILSYNC_PRIVATE_HOSTS", False)
