@@ -33,9 +33,10 @@ def team_copy(
     parent: str = "crm_account",
     key: str = "account_id",
     column: str = "team_id",
-) -> dict[str, dict[str, list[str]]]:
+) -> dict[str, dict]:
     """The statements that keep `table`'s `column` (team_id) equal to the team_id of the
-    `parent` row its `key` names (by default its account), by vendor: "install" and "drop".
+    `parent` row its `key` names (by default its account), by vendor: "install" and "drop";
+    and "backfill", which gives the rows written before the triggers (ids in [lo, hi]) theirs.
     Trigger and function names start with `row` (on the table) and `account` (on the parent).
     Our own names only, never input.
 
@@ -110,24 +111,25 @@ def team_copy(
     postgresql_drop = [f"DROP TRIGGER IF EXISTS {name} ON {t}" for name, t in on.items()]
     postgresql_drop += [f"DROP FUNCTION IF EXISTS {row}_team()"]
     postgresql_drop += [f"DROP FUNCTION IF EXISTS {account}_team()"]
+    backfill = {
+        "postgresql": f"UPDATE {table} r SET {column} = p.team_id FROM {parent} p"
+        f" WHERE p.id = r.{key} AND r.id BETWEEN %(lo)s AND %(hi)s"
+        f" AND r.{column} IS DISTINCT FROM p.team_id",
+        "sqlite": f"UPDATE {table} SET {column} ="
+        f" (SELECT team_id FROM {parent} WHERE id = {table}.{key})"
+        " WHERE id BETWEEN %(lo)s AND %(hi)s",
+    }
     return {
         "install": {"postgresql": postgresql, "sqlite": sqlite},
         "drop": {"postgresql": postgresql_drop, "sqlite": sqlite_drop},
+        "backfill": backfill,
     }
 
 
 _CONTACTS = team_copy("crm_contact", "crm_contact", "crm_account")
 STATEMENTS = _CONTACTS["install"]
 DROP = _CONTACTS["drop"]
-# Contacts written before the triggers: those with ids in [lo, hi] take their account's team.
-BACKFILL = {
-    "postgresql": "UPDATE crm_contact c SET team_id = a.team_id FROM crm_account a"
-    " WHERE a.id = c.account_id AND c.id BETWEEN %(lo)s AND %(hi)s"
-    " AND c.team_id IS DISTINCT FROM a.team_id",
-    "sqlite": "UPDATE crm_contact SET team_id ="
-    " (SELECT team_id FROM crm_account WHERE id = crm_contact.account_id)"
-    " WHERE id BETWEEN %(lo)s AND %(hi)s",
-}
+BACKFILL = _CONTACTS["backfill"]
 # A lead's team is its owner's (crm 0015): a manager's lead list and its search read crm_rph
 # alone. A lead with no owner, or an owner with no team, has none, and no manager sees it.
 # A lead written or given to someone holds that person's row FOR SHARE until it commits: an
@@ -135,33 +137,9 @@ BACKFILL = {
 # digest, which skips locked people, takes them at its next run. The other way round, a lead
 # written for someone whose digest is being sent waits for that batch (100 people) to commit.
 _LEADS = team_copy("crm_rph", "crm_rph", "crm_rph_owner", parent="crm_user", key="owner_id")
-LEAD_BACKFILL = {
-    "postgresql": "UPDATE crm_rph r SET team_id = u.team_id FROM crm_user u"
-    " WHERE u.id = r.owner_id AND r.id BETWEEN %(lo)s AND %(hi)s"
-    " AND r.team_id IS DISTINCT FROM u.team_id",
-    "sqlite": "UPDATE crm_rph SET team_id ="
-    " (SELECT team_id FROM crm_user WHERE id = crm_rph.owner_id)"
-    " WHERE id BETWEEN %(lo)s AND %(hi)s",
-}
+LEAD_BACKFILL = _LEADS["backfill"]
 BATCH = 50_000
 LEAD_BATCH = 5_000
-
-
-def _copy_of(table: str, parent: str, key: str, column: str = "team_id") -> dict:
-    """team_copy of `table`'s `column` from its `parent`, with the statement that gives the
-    rows written before the triggers (ids in [lo, hi]) theirs."""
-    name = f"{table}_{parent.removeprefix('crm_')}"
-    return {
-        **team_copy(table, table, name, parent=parent, key=key, column=column),
-        "backfill": {
-            "postgresql": f"UPDATE {table} r SET {column} = p.team_id FROM {parent} p"
-            f" WHERE p.id = r.{key} AND r.id BETWEEN %(lo)s AND %(hi)s"
-            f" AND r.{column} IS DISTINCT FROM p.team_id",
-            "sqlite": f"UPDATE {table} SET {column} ="
-            f" (SELECT team_id FROM {parent} WHERE id = {table}.{key})"
-            " WHERE id BETWEEN %(lo)s AND %(hi)s",
-        },
-    }
 
 
 # A task's and an event's team is their owner's, a dispatch's account team its account's (its
@@ -169,9 +147,11 @@ def _copy_of(table: str, parent: str, key: str, column: str = "team_id") -> dict
 # team's tasks, events and dispatches from an index each, not through every owner or account.
 # Like a lead's, each row written holds its owner's (account's) row FOR SHARE until it commits.
 OWNED = {
-    "crm_task": _copy_of("crm_task", "crm_user", "owner_id"),
-    "crm_event": _copy_of("crm_event", "crm_user", "owner_id"),
-    "crm_dispatch": _copy_of("crm_dispatch", "crm_account", "account_id", "account_team_id"),
+    "crm_task": team_copy("crm_task", "crm_task", "crm_task_user", "crm_user", "owner_id"),
+    "crm_event": team_copy("crm_event", "crm_event", "crm_event_user", "crm_user", "owner_id"),
+    "crm_dispatch": team_copy(
+        "crm_dispatch", "crm_dispatch", "crm_dispatch_account", column="account_team_id"
+    ),
 }
 
 

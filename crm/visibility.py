@@ -17,6 +17,8 @@ from crm.models import (
     Dispatch,
     Event,
     Opportunity,
+    OwnerPipeline,
+    OwnerTaskDay,
     Task,
     Team,
     User,
@@ -35,6 +37,9 @@ TEAM_PATHS: dict[type, tuple[str, ...]] = {
     RPH: ("team",),  # the owner's team, copied by the database (crm/triggers.py)
     User: ("team",),  # the people of one's own team
     Absence: ("user__team",),
+    # The dashboard's rollups (crm/rollups.py): a row is of the person it names, read now.
+    OwnerPipeline: ("owner__team",),
+    OwnerTaskDay: ("owner__team",),
 }
 
 

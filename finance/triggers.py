@@ -62,14 +62,7 @@ DROP = {
     "sqlite": SQLITE_AGING_DROP + _INVOICES["drop"]["sqlite"],
 }
 # Invoices written before the team triggers: those with ids in [lo, hi] take their account's.
-BACKFILL = {
-    "postgresql": "UPDATE finance_invoice i SET team_id = a.team_id FROM crm_account a"
-    " WHERE a.id = i.account_id AND i.id BETWEEN %(lo)s AND %(hi)s"
-    " AND i.team_id IS DISTINCT FROM a.team_id",
-    "sqlite": "UPDATE finance_invoice SET team_id ="
-    " (SELECT team_id FROM crm_account WHERE id = finance_invoice.account_id)"
-    " WHERE id BETWEEN %(lo)s AND %(hi)s",
-}
+BACKFILL = _INVOICES["backfill"]
 
 
 def install(connection) -> None:

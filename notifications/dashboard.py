@@ -184,7 +184,7 @@ def _queries(user: User, at: Moments) -> dict[str, list[QuerySet]]:
     # events" list): one range of the (owner, start) index.
     events = mine(user, Event.objects.filter(start_at__gte=at.start, start_at__lt=at.week))
     open_dispatches = Dispatch.objects.filter(status__in=Dispatch.OPEN_STATUSES)
-    pipeline = _owned(user, OwnerPipeline.objects.filter(stage__in=Opportunity.OPEN_STAGES))
+    pipeline = mine(user, OwnerPipeline.objects.filter(stage__in=Opportunity.OPEN_STAGES))
     return {
         "notifications": _parts(
             notifications.annotate(stage=_stage()),
@@ -229,16 +229,6 @@ def _queries(user: User, at: Moments) -> dict[str, list[QuerySet]]:
     }
 
 
-def _owned(user: User, rows: QuerySet) -> QuerySet:
-    """mine() for a rollup's rows: by the person they are of (a rep their own, a manager
-    their team's, an administrator everyone's)."""
-    if user.is_administrator:
-        return rows
-    if user.role == User.Role.MANAGER:
-        return visible_to(user, rows, team_paths=("owner__team",))
-    return rows.filter(owner=user)
-
-
 @dataclass(frozen=True)
 class Summed:
     """A part of a total that adds up a rollup's `field` instead of counting rows."""
@@ -251,7 +241,7 @@ def _due_before(user: User, tasks: QuerySet, moment: datetime) -> list:
     """The parts of a count of open `tasks` due before `moment`: the rollup's days before
     moment's day (UTC), then the tasks of that day up to `moment`, read from the tasks."""
     day = Value(moment, output_field=DateTimeField())
-    rollup = _owned(user, OwnerTaskDay.objects.filter(due_day__lt=TruncDate(day, tzinfo=UTC)))
+    rollup = mine(user, OwnerTaskDay.objects.filter(due_day__lt=TruncDate(day, tzinfo=UTC)))
     return [
         Summed(rollup, "tasks"),
         tasks.filter(due_at__lt=moment, due_at__gte=TruncDay(day, tzinfo=UTC)),
