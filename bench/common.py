@@ -69,3 +69,30 @@ def peak_rss_mb() -> float:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+RECORDS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "bench")
+
+
+def record_and_compare(name: str, size: int, figures: dict, lines: list[tuple[str, str]]) -> None:
+    """Keep this run's `figures` in var/bench/<name>-<size>.json and, above a million rows,
+    print each of `lines` (key, label) against the last run at 1,000,000: the time may grow
+    at most 1.1x as fast as the rows (#21 §4: 10M in at most 11x the 1M time); memory flat."""
+    import json
+
+    os.makedirs(RECORDS, exist_ok=True)
+    with open(os.path.join(RECORDS, f"{name}-{size}.json"), "w") as out:
+        json.dump({"size": size, **figures}, out, indent=1)
+    base = os.path.join(RECORDS, f"{name}-1000000.json")
+    if size <= 1_000_000 or not os.path.exists(base):
+        return
+    with open(base) as inp:
+        one = json.load(inp)
+    times = size / 1_000_000
+    print(f"  against the last run at 1,000,000 ({times:g}x the rows):")
+    for key, label in lines:
+        target = "flat" if key == "peak_mb" else f"target <= {1.1 * times:g}x"
+        print(
+            f"    {label:18s} {one[key]:9.2f} -> {figures[key]:9.2f}  "
+            f"({figures[key] / one[key]:6.2f}x) {target}"
+        )

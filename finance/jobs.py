@@ -9,7 +9,7 @@ from crm.progress import progress
 from crm.registry import Counts, job
 from finance import triggers
 from finance.models import Invoice
-from finance.penalties import accrue_range, corrections_since
+from finance.penalties import accrue_range, corrections_since, work_ranges
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def penalties_accrue(as_of: datetime, *, dry_run: bool = False) -> Counts:
     if bounds["lo"] is None:
         return {"invoices": 0, "accrued": 0, "corrected": 0, "data_errors": 0, "failed": 0}
     run = PenaltyRun(timezone.localdate(as_of), as_of)
-    starts = range(bounds["lo"], bounds["hi"] + 1, RANGE)
+    starts = work_ranges(bounds["lo"], RANGE, run.today, run.since)
     for lo in progress(starts, total=len(starts), desc="finance_penalties"):
         run.accrue(lo, lo + RANGE - 1)
     run.record_failures()

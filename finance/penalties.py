@@ -200,7 +200,10 @@ ON CONFLICT DO NOTHING
 """
 
 # Every invoice with work left is brought to today: its exact total, rounded half-up to the
-# minor unit by integer division (the one rounding point), and whether it stays open.
+# minor unit by integer division (the one rounding point), and whether it stays open. The row
+# re-check and the future payments are bounded to the range too: without it the planner hashes
+# every invoice (or payment) of the table for each range, and a run grows with the square of
+# the table (ten million invoices: 1,117 s against 71 s at one million).
 SETTLE = """
 UPDATE finance_invoice SET
     penalty_parts = n.parts,
@@ -208,6 +211,7 @@ UPDATE finance_invoice SET
     penalty_through_day = %(today_day)s,
     penalty_open = (n.debt > 0 OR EXISTS (SELECT 1 FROM finance_payment pay
                                           WHERE pay.invoice_id = n.id
+                                            AND pay.invoice_id BETWEEN %(lo)s AND %(hi)s
                                             AND pay.paid_day >= %(today_day)s)),
     days_overdue = CASE WHEN n.debt > 0 AND n.due_day < %(today_day)s
                         THEN %(today_day)s - n.due_day ELSE 0 END,
@@ -221,9 +225,23 @@ FROM (
     FROM finance_invoice i
     WHERE {due} AND {valid}
 ) n
-WHERE finance_invoice.id = n.id
+WHERE finance_invoice.id = n.id AND finance_invoice.id BETWEEN %(lo)s AND %(hi)s
   -- Re-checked on the row itself, so a concurrent run that settled it first wins alone.
   AND COALESCE(finance_invoice.penalty_through_day, -1) < %(today_day)s
+"""
+
+# The ranges (numbered from `first`, `size` ids each) with work in them: an invoice in
+# invoice_penalty_due not yet accrued for today, or a payment recorded since the oldest day a
+# correction can start from (a superset of LATE's). Read from the two indexes, so a same-day
+# re-run visits no range, and a range costs what is in it, not the table's size.
+WORK = """
+SELECT (i.id - %(first)s) / %(size)s AS k FROM finance_invoice i
+WHERE (i.penalty_open OR i.debt > 0)
+  AND (i.penalty_through_day < %(today_day)s OR i.penalty_through_day IS NULL)
+UNION
+SELECT (pay.invoice_id - %(first)s) / %(size)s FROM finance_payment pay
+WHERE pay.recorded_at > %(since)s
+ORDER BY k
 """
 
 DATA_ERRORS = """
@@ -295,6 +313,20 @@ def corrections_since(today: date) -> datetime:
     )
     day = today if oldest is None else min(today, EPOCH + timedelta(days=oldest))
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def work_ranges(first: int, size: int, today: date, since: datetime) -> list[int]:
+    """The first id of each range of `size` ids, counted from `first`, that has work for
+    `today`: ranges with nothing to do are not visited."""
+    params = {
+        "first": first,
+        "size": size,
+        "today_day": day_number(today),
+        "since": connection.ops.adapt_datetimefield_value(since),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(WORK, params)
+        return [first + k * size for (k,) in cursor.fetchall()]
 
 
 def accrue_range(lo: int, hi: int, today: date, as_of: datetime, since: datetime) -> dict[str, int]:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from finance.models import Invoice
+from finance.models import Invoice, PenaltyPolicy
 from tests.factories import AccountFactory, InvoiceFactory, TeamFactory, UserFactory
 
 # Time on the invoice pages is frozen here: 10:00 on 15 March 2026, company time (UTC).
@@ -80,3 +80,20 @@ def due(account, days_past_due: int, *, number: str = "", debt="1000.00", **fiel
 
 def on(day: date, hour: int = 2, minute: int = 30) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+@pytest.fixture
+def policy(db):
+    """The default penalty policy: 10 % a year, no grace, fee or cap."""
+    return PenaltyPolicy.objects.create(name="Default", annual_rate=Decimal("10"))
+
+
+def invoice(**fields) -> Invoice:
+    """An invoice of 1,000 owed in full, due on 31 January 2026."""
+    defaults = {
+        "voucher_date": date(2026, 1, 1),
+        "payment_terms_days": 30,
+        "amount": Decimal("1000.00"),
+        "debt": Decimal("1000.00"),
+    }
+    return InvoiceFactory(**{**defaults, **fields})
