@@ -91,7 +91,7 @@ def record_and_compare(name: str, size: int, figures: dict, lines: list[tuple[st
     times = size / 1_000_000
     print(f"  against the last run at 1,000,000 ({times:g}x the rows):")
     for key, label in lines:
-        target = "flat" if key == "peak_mb" else f"target <= {1.1 * times:g}x"
+        target = {"peak_mb": "flat", "job": f"target <= {1.1 * times:g}x"}.get(key, "")
         print(
             f"    {label:18s} {one[key]:9.2f} -> {figures[key]:9.2f}  "
             f"({figures[key] / one[key]:6.2f}x) {target}"

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.notifications [--rows 1000000] [--clients 20] [--seconds 20]
         [--database vigil_bench_notifications] [--before REV] [--dashboard-only] [--jobs-only]
+        [--reuse]
 
 Builds ROWS tasks, opportunities, events and invoices (and ROWS/10 dispatches) in a separate
 database, then times:
@@ -15,7 +16,7 @@ database, then times:
      the same load first runs on the code of git revision REV (checked out in a temporary
      worktree, same database), and a table gives before -> after with the ratios.
      --dashboard-only reuses the database of an earlier run and times the pages alone;
-     --jobs-only skips them.
+     --jobs-only skips them; --reuse skips the build, on the database an earlier run built.
 Each run keeps the job's figures in var/bench/notifications-<rows>.json; a run above a million
 rows prints its ratios to the last run at 1,000,000 (#21 §4: at most 11x the time for 10x the
 rows, memory flat).
@@ -230,23 +231,24 @@ WHERE n.status = 'open' AND NOT (
 def daily(as_of: datetime, results: dict) -> int:
     from crm import runner
     from crm.models import Task
-    from notifications.models import Notification
+    from notifications.models import Notification, ReminderRule
 
+    sql("TRUNCATE notifications_notification CASCADE")
+    ReminderRule.objects.all().delete()  # a database built by an earlier run (--reuse)
     rules = make_rules()
     params = {"as_of": as_of, **{f"r{i}": rule.pk for i, rule in enumerate(rules)}}
-    # Alternate (job, hand SQL) twice on an empty table each time; keep each one's best (once
-    # above a million rows, where a run takes minutes).
+    # Alternate (hand SQL, job) twice on an empty table each time, and keep each one's best
+    # (once above a million rows, where a run takes minutes); the same-day re-run follows the
+    # last job.
     for attempt in (1, 2) if Task.objects.count() <= 1_000_000 else (1,):
-        sql("TRUNCATE notifications_notification CASCADE")
-        with timed(results, f"job{attempt}"):
-            run = runner.run_job("notifications_daily", as_of)
-        created = run.counts["created"]
         sql("TRUNCATE notifications_notification CASCADE")
         with timed(results, f"hand{attempt}"):
             sql(HAND_WRITTEN, params)
         hand_created = Notification.objects.count()
-    sql("TRUNCATE notifications_notification CASCADE")
-    runner.run_job("notifications_daily", as_of)
+        sql("TRUNCATE notifications_notification CASCADE")
+        with timed(results, f"job{attempt}"):
+            run = runner.run_job("notifications_daily", as_of)
+        created = run.counts["created"]
     with timed(results, "rerun"):
         rerun = runner.run_job("notifications_daily", as_of)
     results["job"] = min(results.pop(f"job{n}") for n in (1, 2) if f"job{n}" in results)
@@ -477,6 +479,11 @@ def main() -> None:
         help="reuse the database of an earlier run and time only the dashboard",
     )
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the data of an earlier run's build (same --rows) instead of building it",
+    )
+    parser.add_argument(
         "--jobs-only",
         action="store_true",
         help="time the jobs and skip the pages (the ten-million-row run)",
@@ -492,15 +499,16 @@ def main() -> None:
         sql("VACUUM ANALYZE")  # new indexes since the data was built: make them index-only
         dashboard_before_after(args.clients, args.seconds, args.before)
         return
-    setup(args.database)
+    setup(args.database, fresh=not args.reuse)
     as_of = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
     results: dict[str, float] = {}
-    with timed(results, "build"):
-        build(args.rows, as_of)
-    print(
-        f"data                  {args.rows:,} tasks, opportunities, events, invoices; "
-        f"{args.rows // 10:,} dispatches; built in {results['build']:.0f} s"
-    )
+    if not args.reuse:
+        with timed(results, "build"):
+            build(args.rows, as_of)
+        print(
+            f"data                  {args.rows:,} tasks, opportunities, events, invoices; "
+            f"{args.rows // 10:,} dispatches; built in {results['build']:.0f} s"
+        )
     daily(as_of, results)
     results["peak_mb"] = peak_rss_mb()
     print(f"  peak memory         {results['peak_mb']:8.0f} MB (this process, the job's included)")
