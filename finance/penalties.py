@@ -201,9 +201,9 @@ ON CONFLICT DO NOTHING
 
 # Every invoice with work left is brought to today: its exact total, rounded half-up to the
 # minor unit by integer division (the one rounding point), and whether it stays open. The row
-# re-check and the future payments are bounded to the range too: without it the planner hashes
-# every invoice (or payment) of the table for each range, and a run grows with the square of
-# the table (ten million invoices: 1,117 s against 71 s at one million).
+# re-check and the future payments are bounded to the range too: without it the planner hashed
+# every invoice (or payment) of the table for each range, so each range cost the whole table
+# (a same-day re-run at ten million invoices: 125 s, against 2.2 s at one million).
 SETTLE = """
 UPDATE finance_invoice SET
     penalty_parts = n.parts,
