@@ -1,5 +1,6 @@
 """Shared set-up for benchmarks: a separate PostgreSQL database, migrated, filled by SQL."""
 
+import json
 import os
 import resource
 import sys
@@ -9,10 +10,9 @@ from contextlib import contextmanager
 import django
 
 
-def setup(database: str, *, fresh: bool = True) -> None:
-    """Point Django at a fresh `database` (or, with fresh=False, the one already there) on the
-    PostgreSQL server of DATABASE_URL (default: localhost) and migrate it. Refuses SQLite: the
-    figures are for the production database."""
+def _server():
+    """DATABASE_URL's settings, and an autocommit connection to its server's "postgres"
+    database (where databases are created and dropped)."""
     import dj_database_url
     import psycopg2
 
@@ -28,6 +28,25 @@ def setup(database: str, *, fresh: bool = True) -> None:
         port=config["PORT"] or 5432,
     )
     admin.autocommit = True
+    return config, admin
+
+
+def on_server(*statements: str) -> None:
+    """Run `statements` (CREATE or DROP DATABASE …) on the server of DATABASE_URL."""
+    _, admin = _server()
+    try:
+        with admin.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        admin.close()
+
+
+def setup(database: str, *, fresh: bool = True) -> None:
+    """Point Django at a fresh `database` (or, with fresh=False, the one already there) on the
+    PostgreSQL server of DATABASE_URL (default: localhost) and migrate it. Refuses SQLite: the
+    figures are for the production database."""
+    config, admin = _server()
     with admin.cursor() as cursor:
         if fresh:
             cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -78,7 +97,6 @@ def record_and_compare(name: str, size: int, figures: dict, lines: list[tuple[st
     """Keep this run's `figures` in var/bench/<name>-<size>.json and, above a million rows,
     print each of `lines` (key, label) against the last run at 1,000,000: the time may grow
     at most 1.1x as fast as the rows (#21 §4: 10M in at most 11x the 1M time); memory flat."""
-    import json
 
     os.makedirs(RECORDS, exist_ok=True)
     with open(os.path.join(RECORDS, f"{name}-{size}.json"), "w") as out:

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from bench.common import peak_rss_mb, record_and_compare, setup, sql, timed
+from bench.common import on_server, peak_rss_mb, record_and_compare, setup, sql, timed
 
 AS_OF = datetime(2026, 11, 28, 2, 30, tzinfo=UTC)
 
@@ -156,24 +156,14 @@ def use_database(name: str) -> None:
 
 
 def copy_database(source: str, copy: str) -> None:
-    """A file-level copy of `source` (no connection may be open on it while it is read)."""
+    """A file-level copy of `source`, which nobody may be connected to while it is read."""
     from django.db import connection
 
-    drop_database(copy)
-    use_database("postgres")  # Django's connection is in autocommit: CREATE DATABASE runs
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{source}" STRATEGY FILE_COPY')
-    use_database(source)
-
-
-def drop_database(name: str) -> None:
-    from django.db import connection
-
-    back = connection.settings_dict["NAME"]
-    use_database("postgres")
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    use_database(back)
+    connection.close()
+    on_server(
+        f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)',
+        f'CREATE DATABASE "{copy}" TEMPLATE "{source}" STRATEGY FILE_COPY',
+    )
 
 
 def naive(sample: int) -> float:
@@ -273,7 +263,7 @@ def main() -> None:
         agree = figures() == job_figures
     finally:
         use_database(args.database)
-        drop_database(hand_database)
+        on_server(f'DROP DATABASE IF EXISTS "{hand_database}" WITH (FORCE)')
 
     print(f"finance_penalties     first full accrual: {run.counts}")
     print(f"  job                 {results['job']:8.2f} s   ({job_rows:,} ledger rows)")
