@@ -11,7 +11,8 @@ These templates are ours: user-written templates (nurture) render in a sandbox o
 own."""
 
 from django.urls import reverse
-from django.utils.text import Truncator
+from django.utils.text import Truncator, add_truncation_text, calculate_truncate_chars_length
+from django.utils.translation import pgettext
 from jinja2 import Environment
 
 from crm import dates
@@ -27,8 +28,17 @@ def pluralize(count: int, suffix: str = "s") -> str:
 
 
 def truncatechars(text: str, length: int) -> str:
-    """Django's filter of the name: at most `length` characters, the last an ellipsis."""
-    return Truncator(text).chars(length)
+    """Django's filter of the name: at most `length` characters, the last an ellipsis. The
+    email list calls it twice a row, and Django's Truncator tests each character for a
+    combining mark in Python (2-3 ms of a 50-row page): ASCII text, which has none and is
+    its own NFC form, is cut here to the same result."""
+    text = str(text)
+    if length <= 0 or not text.isascii():
+        return Truncator(text).chars(length)
+    if len(text) <= length:
+        return text
+    ellipsis = pgettext("String to return when truncating text", "%(truncated_text)s…")
+    return add_truncation_text(text[: calculate_truncate_chars_length(length, ellipsis)], ellipsis)
 
 
 def environment(**options) -> Environment:

@@ -301,6 +301,13 @@ class BacklogEmail(models.Model):
             models.Index(
                 Coalesce("date", "created_at").desc(), F("id").desc(), name="backlogemail_newest"
             ),
+            # The same for "sent from the CRM", a small part of the backlog (mailsync 0012).
+            models.Index(
+                Coalesce("date", "created_at").desc(),
+                F("id").desc(),
+                condition=Q(sent_from_crm=True),
+                name="backlogemail_from_crm",
+            ),
         ]
         # And, on PostgreSQL only, a GIN index on the search document (migration 0009,
         # mailsync.backlog.SEARCH_DOCUMENT).
@@ -346,6 +353,13 @@ class MailboxCopy(models.Model):
                 fields=["mailbox", "-sort_at", "-email"],
                 include=["folder", "direction", "sent_from_crm"],
                 name="mailboxcopy_newest",
+            ),
+            # The same for "sent from the CRM" (mailsync 0012).
+            models.Index(
+                fields=["mailbox", "-sort_at", "-email"],
+                include=["folder", "direction"],
+                condition=Q(sent_from_crm=True),
+                name="mailboxcopy_from_crm",
             ),
         ]
 

@@ -7,7 +7,10 @@ from email.message import EmailMessage
 from email.utils import formataddr
 
 import pytest
+from django.utils import translation
+from django.utils.text import Truncator
 
+from crm.templating import truncatechars
 from mailsync import backlog
 from mailsync.models import Mailbox
 from tests.clients import HTMX, logged_in
@@ -110,3 +113,29 @@ def test_a_manager_sees_whose_records_they_are_and_a_rep_does_not(
 
     assert column not in mine and cell not in mine
     assert column in team and cell in team
+
+
+@pytest.mark.parametrize("language", ["en-us", "fr", "ja"])
+def test_long_text_is_cut_in_the_rows_as_djangos_filter_cuts_it(language):
+    """The rows' truncatechars cuts ASCII itself (Django's walks each character in Python);
+    whatever the text, the length and the language, it gives what Django's filter gives."""
+    texts = [
+        "",
+        "a",
+        "x" * 119,
+        "x" * 120,
+        "x" * 121,
+        "word " * 60,
+        "ends in an ellipsis…" * 9,
+        "café " * 40,
+        "e\u0301" * 130,  # combining accents: not counted as characters
+        "日本語のテキスト" * 20,
+    ]
+    with translation.override(language):
+        for text in texts:
+            for length in (-1, 0, 1, 2, 3, 119, 120, 121, 500):
+                assert truncatechars(text, length) == Truncator(text).chars(length), (
+                    text[:20],
+                    length,
+                )
+        assert truncatechars("x" * 200, 120) == Truncator("x" * 200).chars(120) != "x" * 120

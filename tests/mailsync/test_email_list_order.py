@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models.functions import Coalesce
 from django.test.utils import CaptureQueriesContext
 
+from crm.indexes import SEARCH_STATISTICS
 from mailsync import backlog, outbox
 from mailsync.models import BacklogEmail, MailboxCopy
 from tests.clients import logged_in
@@ -288,3 +289,40 @@ def test_a_reps_page_walks_their_mailboxes_copies_in_order(rep):
             cursor.execute("SET LOCAL enable_sort = off")
             plan = page.explain()
         assert "mailboxcopy_newest" in plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+def test_the_crms_own_mail_is_read_from_its_own_index_newest_first(rep, administrator):
+    """The CRM's own mail is a small part of a mailbox: a walk of the whole newest-first order
+    tested every email for it (mailsync 0012)."""
+    box = mailbox_of(rep, "rita@vigil.example")
+    for n in range(3):
+        mail(box, f"Campaign {n}")
+    BacklogEmail.objects.filter(subject="Campaign 1").update(sent_from_crm=True)
+    MailboxCopy.objects.filter(email__subject="Campaign 1").update(sent_from_crm=True)
+    crm_only = backlog.EmailFilters(sent_from_crm=True)
+
+    def plan(rows) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+            return rows.explain()
+
+    (everyone,) = backlog.email_list(administrator, crm_only)
+    assert "backlogemail_from_crm" in plan(everyone.emails[:51])
+    mine, _ = backlog.email_list(rep, crm_only)
+    assert mine.copies is not None
+    assert "mailboxcopy_from_crm" in plan(backlog._matched(mine.copies).filter(mailbox=box)[:51])
+    assert listed(rep, "?crm=1") == listed(administrator, "?crm=1") == ["Campaign 1"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's statistics")
+def test_postgresql_keeps_the_frequencies_of_ten_thousand_searched_words(db):
+    """A word PostgreSQL keeps no frequency for is taken for half the rarest it keeps: with
+    1,000 kept, any address searched for was taken to be in 1 email of 200 (mailsync 0013)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstattarget FROM pg_attribute"
+            " WHERE attrelid = 'mailsync_backlogemail'::regclass AND attname = 'search_document'"
+        )
+        assert cursor.fetchone() == (SEARCH_STATISTICS,)
