@@ -326,3 +326,17 @@ def test_postgresql_keeps_the_frequencies_of_ten_thousand_searched_words(db):
             " WHERE attrelid = 'mailsync_backlogemail'::regclass AND attname = 'search_document'"
         )
         assert cursor.fetchone() == (SEARCH_STATISTICS,)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's full-text search")
+def test_the_counted_emails_are_shown_without_being_searched_again(manager):
+    """The ids the count read through the team's copies matched the search already: the page
+    reads those emails as shown, not each tested again for the words."""
+    for n in range(3):
+        owner = UserFactory(username=f"r{n}", role="rep", team=manager.team)
+        mail(mailbox_of(owner, f"r{n}@x.example"), f"Quote {n}", body="hello" if n else "bye")
+    parts, count = backlog.counted(backlog.email_list(manager, backlog.EmailFilters("hello")))
+
+    assert count == 2
+    assert "to_tsquery" not in str(parts[0].emails.query)
+    assert listed(manager, "?q=hello") == ["Quote 2", "Quote 1"]
