@@ -32,7 +32,7 @@ def truncatechars(text: str, length: int) -> str:
     email list calls it twice a row, and Django's Truncator tests each character for a
     combining mark in Python (2-3 ms of a 50-row page): ASCII text, which has none and is
     its own NFC form, is cut here to the same result."""
-    text = str(text)
+    text, length = str(text), int(length)
     if length <= 0 or not text.isascii():
         return Truncator(text).chars(length)
     if len(text) <= length:

@@ -192,7 +192,10 @@ def test_a_killed_parser_fails_the_sync_after_the_last_whole_batch(
     def killing_the_parsers_at_the_first_batch(*args, **kwargs):
         if len(seen) == 1:
             for pid in seen[0]:
-                os.kill(pid, signal.SIGKILL)
+                # Once, in a full run under load, one had ended by then (the sync then failed
+                # with this test's ProcessLookupError): ended is as good as killed here.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         return store(*args, **kwargs)
 
     monkeypatch.setattr(backlog, "store", killing_the_parsers_at_the_first_batch)
