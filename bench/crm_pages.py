@@ -342,6 +342,9 @@ PAGES = [
     Page("search", "a surname", "/search/?q=kowalski"),
     Page("search", "an email", "/search/?q=nora.kowalski"),
     Page("search", "2 letters", "/search/?q=ko"),
+    # The start of a first name in 40 (Nora): typed on the way to a name, and every match of
+    # a list sorted by name is read when the walk from "A" does not reach them.
+    Page("search", "2 letters of a name", "/search/?q=no"),
     Page("search", "a word nobody has", "/search/?q=zzqx"),
     Page("search", "a word in every email", "/search/?q=example"),
 ]
