@@ -211,10 +211,6 @@ def naive(sample: int) -> float:
     return time.perf_counter() - start
 
 
-class RolledBack(Exception):
-    pass
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--invoices", type=int, default=1_000_000)
@@ -250,12 +246,9 @@ def main() -> None:
         job_figures = figures()
 
         use_database(hand_database)
-        try:
-            with transaction.atomic():
-                naive_s = naive(args.sample)
-                raise RolledBack
-        except RolledBack:
-            pass
+        with transaction.atomic():
+            naive_s = naive(args.sample)
+            transaction.set_rollback(True)  # the hand-written SQL starts from the same invoices
         naive_total = naive_s / args.sample * args.invoices
         with timed(results, "hand"):
             sql(HAND_WRITTEN, {"day": day_number(date(2026, 11, 28)), "as_of": AS_OF})

@@ -4,8 +4,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 
-from finance.models import Invoice, PenaltyPolicy
+from finance.models import Invoice, Payment, PenaltyPolicy
 from tests.factories import AccountFactory, InvoiceFactory, TeamFactory, UserFactory
 
 # Time on the invoice pages is frozen here: 10:00 on 15 March 2026, company time (UTC).
@@ -97,3 +98,17 @@ def invoice(**fields) -> Invoice:
         "debt": Decimal("1000.00"),
     }
     return InvoiceFactory(**{**defaults, **fields})
+
+
+def pay(inv: Invoice, on: date, amount: str, recorded: date | None = None) -> None:
+    """A payment of `amount` made on `on`, recorded at noon that day (or on `recorded`), and
+    the invoice's debt lowered by it as recording a payment does."""
+    Payment.objects.create(
+        invoice=inv,
+        paid_on=on,
+        amount=Decimal(amount),
+        recorded_at=datetime.combine(recorded or on, datetime.min.time(), tzinfo=UTC)
+        + timedelta(hours=12),
+    )
+    Invoice.objects.filter(pk=inv.pk).update(debt=F("debt") - Decimal(amount))
+    inv.refresh_from_db()

@@ -9,9 +9,9 @@ from django.forms import modelform_factory
 
 from crm import runner
 from finance.jobs import penalties_accrue
-from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
+from finance.models import Invoice, PenaltyAccrual, PenaltyPolicy
 from tests.factories import AccountFactory
-from tests.finance.conftest import invoice
+from tests.finance.conftest import invoice, pay
 
 D = Decimal
 
@@ -29,18 +29,6 @@ def expected(balances: list[Decimal], rate: Decimal) -> Decimal:
     """An independent oracle: each overdue day's balance x rate / 365, rounded once."""
     interest = sum(b * rate / D(36500) for b in balances)
     return D(interest).quantize(D("0.01"), rounding=ROUND_HALF_UP)
-
-
-def pay(inv: Invoice, on: date, amount: str, recorded: date | None = None) -> None:
-    Payment.objects.create(
-        invoice=inv,
-        paid_on=on,
-        amount=D(amount),
-        recorded_at=datetime.combine(recorded or on, datetime.min.time(), tzinfo=UTC)
-        + timedelta(hours=12),
-    )
-    Invoice.objects.filter(pk=inv.pk).update(debt=inv.debt - D(amount))
-    inv.refresh_from_db()
 
 
 @pytest.mark.django_db

@@ -1,18 +1,17 @@
 """finance_penalties visits only the ranges of invoices with work in them, so a same-day re-run
 and a quiet day cost what there is to do, not the size of the table."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from finance import jobs
 from finance.jobs import penalties_accrue
-from finance.models import Invoice, Payment, PenaltyAccrual
-from tests.finance.conftest import invoice
+from finance.models import Invoice, PenaltyAccrual
+from tests.finance.conftest import invoice, pay
 
 D = Decimal
 
@@ -28,17 +27,6 @@ def run(day: date) -> tuple[dict, int]:
         counts = penalties_accrue(datetime(day.year, day.month, day.day, 2, 30, tzinfo=UTC))
     ledger = "INSERT INTO finance_penaltyaccrual"
     return counts, sum(q["sql"].lstrip().startswith(ledger) for q in queries)
-
-
-def pay(inv: Invoice, on: date, amount: str, recorded: date) -> None:
-    Payment.objects.create(
-        invoice=inv,
-        paid_on=on,
-        amount=D(amount),
-        recorded_at=datetime.combine(recorded, datetime.min.time(), tzinfo=UTC)
-        + timedelta(hours=12),
-    )
-    Invoice.objects.filter(pk=inv.pk).update(debt=F("debt") - D(amount))
 
 
 @pytest.mark.django_db
