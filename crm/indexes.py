@@ -15,12 +15,12 @@ SEARCH_INDEXES = (
     *(
         f"crm_contact_{column}_{kind}"
         for column in ("name", "email")
-        for kind in ("trgm", "prefix")
+        for kind in ("trgm", "prefix", "start")
     ),
     *(
         f"crm_{table}_name_{kind}"
         for table in ("account", "opportunity")
-        for kind in ("trgm", "prefix")
+        for kind in ("trgm", "prefix", "start")
     ),
     "finance_invoice_number_trgm",
 )
@@ -154,6 +154,30 @@ def add_prefix_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> No
 
 def drop_prefix_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> None:
     _drop_upper_indexes(schema_editor, columns, "prefix")
+
+
+def add_start_indexes(
+    schema_editor, columns: dict[str, tuple[str, ...]], held: tuple[str, ...]
+) -> None:
+    """A prefix index (add_prefix_indexes) that also holds the column itself and the `held`
+    columns, `<table>_<column>_start`, built concurrently: what starts with one or two letters
+    (25,000 of a million contacts start with "no") is read from it alone, without the table
+    (an index-only scan). PostgreSQL only."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for table, names in columns.items():
+        for column in names:
+            included = ", ".join(f'"{name}"' for name in dict.fromkeys((column, *held)))
+            _add_upper_indexes(
+                schema_editor,
+                {table: (column,)},
+                "start",
+                '((UPPER("{}"::text)) text_pattern_ops) INCLUDE (' + included + ")",
+            )
+
+
+def drop_start_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> None:
+    _drop_upper_indexes(schema_editor, columns, "start")
 
 
 def _add_upper_indexes(schema_editor, columns, suffix: str, definition: str) -> None:

@@ -12,8 +12,10 @@ leads for a manager (150 ms). So the two reads are made in turn, each bounded:
 1. the list's order is walked for at most `Search.walk` rows per row wanted (WALK_PER_ROW),
    testing each: a search whose matches are one row in 200 or more commonly (a surname)
    ends here;
-2. otherwise every match is read from the search indexes (planned as a MATERIALIZED CTE, so
-   for all of them) and sorted: few rows, or a block the walk did not reach.
+2. otherwise every match is read from the search indexes (each part behind OFFSET 0, so
+   planned for all of them) and sorted: few rows, or a block the walk did not reach. The
+   first letters of a name ("no" of every "Nora …") are read from B-tree indexes that hold
+   the list's columns (crm 0022), without the table: 50,000 matches in 15 ms.
 
 Both are one statement, whose second part runs only when the first was not enough. A list no
 longer than a walk (a rep's own leads) is not walked at all: its matches are read from the
@@ -57,9 +59,18 @@ class Search:
 
     def q(self) -> Q:
         matches = Q()
-        for field in self.fields:
-            matches |= Q(**{f"{field}__{self.lookup}": self.query})
+        for test in self._tests():
+            matches |= test
         return matches
+
+    def parts(self) -> list[Q]:
+        """The matches in parts that one index each reads: at the start of a name, one part
+        a field (a range of its B-tree index, which also holds what a list needs, crm 0022);
+        inside a name, all fields at once (one bitmap of their trigram indexes)."""
+        return self._tests() if self.mode == "start" else [self.q()]
+
+    def _tests(self) -> list[Q]:
+        return [Q(**{f"{field}__{self.lookup}": self.query}) for field in self.fields]
 
     def pattern(self, connection) -> str:
         """The LIKE pattern Django gives the lookup: %, _ and \\ taken literally."""
@@ -78,7 +89,7 @@ def first_keys(rows: QuerySet, search: Search, limit: int) -> list[Any]:
     if rows.query.is_empty():  # visible to nobody (a user with no team): nothing to compile
         return []
     order = _order(matching)
-    every, every_params = _compiled(_every(matching), rows.db)
+    parts = [_compiled(_every(rows.filter(part)), rows.db) for part in search.parts()]
     walk = min(search.walk * limit, MOST_WALKED)
     walked, walked_params = _walked(connection, rows, search, walk)
     beyond, beyond_params = _compiled(rows.order_by().values("pk")[walk : walk + 1], rows.db)
@@ -87,17 +98,33 @@ def first_keys(rows: QuerySet, search: Search, limit: int) -> list[Any]:
     # walked (its matches are read from the search indexes), and the sorted read is never
     # made when the walk is enough. Both give the order's columns, and the rows (no more than
     # `limit`) are sorted on them.
+    # The sorted read's parts are fenced with OFFSET 0: PostgreSQL plans each for all of its
+    # rows (under the ORDER BY … LIMIT it would walk the order's index, taking the matches
+    # for spread along it) without storing them as a CTE would (15 ms for 50,000 matches).
+    # A row two parts match comes twice: the first `limit` of each part are enough, then
+    # DISTINCT.
+    every = " UNION ALL ".join(f"({sql} OFFSET 0)" for sql, _ in parts)
     sql = (
-        f"WITH walked AS MATERIALIZED ({walked} LIMIT %s), every AS MATERIALIZED ({every}),"
+        f"WITH walked AS MATERIALIZED ({walked} LIMIT %s),"
         f" more AS MATERIALIZED (SELECT EXISTS ({beyond}) AS more)"
         " SELECT sorted_key FROM ("
         " (SELECT * FROM walked WHERE (SELECT more FROM more)"
         "  AND (SELECT count(*) FROM walked) = %s)"
-        " UNION ALL (SELECT * FROM every WHERE NOT (SELECT more FROM more)"
-        f"  OR (SELECT count(*) FROM walked) < %s ORDER BY {order} LIMIT %s)"
+        f" UNION ALL (SELECT DISTINCT * FROM (SELECT * FROM ({every}) AS every"
+        "  WHERE NOT (SELECT more FROM more) OR (SELECT count(*) FROM walked) < %s"
+        f"  ORDER BY {order} LIMIT %s) AS top ORDER BY {order} LIMIT %s)"
         f") found ORDER BY {order}"
     )
-    params = (*walked_params, limit, *every_params, *beyond_params, limit, limit, limit)
+    params = (
+        *walked_params,
+        limit,
+        *beyond_params,
+        limit,
+        *(param for _, part_params in parts for param in part_params),
+        limit,
+        limit * len(parts),
+        limit,
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]

@@ -44,9 +44,9 @@ TRIGRAM = {
     "finance_invoice_number_trgm",
 }
 PREFIX = {
-    "crm_account_name_prefix",
-    "crm_contact_name_prefix",
-    "crm_contact_email_prefix",
+    "crm_account_name_start",
+    "crm_contact_name_start",
+    "crm_contact_email_start",
     "crm_opportunity_name_prefix",
     "crm_rph_name_prefix",
     "crm_rph_company_prefix",
@@ -137,3 +137,46 @@ def test_an_index_a_killed_migration_built_is_kept_when_it_runs_again():
             [operation.index.name],
         )
         assert cursor.fetchone() == (True,)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_start_indexes_go_back_to_the_prefix_ones_and_come_again():
+    """crm 0022 backwards builds crm 0010's prefix indexes again and drops its own; forwards
+    the other way round, each holding its column, the team, the name and the key."""
+    start = importlib.import_module("crm.migrations.0022_start_indexes")
+
+    def definitions() -> dict[str, str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, pg_get_indexdef(indexrelid) FROM pg_index"
+                " JOIN pg_class ON pg_class.oid = indexrelid WHERE indisvalid"
+                " AND relname ~ '^crm_(account|contact)_(name|email)_(prefix|start)$'"
+            )
+            return dict(cursor.fetchall())
+
+    try:
+        with connection.schema_editor(atomic=False) as editor:
+            start.drop_start(None, editor)
+            start.add_prefix(None, editor)
+        assert set(definitions()) == {
+            "crm_account_name_prefix",
+            "crm_contact_name_prefix",
+            "crm_contact_email_prefix",
+        }
+    finally:
+        with connection.schema_editor(atomic=False) as editor:
+            start.add_start(None, editor)
+            start.drop_prefix(None, editor)
+    built = definitions()
+    assert set(built) == {
+        "crm_account_name_start",
+        "crm_contact_name_start",
+        "crm_contact_email_start",
+    }
+    assert built["crm_contact_email_start"].endswith(
+        "(upper((email)::text) text_pattern_ops) INCLUDE (email, team_id, name, id)"
+    )
+    assert built["crm_contact_name_start"].endswith(
+        "(upper((name)::text) text_pattern_ops) INCLUDE (name, team_id, id)"
+    )

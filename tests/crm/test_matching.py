@@ -6,12 +6,12 @@ enough (a block of matches late in the order: every "Zed …" after every "A…"
 import json
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from crm import matching
 from crm.matching import Search, first_keys
-from crm.models import RPH
+from crm.models import RPH, Contact
 from tests.clients import logged_in
 from tests.factories import AccountFactory, ContactFactory, LeadFactory, UserFactory
 
@@ -120,8 +120,14 @@ def _explained(names: list[str], limit: int, walk: int = 2) -> tuple[list[int], 
 
 
 def _every_was_read(nodes: list[dict]) -> bool:
-    scans = [n for n in nodes if n["Node Type"] == "CTE Scan" and n["CTE Name"] == "every"]
+    """The sorted read ran: a scan of the table outside the walk's CTEs (InitPlans)."""
+    inside = {id(n) for top in nodes if _is_init_plan(top) for n in _nodes(top)}
+    scans = [n for n in nodes if "Relation Name" in n and id(n) not in inside]
     return any(n["Actual Loops"] > 0 for n in scans)
+
+
+def _is_init_plan(node: dict) -> bool:
+    return node.get("Parent Relationship") == "InitPlan"
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
@@ -168,3 +174,64 @@ def test_a_list_walks_only_an_order_an_index_holds_with_its_filters(rita, north)
     assert walk(accounts, accounts.AccountFilterForm, sort="-created") == matching.WALK_PER_ROW
     assert walk(accounts, accounts.AccountFilterForm, manager=rita.pk) == matching.WALK_PER_ROW
     assert walk(accounts, accounts.AccountFilterForm, sort="-created", manager=rita.pk) == 0
+
+
+def contacts(rows: list[tuple[str, str]]) -> None:
+    account = AccountFactory()
+    for name, email in rows:
+        ContactFactory(name=name, email=email, account=account)
+
+
+START = [
+    ("Ann Lee", "ann@x.example"),
+    ("Ben Noble", "no.reply@x.example"),  # its email starts with "no", not its name
+    ("Nora Lee", "nora@x.example"),  # both
+    ("nOel Cox", "c@x.example"),  # its name
+    ("Zoe No", "z@x.example"),  # neither: "no" is inside
+    ("Nora Kent", "NORA.K@x.example"),  # both
+]
+
+
+@pytest.mark.parametrize("walk", [0, 1, 2, matching.WALK_PER_ROW])
+def test_the_start_of_a_name_or_an_email_is_read_a_column_at_a_time(walk):
+    """At the start of a name, each column is read alone (Search.parts): a contact whose name
+    and email both start with the letters is found once, in its place."""
+    contacts(START * 3)
+    rows = Contact.objects.order_by("name", "pk")
+    search = Search(("name", "email"), "no", "start", walk=walk)
+    assert len(search.parts()) == 2 and len(Search(("name", "email"), "nor").parts()) == 1
+    for limit in (1, 3, 6, 10, 30):
+        keys = first_keys(rows, search, limit)
+        assert keys == plain(rows, search, limit)
+        assert len(keys) == len(set(keys)) == min(limit, 12)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_the_start_of_a_name_is_read_from_its_index_alone():
+    """crm 0022's indexes hold what the sorted read needs (the name, the key, the team, the
+    email): with the table's scans ruled out, PostgreSQL reads them alone (on tables this
+    small it would scan them otherwise)."""
+    contacts(START * 3)
+    rows = Contact.objects.filter(team__isnull=False).order_by("name", "pk")
+    search = Search(("name", "email"), "no", "start", walk=1)
+    with CaptureQueriesContext(connection) as captured:
+        keys = first_keys(rows, search, 5)
+    assert keys == plain(rows, search, 5)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + captured.captured_queries[-1]["sql"])
+        (document,) = cursor.fetchone()
+    plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+    nodes = list(_nodes(plan))
+    assert _every_was_read(nodes)
+    inside = {id(n) for top in nodes if _is_init_plan(top) for n in _nodes(top)}
+    read = {
+        (n["Node Type"], n["Index Name"])
+        for n in nodes
+        if id(n) not in inside and "Relation Name" in n
+    }
+    assert read == {
+        ("Index Only Scan", "crm_contact_name_start"),
+        ("Index Only Scan", "crm_contact_email_start"),
+    }
