@@ -263,9 +263,11 @@ def build(rows: int) -> None:
             "0010_prefix_search_indexes",
         )
     ]
+    start = importlib.import_module("crm.migrations.0022_start_indexes")
     with connection.schema_editor(atomic=False) as editor:
         for migration in searched:
             migration.drop_search_indexes(None, editor)
+        start.drop_start(None, editor)
     sql(
         "INSERT INTO crm_account (id, name, account_manager_id, team_id, created_at)"
         f" SELECT g, {COMPANY} || ' ' || g, {OWNER}, {TEAM},"
@@ -311,6 +313,8 @@ def build(rows: int) -> None:
     with connection.schema_editor(atomic=False) as editor:
         for migration in searched:
             migration.add_search_indexes(None, editor)
+        start.add_start(None, editor)  # and, as crm 0022, replace 0010's on those columns
+        start.drop_prefix(None, editor)
     search_statistics(connection)  # as crm 0017 leaves them
     for table in ("crm_team", "crm_user", "crm_account"):
         sql(

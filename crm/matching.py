@@ -67,7 +67,8 @@ class Search:
         """The matches in parts that one index each reads: at the start of a name, one part
         a field (a range of its B-tree index, which also holds what a list needs, crm 0022);
         inside a name, all fields at once (one bitmap of their trigram indexes)."""
-        return self._tests() if self.mode == "start" else [self.q()]
+        tests = self._tests()
+        return tests if self.mode == "start" and tests else [self.q()]
 
     def _tests(self) -> list[Q]:
         return [Q(**{f"{field}__{self.lookup}": self.query}) for field in self.fields]
@@ -93,10 +94,11 @@ def first_keys(rows: QuerySet, search: Search, limit: int) -> list[Any]:
     walk = min(search.walk * limit, MOST_WALKED)
     walked, walked_params = _walked(connection, rows, search, walk)
     beyond, beyond_params = _compiled(rows.order_by().values("pk")[walk : walk + 1], rows.db)
-    # Each branch runs only if its one-time filter holds, and PostgreSQL reads a CTE only
-    # when it is scanned: a list of no more rows than the walk's (a rep's leads) is never
-    # walked (its matches are read from the search indexes), and the sorted read is never
-    # made when the walk is enough. Both give the order's columns, and the rows (no more than
+    # Each branch runs only if its one-time filter holds (PostgreSQL reads a CTE only when it
+    # is scanned, and the parts of the sorted read not at all when their branch's filter is
+    # false): a list of no more rows than the walk's (a rep's leads) is never walked (its
+    # matches are read from the search indexes), and the sorted read is never made when the
+    # walk is enough. Both give the order's columns, and the rows (no more than
     # `limit`) are sorted on them.
     # The sorted read's parts are fenced with OFFSET 0: PostgreSQL plans each for all of its
     # rows (under the ORDER BY … LIMIT it would walk the order's index, taking the matches

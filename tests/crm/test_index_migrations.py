@@ -3,11 +3,14 @@ concurrently on PostgreSQL, outside a transaction, and built again after a build
 interrupted; plainly on SQLite."""
 
 import importlib
+import random
 
 import pytest
+from django.core.validators import validate_email
 from django.db import IntegrityError, connection
 
 from crm.indexes import AddIndexWithoutLocking, drop_invalid
+from tests.factories import AccountFactory
 
 MIGRATIONS = [
     "crm.migrations.0007_list_indexes_without_locking",
@@ -180,3 +183,41 @@ def test_the_start_indexes_go_back_to_the_prefix_ones_and_come_again():
     assert built["crm_contact_name_start"].endswith(
         "(upper((name)::text) text_pattern_ops) INCLUDE (name, team_id, id)"
     )
+
+
+def _longest_email(rng: random.Random) -> str:
+    """An email of the most characters the form takes (254) that do not compress: ASCII
+    before the @ (the validator's rule), three-byte CJK labels of 63 after it."""
+    labels, room = [], 254 - len("a@") - len(".com")
+    while room > 1:
+        length = min(63, room - 1 if labels else room)
+        labels.append("".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(length)))
+        room -= length + (1 if len(labels) > 1 else 0)
+    email = "a@" + ".".join(labels) + ".com"
+    validate_email(email)
+    return email
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_the_longest_contact_the_form_takes_fits_the_start_indexes(rita):
+    """crm_contact_email_start holds the email twice and the name: at the longest a form
+    takes, of four-byte characters where they are allowed, a row still fits (PostgreSQL
+    refuses an index row over 2,704 bytes, and with it the contact)."""
+    from crm.contacts import ContactForm
+
+    rng = random.Random(22)
+    email = _longest_email(rng)
+    name = "".join(chr(rng.randint(0x20000, 0x2A6DF)) for _ in range(200))  # 4 bytes each
+    account = AccountFactory(team=rita.team)
+    form = ContactForm({"name": name, "email": email, "account": account.pk}, user=rita)
+    assert form.is_valid(), form.errors
+    contact = form.save()
+
+    assert len(email) == 254 and len(email.encode()) > 700
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM crm_contact WHERE UPPER(email::text) LIKE %s", [email.upper()]
+        )
+        assert cursor.fetchone() == (1,)
+    assert contact.pk
