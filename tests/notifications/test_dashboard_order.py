@@ -123,6 +123,22 @@ def test_the_cards_show_their_totals_and_how_many_more(rita, noon):
     assert 'href="/notifications/?when=overdue">18 overdue</a>' in html
 
 
+@override_settings(VIGIL_REMINDER_EXPIRY_DAYS=14)
+def test_the_notification_total_counts_each_shown_one_once(rita, noon):
+    """Reminders from fourteen days ago on: overdue, today's and later ones, each once (the
+    overdue ones are counted once and added to the rest)."""
+    notification(rita, "fifteen days ago", at(-15, 12))  # no longer shown
+    for day in (-13, -2, -1):
+        notification(rita, f"overdue {day}", at(day, 12))
+    notification(rita, "this morning", at(0, 9))
+    notification(rita, "this evening", at(0, 20))
+    notification(rita, "tomorrow", at(1, 9))
+
+    notifications = logged_in(rita).get("/").context["notifications"]
+
+    assert (notifications.total, notifications.overdue, len(notifications.rows)) == (6, 3, 6)
+
+
 def test_no_more_link_when_everything_fits(rita, noon):
     TaskFactory(owner=rita, due_at=at(0, 15))
 
