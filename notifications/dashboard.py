@@ -251,7 +251,8 @@ def _due_before(user: User, tasks: QuerySet, moment: datetime) -> list:
 
 def _totals_sql(queries: dict[str, list]) -> tuple[str, Sequence]:
     """One query for every card's total: the sum of the counts (or sums) of its disjoint
-    parts."""
+    parts. The notifications' total is completed by read(), which adds the overdue ones
+    (counted once, for their own total)."""
     selects: list[str] = []
     params: list = []
     for name, parts in queries.items():

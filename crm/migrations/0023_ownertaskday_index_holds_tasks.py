@@ -3,8 +3,10 @@
 joined them to the team (3 ms of a manager's page at 200 people, twice: due and overdue).
 
 crm_ownertaskday holds a row per person and day plus the day's changes until the night
-compacts them (a few tens of thousands of rows), so the index is built plainly; the new one
-before the old one goes, so that the sums always have one."""
+compacts them (a few tens of thousands of rows), so the index is built plainly, in the
+migration's transaction: for the milliseconds that takes, writes to crm_task (whose triggers
+add to the rollup) wait. The index is read alone once autovacuum has marked the table's pages
+all-visible, which it does after the night's compaction rewrites them."""
 
 from django.db import migrations, models
 
