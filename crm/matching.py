@@ -98,8 +98,8 @@ def first_keys(rows: QuerySet, search: Search, limit: int) -> list[Any]:
     # is scanned, and the parts of the sorted read not at all when their branch's filter is
     # false): a list of no more rows than the walk's (a rep's leads) is never walked (its
     # matches are read from the search indexes), and the sorted read is never made when the
-    # walk is enough. Both give the order's columns, and the rows (no more than
-    # `limit`) are sorted on them.
+    # walk is enough. Both give the order's columns, and the rows (no more than `limit`) are
+    # sorted on them.
     # The sorted read's parts are fenced with OFFSET 0: PostgreSQL plans each for all of its
     # rows (under the ORDER BY … LIMIT it would walk the order's index, taking the matches
     # for spread along it) without storing them as a CTE would (15 ms for 50,000 matches).
