@@ -68,9 +68,12 @@ def seed(demo) -> None:
         return
     start = demo.now - timedelta(days=DAYS)
     # Re-enter Nurture P2 on days spread over the month: the trigger enrols each from then.
+    # The last enters two days before now: a run works as of the last daily slot (crm
+    # nurture.windows.DAILY_AT), up to a day (25 hours across a DST change) before the run,
+    # and a lead that entered after it would wait for tomorrow's, whatever the hour now.
     for n, rph in enumerate(leads):
         RPH.objects.filter(pk=rph.pk).update(status=RPH.Status.NEW)
-        entered = start + timedelta(days=n * DAYS // len(leads), hours=1)
+        entered = start + timedelta(days=n * (DAYS - 2) // len(leads), hours=1)
         time_zone, country = PLACES[n % len(PLACES)]
         RPH.objects.filter(pk=rph.pk).update(
             status=RPH.Status.NURTURE_P2,
