@@ -68,8 +68,8 @@ def seed(demo) -> None:
         return
     start = demo.now - timedelta(days=DAYS)
     # Re-enter Nurture P2 on days spread over the month: the trigger enrols each from then.
-    # The last enters two days before now: a run works as of the last daily slot (crm
-    # nurture.windows.DAILY_AT), up to a day (25 hours across a DST change) before the run,
+    # The last enters two days before now: a run works as of the last daily slot
+    # (nurture.windows.DAILY_AT), up to a day (25 hours across a DST change) before the run,
     # and a lead that entered after it would wait for tomorrow's, whatever the hour now.
     for n, rph in enumerate(leads):
         RPH.objects.filter(pk=rph.pk).update(status=RPH.Status.NEW)

@@ -100,11 +100,12 @@ def test_results_are_grouped_by_kind_in_one_section_each(manny, acme):
     assert page.index("Acme Industries") < sections[1] < page.index("Carla Jones")
 
 
+@pytest.mark.parametrize("query", ["acme", "ac"])  # inside a name; its start, a column at a time
 @pytest.mark.parametrize("role", ["rep", "manager"])
-def test_another_teams_records_never_appear(role, acme):
+def test_another_teams_records_never_appear(role, query, acme):
     stranger = UserFactory(username=f"sam_{role}", role=role, team=TeamFactory(name="South"))
 
-    response = logged_in(stranger).get("/search/?q=acme")
+    response = logged_in(stranger).get("/search/", {"q": query})
 
     assert found(response) == {kind: set() for kind in KEYS}
     page = response.content.decode()
@@ -265,12 +266,14 @@ def test_hostile_input_gets_one_line_and_keeps_what_was_typed(
         assert f'value="{query}"' in page  # nothing typed is lost
 
 
-def test_a_query_of_the_longest_length_is_searched(administrator):
-    AccountFactory(name="N" * 200)
+@pytest.mark.parametrize("name", ["N" * 200, "N." * 100])  # inside; at the start (no 3 in a row)
+def test_a_query_of_the_longest_length_is_searched(administrator, name):
+    AccountFactory(name=name)
+    ContactFactory(name=name, email="n@x.example")
 
-    response = logged_in(administrator).get("/search/", {"q": "n" * 200})
+    response = logged_in(administrator).get("/search/", {"q": name.lower()})
 
-    assert found(response)["accounts"] == {"N" * 200}
+    assert found(response)["accounts"] == found(response)["contacts"] == {name}
 
 
 def test_htmx_search_as_you_type_gets_the_same_page(manny, acme):
