@@ -52,6 +52,7 @@ test: services lint
 	$(BIN)/pytest
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -q -p no:cacheprovider \
 	    tests/finance tests/notifications/test_daily_notifications.py \
+	    tests/notifications/test_daily_changes.py \
 	    tests/notifications/test_expired_jobs_alert.py tests/notifications/test_blocking_gate.py \
 	    tests/notifications/test_user_blocking.py tests/notifications/test_dashboard_order.py \
 	    tests/notifications/test_dashboard.py tests/notifications/test_stage_quick_action.py \

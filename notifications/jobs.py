@@ -17,7 +17,7 @@ from crm import rollups
 from crm.models import WorkingCalendar
 from crm.registry import Counts, job
 from crm.sql import insert_from_select
-from notifications import deadlines, digest, escalation, overdue_alerts  # noqa: F401 - digest registers its job
+from notifications import changes, deadlines, digest, escalation, overdue_alerts  # noqa: F401 - digest registers its job
 from notifications.models import AlertSettings, Notification, ObjectKind, OverdueAlert, ReminderRule
 from notifications.objects import TYPES
 from notifications.rules import matching
@@ -26,15 +26,28 @@ from notifications.services import close_done
 
 @job("notifications_daily", schedule="0 6 * * *")
 def notify_expiring(as_of: datetime, *, dry_run: bool = False) -> Counts:
-    """Notify about tasks, opportunities, events and invoices about to expire or expired."""
+    """Notify about tasks, opportunities, events and invoices about to expire or expired, and
+    close what was said about objects done since. A range of ids of one kind at a time, each
+    committed whole: every statement reads and writes a bounded part of each table (a
+    statement over ten million rows outgrows memory). A re-run for the same moment reads only
+    the ranges that changed since (notifications.changes)."""
     # The dashboard's rollups: the rows of the day before, folded first, so that a run that
     # fails further on still does it.
     rollups.compact(connection)
-    created = 0
-    rules = list(ReminderRule.objects.filter(active=True))
-    for rule in rules:
-        created += notify_for_rule(rule, as_of)
-    counts = {"rules": len(rules), "created": created, "closed": close_done(as_of)}
+    rules = list(ReminderRule.objects.filter(active=True).order_by("pk"))
+    sweep = changes.Sweep(as_of, rules)
+    counts = {"rules": len(rules), "created": 0, "closed": 0, "ranges": 0}
+    for kind in TYPES:
+        kind_rules = [rule for rule in rules if rule.object_kind == kind]
+        for spans in sweep.ranges(kind):
+            with transaction.atomic(), changes.quiet():
+                for lo, hi in spans:  # a statement each: a range is an index range
+                    # Closing first: what the rules add is about open objects.
+                    counts["closed"] += close_done(as_of, kind, lo, hi)
+                    for rule in kind_rules:
+                        counts["created"] += notify_for_rule(rule, as_of, lo, hi)
+            counts["ranges"] += len(spans)
+    sweep.finish()
     company = WorkingCalendar.current()
     if company.enabled:  # the new deadlines, in working time (blocking_deadlines: the rest)
         new = Notification.objects.filter(created_at=as_of)
@@ -49,12 +62,12 @@ def rework_deadlines(as_of: datetime, *, dry_run: bool = False) -> Counts:
     return {"changed": deadlines.reschedule(Notification.objects.all(), as_of)}
 
 
-def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
+def notify_for_rule(rule: ReminderRule, as_of: datetime, lo: int, hi: int) -> int:
     """One INSERT … SELECT per kind of recipient the rule names, of the episodes not yet
-    notified."""
+    notified, of the objects with lo <= id <= hi."""
     object_type = TYPES[rule.object_kind]
     objects, expires_at = matching(rule, as_of)
-    objects = objects.alias(episode_expires_at=expires_at)
+    objects = objects.filter(pk__range=(lo, hi)).alias(episode_expires_at=expires_at)
     source = f"rule:{rule.pk}"
     # On the wall clock; in working time once the run is done (deadlines.reschedule).
     deadline = as_of + rule.grace_period if rule.blocking else None
@@ -92,6 +105,7 @@ def notify_for_rule(rule: ReminderRule, as_of: datetime) -> int:
         known = Notification.objects.filter(
             source=source,
             object_kind=rule.object_kind,
+            object_id__range=(lo, hi),  # the index range of this range's episodes alone
             object_id=OuterRef("pk"),
             user_id=OuterRef(path),
             expires_at=OuterRef("episode_expires_at"),

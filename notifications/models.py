@@ -275,3 +275,23 @@ class OverdueAlert(models.Model):
             )
         ]
         indexes = [models.Index(fields=["alerted_at"])]
+
+
+class ObjectChange(models.Model):
+    """A mark that objects notifications are about changed: `kind`'s ids from `first_id` to
+    `last_id`, a block (-1: every id; kind "*": every kind), written by transaction `xid`.
+    PostgreSQL's triggers write them (notifications.changes); the daily job reads them to
+    re-run a day over the blocks that changed only, and deletes those it saw."""
+
+    kind = models.CharField(max_length=16)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    xid = models.BigIntegerField()
+
+
+class DailySweep(models.Model):
+    """The last complete notifications_daily run: its as_of and what its rules were (a digest),
+    so that a re-run for the same moment with the same rules reads only what changed."""
+
+    as_of = models.DateTimeField()
+    rules = models.CharField(max_length=64)

@@ -46,18 +46,15 @@ def _audit_resolved(notifications: QuerySet, actor: User | None, at: datetime) -
     )
 
 
-def close_done(as_of: datetime) -> int:
-    """Close every open notification whose object is gone or no longer needs attention."""
-    about_objects = Notification.objects.filter(status=OPEN, object_kind__in=list(TYPES))
-    _audit_resolved(about_objects.exclude(still_open(as_of)), None, as_of)
-    # One UPDATE per kind: a plain NOT EXISTS lets the database anti-join each kind's open
-    # notifications with its objects, where one OR of five EXISTS is checked row by row.
-    return sum(
-        Notification.objects.filter(status=OPEN, object_kind=kind)
-        .exclude(Exists(object_type.open(as_of).filter(pk=OuterRef("object_id"))))
-        .update(status=Notification.Status.CLOSED, resolved_at=as_of)
-        for kind, object_type in TYPES.items()
-    )
+def close_done(as_of: datetime, kind: str, lo: int, hi: int) -> int:
+    """Close every open notification about an object of `kind` with lo <= id <= hi that is
+    gone or no longer needs attention."""
+    objects = TYPES[kind].open(as_of).filter(pk__range=(lo, hi))
+    done = Notification.objects.filter(
+        status=OPEN, object_kind=kind, object_id__range=(lo, hi)
+    ).exclude(Exists(objects.filter(pk=OuterRef("object_id"))))
+    _audit_resolved(done, None, as_of)
+    return done.update(status=Notification.Status.CLOSED, resolved_at=as_of)
 
 
 @receiver(object_changed)
