@@ -158,9 +158,9 @@ def _triggers() -> list[tuple[str, str, list[str]]]:
     # Row triggers whose condition the database checks without calling them, so that the
     # run's own writes (it sets SWEEP_SETTING for them: quiet()) and the many updates that
     # change nothing that counts here (deadlines, escalations, reminders sent) cost next to
-    # nothing. An update counts when a notification opens again or its key changes (then both
-    # keys' blocks).
-    # (Whatever the status: a closed notification's key stops its episode being notified.)
+    # nothing. An update counts when a notification opens again, or when its key changes
+    # whatever its status (a closed one's key, too, keeps its episode from being notified
+    # again): then both keys' blocks.
     key_changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _KEY)
     made += [
         _on_row(
