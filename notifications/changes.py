@@ -43,6 +43,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, Model
 from django.utils import timezone
 
+from crm.triggers import execute
 from notifications.models import DailySweep, Notification, ObjectChange, ReminderRule
 from notifications.objects import TYPES
 
@@ -200,21 +201,19 @@ def _triggers() -> list[tuple[str, str, list[str]]]:
 
 def install(connection) -> None:
     """(Re)create the triggers (PostgreSQL; SQLite has none)."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for _, _, statements in _triggers():
-            for statement in statements:
-                cursor.execute(statement)
+    execute(connection, {"postgresql": [s for _, _, made in _triggers() for s in made]})
 
 
 def uninstall(connection) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for name, table, _ in _triggers():
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-            cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    drops = [
+        drop
+        for name, table, _ in _triggers()
+        for drop in (
+            f"DROP TRIGGER IF EXISTS {name} ON {table}",
+            f"DROP FUNCTION IF EXISTS {name}()",
+        )
+    ]
+    execute(connection, {"postgresql": drops})
 
 
 def _installed() -> bool:
@@ -289,12 +288,12 @@ class Sweep:
 
     def finish(self) -> None:
         """The run is complete: say so, and forget the marks it has seen to."""
+        if self.snapshot is None:  # SQLite: no marks, and every run reads everything
+            return
         done = {"as_of": self.as_of, "rules": self.digest}
         with transaction.atomic():
             if not DailySweep.objects.filter(pk=1).update(**done):
                 DailySweep.objects.create(pk=1, **done)
-            if self.snapshot is None:
-                return
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"DELETE FROM {_MARKS} WHERE pg_visible_in_snapshot(xid::text::xid8,"

@@ -290,8 +290,9 @@ class ObjectChange(models.Model):
 
 
 class DailySweep(models.Model):
-    """The last complete notifications_daily run: its as_of and what its rules were (a digest),
-    so that a re-run for the same moment with the same rules reads only what changed."""
+    """The last complete notifications_daily run on PostgreSQL: its as_of and what its rules
+    were (a digest), so that a re-run for the same moment with the same rules reads only what
+    changed."""
 
     as_of = models.DateTimeField()
     rules = models.CharField(max_length=64)

@@ -25,10 +25,10 @@ MONDAY = datetime(2026, 12, 7, 6, 0, tzinfo=BERLIN)  # the daily run, before wor
 # each and a savepoint on SQLite (crm.rollups.compact).
 FOLD = 2 if connection.vendor == "postgresql" else 10
 # A run at a new moment reads every range: each kind's span (two queries a kind), the one
-# range of tasks in a transaction; PostgreSQL takes a snapshot, deletes the last run's record
-# before and writes it anew after, marks the range's writes as the run's own (two), and
-# forgets the marks it saw.
-SWEEP = 18 if connection.vendor == "postgresql" else 11
+# range of tasks in a transaction; PostgreSQL also takes a snapshot, deletes the last run's
+# record before and writes it anew after, marks the range's writes as the run's own (two),
+# and forgets the marks it saw.
+SWEEP = 18 if connection.vendor == "postgresql" else 8
 QUERIES_DAILY, QUERIES_REWORK = 25 + FOLD + SWEEP, 16
 
 
