@@ -9,11 +9,10 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
-from django.utils.safestring import mark_safe
 
 from crm.matching import Search, first_keys
+from crm.templating import rendered
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # counting more would read every matching row on each page
@@ -130,12 +129,10 @@ def list_response(
 ) -> HttpResponse:
     """A list's page, or its rows alone for htmx (a filter, a page): the rows are a Jinja2
     template (crm.templating), rendered first and put in the page as `rows_html`."""
-    rows = render_to_string(rows_template, context, request)
+    rows = rendered(request, rows_template, context)
     if request.htmx and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
         response = HttpResponse(rows)
     else:
-        # Jinja2 escaped every value the rows show; the page's template puts them in as is.
-        context = {**context, "rows_html": mark_safe(rows)}  # noqa: S308
-        response = render(request, page_template, context)
+        response = render(request, page_template, {**context, "rows_html": rows})
     patch_vary_headers(response, ["HX-Request"])
     return response

@@ -80,10 +80,13 @@ TEMPLATES = [
         },
     },
     {
-        # The lists' rows (<app>/jinja2/): see crm/templating.py.
+        # The lists' rows and the dashboard's cards (<app>/jinja2/): see crm/templating.py.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "APP_DIRS": True,
-        "OPTIONS": {"environment": "crm.templating.environment"},
+        "OPTIONS": {
+            "environment": "crm.templating.environment",
+            "context_processors": ["crm.templating.csrf"],
+        },
     },
 ]
 

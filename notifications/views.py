@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import absences
 from crm.models import Opportunity, User
+from crm.templating import rendered
 from crm.visibility import visible_to
 from notifications import dashboard as dashboard_reads
 from notifications import lists, services
@@ -48,7 +49,10 @@ def dashboard(request):
     context = dashboard_reads.read(request.user, now)
     today = timezone.localdate(now)
     context["away"] = list(absences.team_away(request.user, today)[: absences.SHOWN])
-    return render(request, "notifications/dashboard.html", {**context, "now": now})
+    # The cards are a Jinja2 template (crm.templating), the page around them Django's.
+    context = {**context, "now": now, "user": request.user}
+    cards = rendered(request, "notifications/_dashboard.html", context)
+    return render(request, "notifications/dashboard.html", {**context, "content_html": cards})
 
 
 @login_required
@@ -59,18 +63,20 @@ def notification_list(request):
         notifications = notifications.filter(lists.WHEN[request.GET["when"]])
     page = Paginator(notifications, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = _with_links(page.object_list)
+    now = timezone.now()
+    blocked = everything.filter(blocking=True).exists()
+    rows = {"notifications": page.object_list, "now": now, "blocked": blocked}
     return render(
         request,
         "notifications/list.html",
         {
-            "notifications": page.object_list,
+            **rows,
+            "rows_html": rendered(request, "notifications/_notification_rows.html", rows),
             "page": page,
-            "now": timezone.now(),
             "filters": request.GET,
             "query": _without_page(request.GET),
             "when_choices": lists.WHEN_CHOICES,
-            "blocked": everything.filter(blocking=True).exists(),
-            "covering": _with_links(services.covering(request.user, timezone.now())[:PAGE_SIZE]),
+            "covering": _with_links(services.covering(request.user, now)[:PAGE_SIZE]),
         },
     )
 
@@ -81,6 +87,13 @@ def full_list(request, kind: str):
     user = request.user
     records = lists.full_list(kind, user, timezone.now(), request.GET)
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = {
+        "rows": [lists.row(kind, record) for record in page.object_list],
+        "user": user,
+        "statuses": lists.statuses(kind),
+        "stages": Opportunity.Stage.choices,
+        "now": timezone.now(),
+    }
     return render(
         request,
         "notifications/full_list.html",
@@ -88,14 +101,12 @@ def full_list(request, kind: str):
             "kind": kind,
             "heading": lists.LISTS[kind].heading,
             "page": page,
-            "rows": [lists.row(kind, record) for record in page.object_list],
+            **rows,
+            "rows_html": rendered(request, "notifications/_full_list_rows.html", rows),
             "filters": request.GET,
             "query": _without_page(request.GET),
             "owners": lists.owners(user),
-            "statuses": lists.statuses(kind),
             "when_choices": lists.WHEN_CHOICES,
-            "stages": Opportunity.Stage.choices,
-            "now": timezone.now(),
         },
     )
 
