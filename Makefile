@@ -56,6 +56,7 @@ test: services lint
 	    tests/notifications/test_expired_jobs_alert.py tests/notifications/test_blocking_gate.py \
 	    tests/notifications/test_user_blocking.py tests/notifications/test_dashboard_order.py \
 	    tests/notifications/test_dashboard.py tests/notifications/test_stage_quick_action.py \
+	    tests/notifications/test_jinja2_forms.py tests/notifications/test_full_lists.py \
 	    tests/crm/test_time_zone_and_dates.py tests/crm/test_contact_team.py \
 	    tests/crm/test_lead_team.py tests/crm/test_matching.py tests/crm/test_owner_rollups.py \
 	    tests/crm/test_owned_teams.py \
