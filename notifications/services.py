@@ -165,30 +165,47 @@ def _blocking(user, now: datetime) -> QuerySet:
     )
 
 
-# The gate runs on every request. Compiling its query (five EXISTS, one per kind of object)
-# costs more than running it, so it is compiled once with stand-in values for the user and the
-# time, and each request swaps its own values in.
+def _any_blocking(user, now: datetime) -> QuerySet:
+    """Whether the user has an open blocking notification at all, whatever its object."""
+    return Notification.objects.filter(
+        user=user, blocking=True, status=OPEN, visible_from__lte=now
+    ).values_list("pk")[:1]
+
+
+# The gate runs on every request. Compiling its queries costs more than running them, so they
+# are compiled once with stand-in values for the user and the time, and each request swaps its
+# own values in. Nearly every request meets nothing blocking: the first, small query says so;
+# only then is the second planned (five EXISTS, one per kind of object: 0.4 ms of planning
+# where the first takes 0.05).
 _USER_STAND_IN = -8_675_309
 _NOW_STAND_IN = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
 
 
 @functools.cache
-def _compiled_blocking(vendor: str) -> tuple[str, tuple, object]:
-    sql, params = _blocking(_USER_STAND_IN, _NOW_STAND_IN).query.sql_with_params()
-    return sql, params, connection.ops.adapt_datetimefield_value(_NOW_STAND_IN)
+def _compiled_blocking(vendor: str) -> tuple[tuple[str, tuple], tuple[str, tuple], object]:
+    return (
+        _any_blocking(_USER_STAND_IN, _NOW_STAND_IN).query.sql_with_params(),
+        _blocking(_USER_STAND_IN, _NOW_STAND_IN).query.sql_with_params(),
+        connection.ops.adapt_datetimefield_value(_NOW_STAND_IN),
+    )
 
 
 def blocking_for(user: User, now: datetime) -> list[tuple[str, int, datetime, int]]:
     """(kind, object id, grace deadline, notification id) of each open blocking notification
-    of the user whose object still needs attention. One query: the gate's whole cost."""
-    sql, params, now_stand_in = _compiled_blocking(connection.vendor)
+    of the user whose object still needs attention. The gate's whole cost: one small query
+    when the user has no open blocking notification, a second when they have one."""
+    *statements, now_stand_in = _compiled_blocking(connection.vendor)
     now_value = connection.ops.adapt_datetimefield_value(now)
-    values = [
-        user.pk if p == _USER_STAND_IN else now_value if p == now_stand_in else p for p in params
-    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        rows = cursor.fetchall()
+        for sql, params in statements:
+            values = [
+                user.pk if p == _USER_STAND_IN else now_value if p == now_stand_in else p
+                for p in params
+            ]
+            cursor.execute(sql, values)
+            rows = cursor.fetchall()
+            if not rows:
+                return []
     # SQLite hands back naive UTC datetimes from a raw cursor.
     return [
         (kind, oid, deadline.replace(tzinfo=deadline.tzinfo or UTC), pk)
