@@ -7,7 +7,7 @@ them stay Django templates: the view renders the rows first and hands them to th
 What the Django templates get from tags and the engine, these get as functions: record_url
 and url for links, when and shown for dates in the viewer's zone and localize for a date
 (Django's engine formats a date by itself; Jinja2 would print it ISO), and the pluralize and
-truncatechars filters; csrf_input and request come from Django's backend.
+truncatechars filters; request comes from Django's backend, csrf_input from csrf() below.
 These templates are ours: user-written templates (nurture) render in a sandbox of their
 own."""
 
