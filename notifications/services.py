@@ -149,12 +149,15 @@ def _change_own_reminder(notification: Notification, user: User, **changes) -> b
 # --- The blocking gate -----------------------------------------------------------------------
 
 
+def _open_blocking_rows(user: User | OuterRef | int, now: datetime) -> QuerySet:
+    """The user's open blocking notifications, whatever their object."""
+    return Notification.objects.filter(user=user, blocking=True, status=OPEN, visible_from__lte=now)
+
+
 def open_blocking(user: User | OuterRef, now: datetime) -> QuerySet:
     """The user's open blocking notifications whose object still needs attention: the only
     ones that may block, so a stale or wrong row can never lock anyone out."""
-    return Notification.objects.filter(
-        user=user, blocking=True, status=OPEN, visible_from__lte=now
-    ).filter(still_open(now))
+    return _open_blocking_rows(user, now).filter(still_open(now))
 
 
 def _blocking(user, now: datetime) -> QuerySet:
@@ -163,13 +166,6 @@ def _blocking(user, now: datetime) -> QuerySet:
         .order_by("grace_deadline")
         .values_list("object_kind", "object_id", "grace_deadline", "pk")
     )
-
-
-def _any_blocking(user, now: datetime) -> QuerySet:
-    """Whether the user has an open blocking notification at all, whatever its object."""
-    return Notification.objects.filter(
-        user=user, blocking=True, status=OPEN, visible_from__lte=now
-    ).values_list("pk")[:1]
 
 
 # The gate runs on every request. Compiling its queries costs more than running them, so they
@@ -184,7 +180,9 @@ _NOW_STAND_IN = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
 @functools.cache
 def _compiled_blocking(vendor: str) -> tuple[tuple[str, tuple], tuple[str, tuple], object]:
     return (
-        _any_blocking(_USER_STAND_IN, _NOW_STAND_IN).query.sql_with_params(),
+        _open_blocking_rows(_USER_STAND_IN, _NOW_STAND_IN)
+        .values_list("pk")[:1]
+        .query.sql_with_params(),
         _blocking(_USER_STAND_IN, _NOW_STAND_IN).query.sql_with_params(),
         connection.ops.adapt_datetimefield_value(_NOW_STAND_IN),
     )

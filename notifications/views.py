@@ -58,12 +58,12 @@ def dashboard(request):
 @login_required
 @require_GET
 def notification_list(request):
-    everything = notifications = lists.open_notifications(request.user, timezone.now())
+    now = timezone.now()
+    everything = notifications = lists.open_notifications(request.user, now)
     if request.GET.get("when") in lists.WHEN:
         notifications = notifications.filter(lists.WHEN[request.GET["when"]])
     page = Paginator(notifications, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = _with_links(page.object_list)
-    now = timezone.now()
     blocked = everything.filter(blocking=True).exists()
     rows = {"notifications": page.object_list, "now": now, "blocked": blocked}
     return render(
@@ -85,14 +85,15 @@ def notification_list(request):
 @require_GET
 def full_list(request, kind: str):
     user = request.user
-    records = lists.full_list(kind, user, timezone.now(), request.GET)
+    now = timezone.now()
+    records = lists.full_list(kind, user, now, request.GET)
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = {
         "rows": [lists.row(kind, record) for record in page.object_list],
         "user": user,
         "statuses": lists.statuses(kind),
         "stages": Opportunity.Stage.choices,
-        "now": timezone.now(),
+        "now": now,
     }
     return render(
         request,
