@@ -207,7 +207,12 @@ def test_search_columns_have_trigram_indexes():
         )
         found = {row[0] for row in cursor.fetchall()}
 
-    assert found == {"crm_contact_name_trgm", "crm_contact_email_trgm"}
+    assert found == {
+        "crm_contact_name_trgm",
+        "crm_contact_email_trgm",
+        "contact_team_search",
+        "contact_tail_search",
+    }
 
 
 # --- Creating and editing -----------------------------------------------------------------------

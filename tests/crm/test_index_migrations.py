@@ -43,6 +43,8 @@ BUILT = {
     "rph_team_activity",
 }
 TRIGRAM = {
+    "contact_team_search",
+    "contact_tail_search",
     "crm_account_name_trgm",
     "crm_contact_name_trgm",
     "crm_contact_email_trgm",
@@ -185,6 +187,40 @@ def test_the_start_indexes_go_back_to_the_prefix_ones_and_come_again():
     )
     assert built["crm_contact_name_start"].endswith(
         "(upper((name)::text) text_pattern_ops) INCLUDE (name, team_id, id)"
+    )
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_contact_search_indexes_go_and_come_again():
+    """crm 0025 backwards drops the team's and the tails' search indexes; forwards builds them
+    again: the team first, then the name's and the email's trigrams; the name's and the
+    email's trigrams but their first character."""
+    team_search = importlib.import_module("crm.migrations.0025_contact_team_search")
+
+    def definitions() -> dict[str, str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, pg_get_indexdef(indexrelid) FROM pg_index JOIN pg_class"
+                " ON pg_class.oid = indexrelid WHERE indisvalid AND relname IN (%s, %s)",
+                [team_search.NAME, team_search.TAILS],
+            )
+            return dict(cursor.fetchall())
+
+    try:
+        with connection.schema_editor(atomic=False) as editor:
+            team_search.drop(None, editor)
+        assert definitions() == {}
+    finally:
+        with connection.schema_editor(atomic=False) as editor:
+            team_search.add(None, editor)
+    built = definitions()
+    assert built[team_search.NAME].endswith(
+        "USING gin (team_id, upper((name)::text) gin_trgm_ops, upper((email)::text) gin_trgm_ops)"
+    )
+    assert built[team_search.TAILS].endswith(
+        "USING gin (substr(upper((name)::text), 2) gin_trgm_ops,"
+        " substr(upper((email)::text), 2) gin_trgm_ops)"
     )
 
 
