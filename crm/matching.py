@@ -17,14 +17,16 @@ leads for a manager (150 ms). So the two reads are made in turn, each bounded:
    first letters of a name ("no" of every "Nora …") are read from B-tree indexes that hold
    the list's columns (crm 0022), without the table: 50,000 matches in 15 ms.
 
-Both are one statement, whose second part runs only when the first was not enough. A list no
-longer than a walk (a rep's own leads) is not walked at all: its matches are read from the
-search indexes, as PostgreSQL plans it, and sorted.
+Both are one statement, whose second part runs only when the first was not enough (but for
+Search.read BITMAP: two, the second in a transaction of its own settings). A list no longer
+than a walk (a rep's own leads) is not walked at all: its matches are read from the search
+indexes, as PostgreSQL plans it, and sorted.
 
 SQLite (demo and test data) has no such planner: the plain query is read there."""
 
 # ruff: noqa: S608 - SQL is built here from Django's compiled queries and our own names
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,8 @@ from django.db.models import F, Func, Lookup, OrderBy, Q, QuerySet, TextField
 WALK_PER_ROW = 200  # by default a walk gives up below one match in 200 rows
 MOST_WALKED = 40_000  # and never reads more rows than this, whatever the limit
 PLANNED, BITMAP, TAILS = "planned", "bitmap", "tails"  # Search.read
+TRIGRAM = 3  # the shortest run of letters or digits a trigram index can look for inside text
+TRIGRAM_WORD = re.compile(rf"[^\W_]{{{TRIGRAM}}}")
 # A team's list whose matches the sorted read finds in an index of the team's own (Search.read
 # BITMAP, crm 0025) gives up sooner: reading a team's matches costs a tenth of everyone's (a
 # first name's 2,500 contacts: 8 ms), while a row walked costs the same (0.55 µs). A surname
@@ -69,6 +73,12 @@ class Search:
         return bool(self.query)
 
     @property
+    def reading(self) -> str:
+        """`read`, for words a trigram index can look for (three letters or digits in a row);
+        PLANNED for any other (an index of trigrams would be read whole for "qz")."""
+        return self.read if TRIGRAM_WORD.search(self.query) else PLANNED
+
+    @property
     def lookup(self) -> str:
         return "icontains" if self.mode == "inside" else "istartswith"
 
@@ -88,7 +98,7 @@ class Search:
         tests = self._tests()
         if self.mode == "start" and tests:
             return tests
-        if self.read == TAILS and tests:
+        if self.reading == TAILS and tests:
             further = Q()
             for field in self.fields:
                 further |= Q(_TailContains(_Tail(F(field)), self.query))
@@ -124,8 +134,9 @@ class _TailContains(Lookup):
 
 def first_keys(rows: QuerySet, search: Search, limit: int) -> list[Any]:
     """The keys of the first `limit` rows of `rows` (a list, ordered) that `search` matches,
-    in order. One query: on PostgreSQL the walk, and the sorted read of every match only when
-    the walk found fewer than `limit`, or the list is no longer than a walk."""
+    in order. One query (two for Search.read BITMAP, the second only when needed): on
+    PostgreSQL the walk, and the sorted read of every match only when the walk found fewer
+    than `limit`, or the list is no longer than a walk."""
     matching = rows.filter(search.q())
     connection = connections[rows.db]
     if connection.vendor != "postgresql" or not search.walk:
@@ -137,7 +148,7 @@ def first_keys(rows: QuerySet, search: Search, limit: int) -> list[Any]:
     walk = min(search.walk * limit, MOST_WALKED)
     walked, walked_params = _walked(connection, rows, search, walk)
     beyond, beyond_params = _compiled(rows.order_by().values("pk")[walk : walk + 1], rows.db)
-    if search.read == BITMAP and search.mode == "inside":
+    if search.reading == BITMAP and search.mode == "inside":
         return _walked_then_read(
             connection, (walked, walked_params), (beyond, beyond_params), parts, order, limit
         )
@@ -206,13 +217,22 @@ def _walked_then_read(connection, walked, beyond, parts, order, limit) -> list[A
         limit * len(parts),
         limit,
     )
-    nested = connection.in_atomic_block
+    outermost = connection.get_autocommit()  # else the transaction goes on after the read
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off")
+        cursor.execute(
+            "SELECT current_setting('enable_indexscan'), current_setting('enable_indexonlyscan'),"
+            " set_config('enable_indexscan', 'off', true),"
+            " set_config('enable_indexonlyscan', 'off', true)"
+        )
+        index, index_only, *_ = cursor.fetchone()
         cursor.execute(sql, params)
         keys = [row[0] for row in cursor.fetchall()]
-        if nested:  # SET LOCAL lasts as long as the outer transaction: back to the default
-            cursor.execute("RESET enable_indexscan; RESET enable_indexonlyscan")
+        if not outermost:  # a setting made for the transaction would outlive the read
+            cursor.execute(
+                "SELECT set_config('enable_indexscan', %s, true),"
+                " set_config('enable_indexonlyscan', %s, true)",
+                (index, index_only),
+            )
     return keys
 
 

@@ -21,17 +21,15 @@ from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_http_methods
 
 from crm.links import record_url
-from crm.matching import PLANNED, TAILS, Search, first_keys
+from crm.matching import PLANNED, TAILS, TRIGRAM, TRIGRAM_WORD, Search, first_keys
 from crm.models import RPH, Account, Contact, Opportunity, User
 from crm.paging import rows_by_key
 from crm.visibility import mine, visible_to
 
 MAX_LENGTH = 200
 PER_KIND = 10
-TRIGRAM = 3  # the shortest run of letters or digits a trigram index can look for inside text
 
 _WORD_CHARACTER = re.compile(r"[^\W_]")
-_TRIGRAM_WORD = re.compile(rf"[^\W_]{{{TRIGRAM}}}")
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,7 @@ class Found:
 def search_mode(query: str) -> str:
     """ "inside" (a substring anywhere), "start" (at the start of a name, for one or two
     letters or digits) or "" (nothing to look for: only punctuation or spaces)."""
-    if _TRIGRAM_WORD.search(query):
+    if TRIGRAM_WORD.search(query):
         return "inside"
     if _WORD_CHARACTER.search(query):
         return "start"

@@ -35,6 +35,11 @@ SHAPES = {
     "every row": ["Zed Kowalski"] * 8,
     "a block late in the order": ["Ann Lee"] * 20 + ["Zed Kowalski"] * 5,
     "a block early": ["Abe Kowalski"] * 5 + ["Ann Lee"] * 20,
+    # At the start of a name, further in, and both (a row two parts of TAILS find).
+    "at the start and further in": ["Ann Lee"] * 10
+    + ["Kowalski Kowalski"] * 6
+    + ["Kowalski Ann"] * 4
+    + ["Zed Kowalski"] * 4,
     "scattered": [
         f"{first} {'Kowalski' if n % 4 == 0 else 'Lee'}"
         for n, first in enumerate(["Ann", "Ben", "Cy", "Dee", "Eve", "Fay", "Gus", "Hal"] * 3)
@@ -268,8 +273,11 @@ def test_a_teams_contacts_are_read_from_the_teams_search_index(north):
     with transaction.atomic(), CaptureQueriesContext(connection) as captured:
         keys = first_keys(rows, search, 3)
         with connection.cursor() as cursor:
-            cursor.execute("SHOW enable_indexscan")
-            assert cursor.fetchone() == ("on",)
+            cursor.execute(
+                "SELECT current_setting('enable_indexscan'),"
+                " current_setting('enable_indexonlyscan')"
+            )
+            assert cursor.fetchone() == ("on", "on")
     assert keys == plain(rows, search, 3)
     names = dict(Contact.objects.filter(pk__in=keys).values_list("pk", "name"))
     assert [names[key] for key in keys] == ["Zed Nora 0", "Zed Nora 1", "Zed Nora 2"]
@@ -277,9 +285,9 @@ def test_a_teams_contacts_are_read_from_the_teams_search_index(north):
     (read,) = [sql for sql in statements if sql.startswith("SELECT sorted")]
     # PostgreSQL's choice at a million rows (bench.crm_pages), not at a test's: the read runs
     # with index scans off, else it tests each of the team's rows in its name index.
-    assert statements[statements.index(read) - 1] == (
-        "SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off"
-    )
+    before = statements[statements.index(read) - 1]
+    assert "set_config('enable_indexscan', 'off', true)" in before
+    assert "set_config('enable_indexonlyscan', 'off', true)" in before
     scans = _plan_without_team_btrees(read)
     assert scans and set(scans) == {("contact_team_search", True)}
 
@@ -356,3 +364,53 @@ def test_everyones_contacts_are_read_from_the_start_and_tail_indexes():
     plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
     scans = {n["Index Name"] for n in _nodes(plan) if n["Node Type"] == "Bitmap Index Scan"}
     assert scans == {"contact_tail_search"}
+
+
+def _settings() -> tuple[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('enable_indexscan'), current_setting('enable_indexonlyscan')"
+        )
+        return cursor.fetchone()
+
+
+def _past_the_walk(read: str, query: str = "kowalski") -> tuple[list[int], list[int], int]:
+    """The first keys of a block of leads past a walk of one row per row wanted, the plain
+    query's, and how many statements the read took."""
+    leads(["Ann Lee"] * 20 + ["Zed Kowalski"] * 5)
+    rows = RPH.objects.order_by("name", "pk")
+    search = Search(("name", "email"), query, walk=1, read=read)
+    with CaptureQueriesContext(connection) as captured:
+        keys = first_keys(rows, search, 3)
+    return keys, plain(rows, search, 3), len(captured.captured_queries)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's settings")
+def test_the_settings_a_caller_made_come_back_after_the_read():
+    """Inside a caller's transaction the read's settings are undone to the caller's own, not
+    to the server's defaults."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        keys, expected, statements = _past_the_walk(matching.BITMAP)
+        assert keys == expected and len(keys) == 3
+        assert statements >= 2, "the walk, then the read"
+        assert _settings() == ("off", "on")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's settings")
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_read_leaves_no_setting_behind():
+    keys, expected, _ = _past_the_walk(matching.BITMAP)
+    assert keys == expected and len(keys) == 3
+    assert _settings() == ("on", "on")
+
+
+@pytest.mark.parametrize("read", [matching.BITMAP, matching.TAILS])
+def test_words_no_trigram_index_can_look_for_are_read_as_postgresql_plans(read):
+    """Two letters ("ko") have no trigram: BITMAP and TAILS would read a trigram index whole;
+    the one statement of PLANNED reads them."""
+    assert Search(("name",), "ko", read=read).reading == matching.PLANNED
+    assert Search(("name",), "kow", read=read).reading == read
+    keys, expected, statements = _past_the_walk(read, "ko")
+    assert keys == expected and len(keys) == 3
+    assert statements == 1
