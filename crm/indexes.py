@@ -121,13 +121,8 @@ def add_trigram_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> N
     """A trigram GIN index on UPPER(column) of each table's columns, `<table>_<column>_trgm`,
     built concurrently (icontains runs as UPPER(column) LIKE UPPER('%…%')). PostgreSQL only,
     and only where the pg_trgm extension is available."""
-    if schema_editor.connection.vendor != "postgresql":
+    if not _extensions(schema_editor, "pg_trgm"):
         return  # SQLite scans; it holds demo and test data only
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
-        if cursor.fetchone() is None:
-            return
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     _add_upper_indexes(
         schema_editor, columns, "trgm", 'USING gin ((UPPER("{}"::text)) gin_trgm_ops)'
     )
@@ -144,16 +139,8 @@ def add_team_trigram_index(schema_editor, table: str, columns: tuple[str, ...], 
     100,000 rows to AND with. PostgreSQL only, and only where both extensions are available.
     A query's team must be a bigint, the column's type (crm.visibility.visible_to): the
     extension's operators take no other on PostgreSQL 15."""
-    if schema_editor.connection.vendor != "postgresql":
+    if not _extensions(schema_editor, "pg_trgm", "btree_gin"):
         return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_available_extensions WHERE name IN ('pg_trgm', 'btree_gin')"
-        )
-        if cursor.fetchone()[0] != 2:
-            return
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     searched = ", ".join(f'(UPPER("{column}"::text)) gin_trgm_ops' for column in columns)
     drop_invalid(schema_editor, name)
     schema_editor.execute(
@@ -167,13 +154,8 @@ def add_tail_trigram_index(schema_editor, table: str, columns: tuple[str, ...], 
     built concurrently: the words found further in than a column's start (its start index,
     add_start_indexes, holds those at the start). crm.matching reads them as
     substr(UPPER(column::text), 2). PostgreSQL only, and only where pg_trgm is available."""
-    if schema_editor.connection.vendor != "postgresql":
+    if not _extensions(schema_editor, "pg_trgm"):
         return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
-        if cursor.fetchone() is None:
-            return
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     tails = ", ".join(f'(substr(UPPER("{column}"::text), 2)) gin_trgm_ops' for column in columns)
     drop_invalid(schema_editor, name)
     schema_editor.execute(
@@ -184,6 +166,22 @@ def add_tail_trigram_index(schema_editor, table: str, columns: tuple[str, ...], 
 def drop_index(schema_editor, name: str) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+
+
+def _extensions(schema_editor, *names: str) -> bool:
+    """On PostgreSQL, where every one of these extensions is available, each created (if it
+    was not): True. Elsewhere, or where one is missing: False, and nothing is created."""
+    if schema_editor.connection.vendor != "postgresql":
+        return False
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = ANY(%s)", [list(names)]
+        )
+        if cursor.fetchone()[0] != len(names):
+            return False
+        for name in names:
+            cursor.execute(f'CREATE EXTENSION IF NOT EXISTS "{name}"')
+    return True
 
 
 def add_prefix_indexes(schema_editor, columns: dict[str, tuple[str, ...]]) -> None:
@@ -239,8 +237,6 @@ def _add_upper_indexes(schema_editor, columns, suffix: str, definition: str) -> 
 
 
 def _drop_upper_indexes(schema_editor, columns, suffix: str) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        for table, names in columns.items():
-            for column in names:
-                name = f"{table}_{column}_{suffix}"
-                schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+    for table, names in columns.items():
+        for column in names:
+            drop_index(schema_editor, f"{table}_{column}_{suffix}")

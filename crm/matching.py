@@ -162,29 +162,24 @@ def first_keys(rows: QuerySet, search: Search, limit: int) -> list[Any]:
     # rows (under the ORDER BY … LIMIT it would walk the order's index, taking the matches
     # for spread along it) without storing them as a CTE would (15 ms for 50,000 matches).
     # A row two parts match comes twice: the first `limit` of each part are enough, then
-    # DISTINCT.
-    every = " UNION ALL ".join(f"({sql} OFFSET 0)" for sql, _ in parts)
+    # DISTINCT (_sorted_read).
+    read, read_params = _sorted_read(
+        parts,
+        order,
+        limit,
+        "WHERE NOT (SELECT more FROM more) OR (SELECT count(*) FROM walked) < %s",
+        (limit,),
+    )
     sql = (
         f"WITH walked AS MATERIALIZED ({walked} LIMIT %s),"
         f" more AS MATERIALIZED (SELECT EXISTS ({beyond}) AS more)"
         " SELECT sorted_key FROM ("
         " (SELECT * FROM walked WHERE (SELECT more FROM more)"
         "  AND (SELECT count(*) FROM walked) = %s)"
-        f" UNION ALL (SELECT DISTINCT * FROM (SELECT * FROM ({every}) AS every"
-        "  WHERE NOT (SELECT more FROM more) OR (SELECT count(*) FROM walked) < %s"
-        f"  ORDER BY {order} LIMIT %s) AS top ORDER BY {order} LIMIT %s)"
+        f" UNION ALL ({read})"
         f") found ORDER BY {order}"
     )
-    params = (
-        *walked_params,
-        limit,
-        *beyond_params,
-        limit,
-        *(param for _, part_params in parts for param in part_params),
-        limit,
-        limit * len(parts),
-        limit,
-    )
+    params = (*walked_params, limit, *beyond_params, limit, *read_params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -206,17 +201,8 @@ def _walked_then_read(connection, walked, beyond, parts, order, limit) -> list[A
         keys = [row[0] for row in cursor.fetchall()]
     if len(keys) == limit:  # the list is longer than the walk, which found enough
         return keys
-    every = " UNION ALL ".join(f"({sql} OFFSET 0)" for sql, _ in parts)
-    sql = (
-        f"SELECT sorted_key FROM (SELECT DISTINCT * FROM (SELECT * FROM ({every}) AS every"
-        f" ORDER BY {order} LIMIT %s) AS top ORDER BY {order} LIMIT %s) AS found"
-        f" ORDER BY {order}"
-    )
-    params = (
-        *(param for _, part_params in parts for param in part_params),
-        limit * len(parts),
-        limit,
-    )
+    read, params = _sorted_read(parts, order, limit)
+    sql = f"SELECT sorted_key FROM ({read}) AS found ORDER BY {order}"
     outermost = connection.get_autocommit()  # else the transaction goes on after the read
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(
@@ -234,6 +220,26 @@ def _walked_then_read(connection, walked, beyond, parts, order, limit) -> list[A
                 (index, index_only),
             )
     return keys
+
+
+def _sorted_read(
+    parts: list[tuple[str, tuple]], order: str, limit: int, where: str = "", where_params=()
+) -> tuple[str, tuple]:
+    """The first `limit` matches of `parts` (compiled _every querysets) in order, each once,
+    `where` holds: each part fenced with OFFSET 0, so planned for all of its rows; a row two
+    parts match comes twice, so the first `limit` of each are kept, then DISTINCT."""
+    every = " UNION ALL ".join(f"({sql} OFFSET 0)" for sql, _ in parts)
+    sql = (
+        f"SELECT DISTINCT * FROM (SELECT * FROM ({every}) AS every {where}"
+        f" ORDER BY {order} LIMIT %s) AS top ORDER BY {order} LIMIT %s"
+    )
+    params = (
+        *(param for _, part_params in parts for param in part_params),
+        *where_params,
+        limit * len(parts),
+        limit,
+    )
+    return sql, params
 
 
 def _compiled(queryset: QuerySet, using: str) -> tuple[str, tuple]:

@@ -81,9 +81,9 @@ def visible_parts(user: User, queryset: QuerySet) -> list[QuerySet]:
     paths = TEAM_PATHS[queryset.model]
     if user.is_administrator or user.team_id is None or len(paths) == 1:
         return [visible_to(user, queryset)]
-    parts, earlier = [], Q()
+    parts, earlier, team = [], Q(), team_of(user)
     for path in paths:
-        this = Q(**{f"{path}_id": team_of(user)})
+        this = Q(**{f"{path}_id": team})
         parts.append(queryset.filter(this).exclude(earlier) if earlier else queryset.filter(this))
         earlier |= this
     return parts

@@ -110,6 +110,13 @@ def test_someone_in_no_team_searches_and_finds_nothing(role, url):
     assert "Zed" not in response.content.decode().replace('value="zed"', "")
 
 
+def _plan(cursor, sql: str, params=None, analyze: bool = False) -> dict:
+    """PostgreSQL's plan of `sql`, run too with `analyze`: its top node."""
+    cursor.execute(f"EXPLAIN ({'ANALYZE, ' if analyze else ''}FORMAT JSON) " + sql, params)
+    (document,) = cursor.fetchone()
+    return (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+
+
 def _nodes(plan: dict):
     yield plan
     for child in plan.get("Plans", []):
@@ -124,9 +131,7 @@ def _explained(names: list[str], limit: int, walk: int = 2) -> tuple[list[int], 
         keys = first_keys(rows, search, limit)
     sql = captured.captured_queries[-1]["sql"]
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
-        (document,) = cursor.fetchone()
-    plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+        plan = _plan(cursor, sql, analyze=True)
     assert keys == plain(rows, search, limit)
     return keys, list(_nodes(plan))
 
@@ -234,9 +239,7 @@ def test_the_start_of_a_name_is_read_from_its_index_alone():
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + captured.captured_queries[-1]["sql"])
-        (document,) = cursor.fetchone()
-    plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+        plan = _plan(cursor, captured.captured_queries[-1]["sql"], analyze=True)
     nodes = list(_nodes(plan))
     assert _every_was_read(nodes)
     read = {(n["Node Type"], n["Index Name"]) for n in _sorted_read(nodes)}
@@ -313,10 +316,7 @@ def _plan_without_team_btrees(sql: str) -> list[str]:
                 "SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off;"
                 " SET LOCAL enable_seqscan = off"
             )
-            cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
-            (document,) = cursor.fetchone()
-            plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
-            for node in _nodes(plan):
+            for node in _nodes(_plan(cursor, sql)):
                 if node["Node Type"] == "Bitmap Index Scan":
                     scans.append((node["Index Name"], "team_id = " in node["Index Cond"]))
             raise _RolledBack
@@ -358,10 +358,8 @@ def test_everyones_contacts_are_read_from_the_start_and_tail_indexes():
             "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off;"
             " SET LOCAL enable_indexonlyscan = off"
         )
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        (document,) = cursor.fetchone()
+        plan = _plan(cursor, sql, params)
         cursor.execute("RESET enable_seqscan; RESET enable_indexscan; RESET enable_indexonlyscan")
-    plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
     scans = {n["Index Name"] for n in _nodes(plan) if n["Node Type"] == "Bitmap Index Scan"}
     assert scans == {"contact_tail_search"}
 
