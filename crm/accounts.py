@@ -215,7 +215,7 @@ def search_of(form: AccountFilterForm) -> Search:
     reads them (crm.matching)."""
     by_date = (form.value("sort") or "name").endswith("created")
     walked = not (form.value("manager") and by_date)
-    return Search(("name",), form.query(), walk=WALK_PER_ROW if walked else 0)
+    return form.search(("name",), walk=WALK_PER_ROW if walked else 0)
 
 
 # --- Views -------------------------------------------------------------------------------------

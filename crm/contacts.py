@@ -242,9 +242,7 @@ def search_of(form: ContactFilterForm) -> Search:
         walk, read = WALK_PER_ROW, TAILS
     else:
         walk, read = TEAM_WALK_PER_ROW, BITMAP
-    return Search(
-        ("name", "email"), form.query(), walk=0 if form.value("owner") else walk, read=read
-    )
+    return form.search(("name", "email"), walk=0 if form.value("owner") else walk, read=read)
 
 
 # --- Views -------------------------------------------------------------------------------------

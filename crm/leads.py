@@ -252,7 +252,7 @@ def search_of(form: LeadFilterForm) -> Search:
     walked = (form.value("sort") or "-activity") in ("-activity", "activity") and not any(
         form.value(name) for name in ("status", "source", "activity")
     )
-    return Search(("name", "company", "email"), form.query(), walk=WALK if walked else 0)
+    return form.search(("name", "company", "email"), walk=WALK if walked else 0)
 
 
 def _activity_filter(leads: QuerySet[RPH], days: int, now: datetime) -> QuerySet[RPH]:

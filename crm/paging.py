@@ -6,12 +6,13 @@ count and the page's keys, and the page's rows are then read by key."""
 from dataclasses import dataclass
 from typing import Any
 
+from django import forms
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
-from crm.matching import Search, first_keys
+from crm.matching import PUNCTUATION_ALONE, Search, first_keys, search_mode
 from crm.templating import rendered
 
 PAGE_SIZE = 50
@@ -30,8 +31,21 @@ class Filters:
         return (getattr(self, "cleaned_data", None) or {}).get(name)
 
     def query(self) -> str:
-        """What the search box holds, trimmed; "" for none (or one refused: a NUL, too long)."""
+        """What the search box holds, trimmed; "" for none (or one refused: a NUL, too long,
+        punctuation alone)."""
         return (self.value("q") or "").strip()
+
+    def clean_q(self) -> str:
+        words = (self.cleaned_data.get("q") or "").strip()  # type: ignore[attr-defined]
+        if words and not search_mode(words):
+            raise forms.ValidationError(PUNCTUATION_ALONE)
+        return words
+
+    def search(self, fields: tuple[str, ...], **how: Any) -> Search:
+        """The search box's words, looked for in `fields` (crm.matching.Search): inside them
+        from three letters or digits in a row, at their start for one or two."""
+        words = self.query()
+        return Search(fields, words, search_mode(words), **how)
 
 
 @dataclass

@@ -3,11 +3,11 @@ name (and a lead's company, a contact's or a lead's email), grouped by kind, a f
 
 Each kind is one query whatever the data, two for the kinds shown by name (_rows).
 icontains, which PostgreSQL runs as UPPER(column) LIKE UPPER('%…%'), is served by the
-trigram GIN indexes of crm 0005 and 0007.
+trigram GIN indexes of crm 0005 and 0007, read for 16 characters of longer words
+(crm.matching.contains).
 A trigram index finds a substring only from three characters on, so a query without three
 letters or digits in a row looks for names (companies, emails) that start with it instead."""
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,15 +21,21 @@ from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_http_methods
 
 from crm.links import record_url
-from crm.matching import PLANNED, TAILS, TRIGRAM, TRIGRAM_WORD, Search, first_keys
+from crm.matching import (
+    PLANNED,
+    PUNCTUATION_ALONE,
+    TAILS,
+    TRIGRAM,
+    Search,
+    first_keys,
+    search_mode,
+)
 from crm.models import RPH, Account, Contact, Opportunity, User
 from crm.paging import rows_by_key
 from crm.visibility import mine, visible_to
 
 MAX_LENGTH = 200
 PER_KIND = 10
-
-_WORD_CHARACTER = re.compile(r"[^\W_]")
 
 
 @dataclass(frozen=True)
@@ -126,16 +132,6 @@ class Found:
     more_url: str | None
 
 
-def search_mode(query: str) -> str:
-    """ "inside" (a substring anywhere), "start" (at the start of a name, for one or two
-    letters or digits) or "" (nothing to look for: only punctuation or spaces)."""
-    if TRIGRAM_WORD.search(query):
-        return "inside"
-    if _WORD_CHARACTER.search(query):
-        return "start"
-    return ""
-
-
 def search(user: User, query: str) -> list[Found]:
     """What `user` may see of each kind that matches `query`: PER_KIND at most, one query a
     kind, two for a kind sorted by a column it searches (_rows). LIKE's wildcards (%, _) and
@@ -191,7 +187,7 @@ def search_page(request):
     query = "" if problem else form.cleaned_data["q"]
     mode = search_mode(query) if query else ""
     if query and not mode:
-        problem = "Not searched: type letters or digits; punctuation alone matches everything."
+        problem = f"Not searched: {PUNCTUATION_ALONE}"
     context = {
         "form": form,
         "query": query,

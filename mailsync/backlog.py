@@ -45,6 +45,7 @@ from django.db.models.functions import Coalesce, Lower, Substr, Trim
 from django.utils.html import strip_tags
 
 from crm import visibility
+from crm.matching import Search, search_mode
 from crm.models import RPH, Account, Contact, User
 from crm.sql import insert_rows
 from mailsync import signals
@@ -1054,16 +1055,18 @@ def _linkable(user: User, records: QuerySet) -> QuerySet:
 
 
 def find_records(user: User, text: str, limit: int = 10) -> list[LinkedRecord]:
-    """Contacts, leads and accounts `user` may link mail to whose name (a lead's company too)
-    holds `text`: what the email page offers to link to. Three queries."""
+    """Contacts, leads and accounts `user` may link mail to whose name (a lead's company, a
+    contact's or lead's address too) holds `text`, or starts with it for one or two letters
+    or digits, as in the search box: what the email page offers to link to. Three queries."""
     text = text.strip()[:100].replace("\x00", "")
-    if not text:
+    mode = search_mode(text)  # as the search box: one or two letters at the start
+    if not mode:
         return []
     found: list[LinkedRecord] = []
     named = {
-        "contact": Q(name__icontains=text) | Q(email__icontains=text),
-        "rph": Q(name__icontains=text) | Q(company__icontains=text) | Q(email__icontains=text),
-        "account": Q(name__icontains=text),
+        "contact": Search(("name", "email"), text, mode).q(),
+        "rph": Search(("name", "company", "email"), text, mode).q(),
+        "account": Search(("name",), text, mode).q(),
     }
     for kind, model in LINKABLE.items():
         records = _linkable(user, model._default_manager.filter(named[kind]))
