@@ -1,9 +1,12 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import lookup_spawns_duplicates
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.text import smart_split, unescape_string_literal
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -15,6 +18,7 @@ from django_celery_beat.models import (
 
 from crm import absences, dates, ledger, registry
 from crm.forms import time_zone_select
+from crm.matching import PUNCTUATION_ALONE, contains, search_mode
 from crm.models import (
     RPH,
     Absence,
@@ -45,6 +49,73 @@ def is_administrator(user) -> bool:
 
 # A list filter on a team offers only the teams of the rows listed, not every team's name.
 OWN_TEAMS = admin.RelatedOnlyFieldListFilter
+
+
+SEARCH_WORDS = 8
+SEARCH_LENGTH = 200
+
+
+def admin_search_words(term: str) -> tuple[list[str], str]:
+    """The words an admin search looks for (quotes keep a phrase one word), and a line saying
+    what was left out ("" if nothing)."""
+    words = []
+    for bit in smart_split(term[:SEARCH_LENGTH]):
+        if bit[:1] in "\"'" and bit[-1:] == bit[:1] and len(bit) > 1:
+            bit = unescape_string_literal(bit)
+        if search_mode(bit):
+            words.append(bit)
+    cut = len(term) > SEARCH_LENGTH or len(words) > SEARCH_WORDS
+    note = (
+        f"Searched the first {SEARCH_WORDS} words of the first {SEARCH_LENGTH} characters."
+        if cut
+        else ""
+    )
+    return words[:SEARCH_WORDS], note
+
+
+RELATED_KEYS = 1000
+
+
+def _in_any(model, fields, word: str) -> Q:
+    """`word` in any of `fields` (search_fields: "^name" at the start, "=name" exactly). A
+    field of a related row ("account__name") is looked up in its own table first, so that
+    each part of the OR reads an index (OR-ed across a join, every row of the list was joined
+    and tested: 1.1 s to count a million contacts'); more than RELATED_KEYS related rows are
+    joined as before."""
+    either = Q()
+    for field in fields:
+        path = field.lstrip("^=")
+        test = _test(field, path.rsplit("__", 1)[-1], word)
+        hop, _, rest = path.partition("__")
+        relation = _field(model, hop) if rest else None
+        if relation is None or not relation.many_to_one or "__" in rest:
+            either |= _test(field, path, word)
+            continue
+        keys = list(
+            relation.related_model._default_manager.filter(test).values_list("pk", flat=True)[
+                : RELATED_KEYS + 1
+            ]
+        )
+        if len(keys) > RELATED_KEYS:
+            either |= _test(field, path, word)
+        else:
+            either |= Q(**{f"{hop}__in": keys})
+    return either
+
+
+def _field(model, name: str):
+    try:
+        return model._meta.get_field(name)
+    except FieldDoesNotExist:  # a reverse relation's query name: joined
+        return None
+
+
+def _test(field: str, path: str, word: str) -> Q:
+    if field.startswith("="):
+        return Q(**{f"{path}__iexact": word})
+    if field.startswith("^") or search_mode(word) == "start":
+        return Q(**{f"{path}__istartswith": word})
+    return contains(path, word)
 
 
 class VisibleRows:
@@ -124,6 +195,34 @@ class VisibleRows:
 
     def has_delete_permission(self, request, obj=None):
         return self._may_reach(request) and super().has_delete_permission(request, obj)
+
+    def get_ordering(self, request):
+        """A search's results, newest first: in a list sorted by name, a first name's rows
+        are one block of it that PostgreSQL takes for spread along it, and walked 675,000
+        contacts' names to it (6 s); newest first they are. A column clicked sorts as asked."""
+        if request.GET.get(SEARCH_VAR, "").strip():
+            return ("-pk",)
+        return super().get_ordering(request)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Django's search, bounded as the CRM's: the first SEARCH_WORDS words of the first
+        SEARCH_LENGTH characters (2,000 words took 81 s over a million contacts), each in any
+        of search_fields as the lists look (crm.matching: inside from three letters or digits
+        in a row, at the start for one or two, punctuation alone skipped), so that the
+        search indexes read them."""
+        fields = self.get_search_fields(request)
+        words, cut = admin_search_words(search_term)
+        if not fields or not search_term.strip():
+            return queryset, False
+        if cut:
+            messages.warning(request, cut)
+        if not words:
+            messages.warning(request, f"Not searched: {PUNCTUATION_ALONE}")
+        found = Q()
+        for word in words:
+            found &= _in_any(self.model, fields, word)
+        spawns = any(lookup_spawns_duplicates(self.opts, field.lstrip("^=")) for field in fields)
+        return queryset.filter(found), spawns
 
 
 class ReadOnlyAdmin(VisibleRows, admin.ModelAdmin):

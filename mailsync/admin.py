@@ -19,6 +19,7 @@ from mailsync.models import (
     SuppressionLift,
     TrackingEvent,
 )
+from mailsync.parsing import message_key_for
 
 
 @admin.register(OutboxMessage)
@@ -258,3 +259,14 @@ class BacklogEmailAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("raw", "text_body", "html_body")
+
+    def get_search_results(self, request, queryset, search_term):
+        """An email by its Message-ID (as the backlog keys it), else the email list's search
+        (backlog.searched: the search document's index): the subject, addresses and text had
+        no index, and a word was looked for in each of a million emails (2.3 s)."""
+        if not search_term.strip():
+            return queryset, False
+        key = message_key_for(search_term.strip()[:998])
+        if key and queryset.filter(message_key=key).exists():
+            return queryset.filter(message_key=key), False
+        return backlog.searched(queryset, backlog.search_words(search_term)), False
