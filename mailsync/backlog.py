@@ -604,8 +604,9 @@ SEARCH_LENGTH = 200
 # The search index finds the words that start with a prefix by reading every email that holds
 # any of them, before it sees that another word of the search is nowhere: at a million emails
 # "w x" read 30,000 pages for the emails holding a word that starts with "w" (2.4 s), "w1" and
-# a word nobody has 1 s, "w12" 0.19 s. A shorter word is looked for whole.
+# a word nobody has 1 s, "w12" 0.19 s. A shorter word is looked for whole (_prefixed).
 PREFIXED = 3
+_LETTERS_OR_DIGITS = re.compile(r"[^\W_]+")
 _WORD = re.compile(r"[\w@.+-]+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -674,15 +675,14 @@ def search_words(text: str) -> list[str]:
 
 def searched(emails: QuerySet[BacklogEmail], words: list[str]) -> QuerySet[BacklogEmail]:
     """The emails whose subject, addresses or text hold every word: PostgreSQL's full-text
-    search (each word of PREFIXED characters or more also as the start of a longer one, so
-    "ana" finds ana@client.example), a substring search on SQLite."""
+    search (a word whose runs of letters or digits have PREFIXED characters or more also as
+    the start of a longer one, so "ana" finds ana@client.example), a substring search on
+    SQLite."""
     if not words:
         return emails
     if connections[emails.db].vendor == "postgresql":
         # The words hold no quote, colon or operator (search_words): each is one quoted term.
-        terms = " & ".join(
-            f"'{word}':*" if len(word) >= PREFIXED else f"'{word}'" for word in words
-        )
+        terms = " & ".join(f"'{word}':*" if _prefixed(word) else f"'{word}'" for word in words)
         query = SearchQuery(terms, config="simple", search_type="raw")
         return emails.alias(document=search_document()).filter(document=query)
     for word in words:
@@ -691,6 +691,14 @@ def searched(emails: QuerySet[BacklogEmail], words: list[str]) -> QuerySet[Backl
             Q(subject__icontains=word) | Q(text_body__icontains=word) | Q(Exists(addressed))
         )
     return emails
+
+
+def _prefixed(word: str) -> bool:
+    """Whether `word` is also looked for as the start of longer words: each of its runs of
+    letters or digits has PREFIXED characters or more (PostgreSQL splits "w_x" into "w" and
+    "x", each a prefix then)."""
+    runs = _LETTERS_OR_DIGITS.findall(word)
+    return bool(runs) and all(len(run) >= PREFIXED for run in runs)
 
 
 @dataclass(frozen=True)

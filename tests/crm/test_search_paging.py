@@ -1,7 +1,7 @@
-"""A search's pages (crm.paging.listed): its matches' keys read once, in order and capped,
-are its count and its page's keys; every page, within the cap and past it, shows what the
-ordered list itself holds there, whether the keys came from a walk of the list's order or
-from the sorted read of every match (crm.matching)."""
+"""A search's pages (crm.paging.listed): its matches' keys read once, in order, to the cap
+or to the end of a page past it, are its count and its page's keys; every page, within the
+cap and past it, shows what the ordered list itself holds there, whether the keys came from
+a walk of the list's order or from the sorted read of every match (crm.matching)."""
 
 import pytest
 from django.db import connection

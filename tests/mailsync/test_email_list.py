@@ -118,11 +118,13 @@ def test_search_finds_words_of_the_subject_addresses_and_text(rep, box):
 def test_a_word_of_one_or_two_characters_is_looked_for_whole(rep, box):
     """The search index finds the words a prefix starts by reading every email that holds
     one ("w x": 2.4 s at a million emails): one or two characters are a word of their own."""
-    mail(box, "Words", body="wonderful w1 a")
+    mail(box, "Words", body="wonderful xylophone w1 a")
     mail(box, "Address", sender="wo@client.example", body="Hello")
 
     assert listed(rep, "?q=wo") == [] and listed(rep, "?q=won") == ["Words"]
     assert listed(rep, "?q=w1+a") == ["Words"]  # whole words of one or two characters
+    assert listed(rep, "?q=w_x") == listed(rep, "?q=w-x") == []  # "w" and "x", whole
+    assert listed(rep, "?q=won_xyl") == ["Words"]
     assert listed(rep, "?q=wo@client.example") == ["Address"]
 
 
