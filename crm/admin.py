@@ -22,7 +22,7 @@ from django_celery_beat.models import (
 
 from crm import absences, dates, ledger, registry
 from crm.forms import time_zone_select
-from crm.matching import PUNCTUATION_ALONE, contains, search_mode
+from crm.matching import PUNCTUATION_ALONE, Search, search_mode
 from crm.models import (
     RPH,
     Absence,
@@ -112,9 +112,9 @@ def _test(model, field: str, path: str, word: str) -> Q:
         return Q(**{f"{path}__icontains": word})
     if field.startswith("="):
         return Q(**{f"{path}__iexact": word})
-    if field.startswith("^") or search_mode(word) == "start":
+    if field.startswith("^"):
         return Q(**{f"{path}__istartswith": word})
-    return contains(path, word)
+    return Search((path,), word, search_mode(word)).q()
 
 
 def _is_text(model, path: str) -> bool:

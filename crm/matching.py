@@ -111,12 +111,15 @@ class Search:
                 further |= _within(
                     Q(_TailContains(_Tail(F(field)), indexed(self.query))), field, self.query
                 )
-            return [Q(**{f"{field}__istartswith": self.query}) for field in self.fields] + [further]
+            return [*self._starts(), further]
         return [self.q()]
 
     def _tests(self) -> list[Q]:
         if self.mode == "inside":
             return [contains(field, self.query) for field in self.fields]
+        return self._starts()
+
+    def _starts(self) -> list[Q]:
         return [Q(**{f"{field}__istartswith": self.query}) for field in self.fields]
 
     def pattern(self, connection) -> str:
@@ -159,7 +162,7 @@ def _within(found: Q, field: str, words: str) -> Q:
     """`found`, the rows an index finds for a piece of `words`, narrowed to those whose
     `field` holds the whole words, in any case (icontains of _Unindexed), a test made only
     on the rows found."""
-    if indexed(words) == words:
+    if len(words) <= INDEXED:  # the index was read for the whole words
         return found
     return found & Q(IContains(_Unindexed(F(field)), words))
 
