@@ -85,6 +85,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds(group: int) -> tuple[float, float]:
+    """CPU seconds used so far (user + system, Linux's /proc) by the processes of process group
+    `group` (a server started in a session of its own) and by PostgreSQL's processes on this
+    machine: where a page's time goes, the app or the database."""
+    app = database = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                name, fields = stat.read().rsplit(")", 1)
+        except OSError:  # ended meanwhile
+            continue
+        fields = fields.split()
+        # utime, stime, and of the children it has waited for (cutime, cstime): PostgreSQL's
+        # parallel workers end with their query, and their time then goes to the postmaster.
+        used = sum(int(field) for field in fields[11:15]) / tick
+        if int(fields[2]) == group:
+            app += used
+        elif name.endswith("(postgres"):
+            database += used
+    return app, database
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

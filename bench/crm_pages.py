@@ -11,7 +11,9 @@ then, for each list that exists (leads, contacts, accounts, invoices, search; a 
 not resolve yet is skipped with a note), times its first page, a filtered page and a search:
   - CLIENTS paced clients (about a second between pages), a third each a rep, a manager and
     an administrator: p50 / p95 per role (target: p95 under 100 ms at 1,000,000 rows);
-  - the same clients without pause: pages per second (target: at least 100 on 2 cores);
+  - the same clients without pause: pages per second (target: at least 100 on 2 cores), and
+    the CPU a page took meanwhile in gunicorn and in PostgreSQL (at 100 pages/s, two cores
+    leave 20 ms a page for both);
   - one administrator alone, page after page: what a page costs when the machine is shared.
 gunicorn runs 4 workers, as in bench.notifications. --reuse times an earlier build again.
 """
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import percentile, setup, sql, timed
+from bench.common import cpu_seconds, percentile, setup, sql, timed
 from bench.notifications import PASSWORD, login
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -463,23 +465,28 @@ def measure(pages: list[Page], clients: int, seconds: float, burst: float) -> No
             f"{roles['admin']} administrator sessions); paced: about 1 s between pages, "
             f"{seconds:.0f} s a page; no pause: {burst:.0f} s a page; gunicorn 4 workers on "
             f"{os.cpu_count()} cores. p50 / p95 in ms. alone: one administrator's session, "
-            "one page after another, p50 (what the page costs, whatever else runs)."
+            "one page after another, p50 (what the page costs, whatever else runs). cpu: "
+            "CPU ms a page without pause, gunicorn + PostgreSQL (100 pages/s on "
+            f"{os.cpu_count()} cores leaves {os.cpu_count() * 10:.0f} ms)."
         )
         header = f"{'list':9} {'page':22}{'alone':>6}" + "".join(f"{r:>15}" for r in ROLES)
-        print(header + f"{'no pause':>18}{'errors':>8}")
+        print(header + f"{'no pause':>18}{'errors':>8}{'cpu: app + db':>16}")
         alone = [c for c in signed_in if c.role == "admin"][:1]
         worst, slowest = 0.0, float("inf")
         for page in pages:
             load(base, signed_in, page.url, 1, 0.0)  # warm: caches, connections
             one, _ = load(base, alone, page.url, 2, 0.0)
             paced, paced_errors = load(base, signed_in, page.url, seconds, 1.0)
+            before = cpu_seconds(server.pid)
             fast, fast_errors = load(base, signed_in, page.url, burst, 0.0)
+            app, database = (b - a for a, b in zip(before, cpu_seconds(server.pid), strict=True))
             cells = ""
             for role in ROLES:
                 ms = paced[role]
                 cells += f"{percentile(ms, 50):7.0f} /{percentile(ms, 95):5.0f}" if ms else " " * 15
                 worst = max(worst, percentile(ms, 95) if ms else 0)
-            rate = sum(len(ms) for ms in fast.values()) / burst
+            served = sum(len(ms) for ms in fast.values())
+            rate = served / burst
             all_fast = [m for ms in fast.values() for m in ms]
             slowest = min(slowest, rate)
             p95 = f"(p95 {percentile(all_fast, 95):4.0f})" if all_fast else ""
@@ -487,6 +494,7 @@ def measure(pages: list[Page], clients: int, seconds: float, burst: float) -> No
                 f"{page.list_name:9} {page.label:22}{percentile(one['admin'] or [0], 50):6.0f}"
                 f"{cells}{rate:7.0f}/s {p95:10}"
                 f"{paced_errors + fast_errors:6d}"
+                + (f"{app / served * 1000:9.1f} +{database / served * 1000:5.1f}" if served else "")
             )
         print(
             f"worst paced p95: {worst:.0f} ms (target < 100); fewest pages/s without pause: "

@@ -153,8 +153,16 @@ class User(OwnHours, AbstractUser):
     class Meta:
         indexes = [models.Index(fields=["role"]), models.Index(fields=["team", "role"])]
 
+    # What names a person on a page (__str__), read alone for a list of people (crm.forms).
+    LABEL_FIELDS = ("first_name", "last_name", "username")
+
     def __str__(self) -> str:
-        return self.get_full_name() or self.username
+        return self.label_of(self.first_name, self.last_name, self.username)
+
+    @staticmethod
+    def label_of(first_name: str, last_name: str, username: str) -> str:
+        """Their full name (get_full_name), or their username when they have none."""
+        return f"{first_name} {last_name}".strip() or username
 
     @property
     def is_administrator(self) -> bool:
