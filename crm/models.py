@@ -440,6 +440,8 @@ class Opportunity(models.Model):
             models.Index(
                 fields=["owner", "stage"], include=["amount"], name="opportunity_pipeline"
             ),
+            # The admin's list and its autocomplete, by name.
+            models.Index(fields=["name", "id"], name="opportunity_name"),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from crm.admin import ReadOnlyAdmin, VisibleRows
 from finance import services
 from finance.currencies import money
 from finance.exports import invoices_csv
-from finance.invoice_list import company_today
+from finance.invoice_list import ORDER, company_today
 from finance.models import Invoice, Payment, PenaltyAccrual, PenaltyPolicy
 from finance.services import record_payment
 from finance.visibility import INVOICE_TEAM, PAYMENT_TEAM, finance_rows_visible_to
@@ -141,12 +141,11 @@ class InvoiceAdmin(FinanceRows, admin.ModelAdmin):
         "penalty_shown",
         "total_due_shown",
     )
-    list_filter = (OverdueFilter, PenaltyFilter)
+    list_filter = (OverdueFilter, PenaltyFilter, "voucher_date")
     list_select_related = ("account",)
     search_fields = ("number", "account__name")
     autocomplete_fields = ("account",)
-    date_hierarchy = "voucher_date"
-    ordering = ("-days_overdue", "-penalty")
+    ordering = ORDER  # past due first, as the invoice list: read from its index
     readonly_fields = (
         "due_date",
         "days_overdue",
@@ -258,10 +257,10 @@ class PaymentAdmin(FinanceRows, admin.ModelAdmin):
 
     team_paths = PAYMENT_TEAM
     list_display = ("invoice", "paid_on", "amount_shown", "recorded_at")
+    list_filter = ("paid_on",)
     list_select_related = ("invoice",)
     search_fields = ("invoice__number",)
     autocomplete_fields = ("invoice",)
-    date_hierarchy = "paid_on"
     readonly_fields = ("recorded_at",)
     formfield_overrides = MONEY_INPUTS
     form = PaymentAdminForm

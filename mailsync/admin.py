@@ -37,9 +37,8 @@ class OutboxMessageAdmin(VisibleRows, admin.ModelAdmin):
         "sent_at",
         "created_at",
     )
-    list_filter = ("status", "source")
+    list_filter = ("status", "source", "created_at")
     search_fields = ("subject", "key", "message_id", "to")
-    date_hierarchy = "created_at"
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
     actions = ["retry_now"]
 
@@ -93,9 +92,8 @@ class SuppressionAdmin(VisibleRows, admin.ModelAdmin):
     company_wide = True  # one list for the company: an address is refused for everyone
     form = SuppressionForm
     list_display = ("address", "source", "reason", "created_at", "lifted_at")
-    list_filter = (ActiveFilter, "source")
+    list_filter = (ActiveFilter, "source", "created_at")
     search_fields = ("address", "reason")
-    date_hierarchy = "created_at"
     actions = ["lift_suppressions"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -248,9 +246,8 @@ class BacklogEmailAdmin(ReadOnlyAdmin):
     parse noted a problem (for `reparse_emails`), is not shown."""
 
     list_display = ("subject", "from_address", "direction", "sent_from_crm", "date", "unparsed")
-    list_filter = ("direction", "sent_from_crm", "unparsed")
+    list_filter = ("direction", "sent_from_crm", "unparsed", "date")
     search_fields = ("subject", "from_address", "message_id")
-    date_hierarchy = "date"
     exclude = ("raw",)
     readonly_fields = [f.name for f in BacklogEmail._meta.fields if f.name not in ("id", "raw")]
 

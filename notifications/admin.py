@@ -45,10 +45,9 @@ class NotificationAdmin(VisibleRows, admin.ModelAdmin):
         "grace_deadline",
         "created_at",
     )
-    list_filter = ("status", "blocking", "object_kind", "rule")
+    list_filter = ("status", "blocking", "object_kind", "rule", "created_at")
     list_select_related = ("user",)
     search_fields = ("title", "user__username")
-    date_hierarchy = "created_at"
     raw_id_fields = ("user", "rule")
 
 
@@ -56,10 +55,9 @@ class NotificationAdmin(VisibleRows, admin.ModelAdmin):
 class AuditEventAdmin(AuditAdmin):
     team_paths = ("user__team",)
     list_display = ("at", "user", "action", "actor", "notification", "detail")
-    list_filter = ("action",)
+    list_filter = ("action", "at")
     list_select_related = ("user", "actor", "notification")
     search_fields = ("user__username", "actor__username", "detail")
-    date_hierarchy = "at"
 
 
 @admin.register(AlertSettings)
@@ -76,10 +74,9 @@ class AlertSettingsAdmin(VisibleRows, admin.ModelAdmin):
 class OverdueAlertAdmin(VisibleRows, admin.ModelAdmin):
     team_paths = ("owner__team",)
     list_display = ("title", "object_kind", "object_id", "owner", "due_at", "alerted_at")
-    list_filter = ("object_kind",)
+    list_filter = ("object_kind", "alerted_at")
     list_select_related = ("owner",)
     search_fields = ("title",)
-    date_hierarchy = "alerted_at"
 
     def has_add_permission(self, request):
         return False

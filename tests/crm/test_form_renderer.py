@@ -1,5 +1,5 @@
-"""The form renderer writes a <select> in Python, character for character what Django's
-templates write, without rendering a template per option."""
+"""The form renderer writes a <select> and an <input> in Python, character for character what
+Django's templates write, without rendering a template per option or per input."""
 
 import pytest
 from django import forms
@@ -61,7 +61,8 @@ def test_every_select_is_what_djangos_templates_write(data):
         assert "selected>Pear</option>" in str(ours["grouped"])
 
 
-def test_a_select_renders_no_template_per_option():
+def rendered_by(field) -> tuple[str, list[str]]:
+    """A bound field's HTML, and the templates rendered to write it."""
     rendered: list[str] = []
 
     def seen(sender, template, **kwargs):
@@ -69,16 +70,77 @@ def test_a_select_renders_no_template_per_option():
 
     template_rendered.connect(seen)
     try:
-        form = Everything(renderer=FormRenderer())
-        html = str(form["many"])
-        ours = list(rendered)
-        rendered.clear()
-        str(Everything(renderer=DjangoTemplates())["many"])
+        return str(field), rendered
     finally:
         template_rendered.disconnect(seen)
+
+
+def test_a_select_renders_no_template_per_option():
+    html, ours = rendered_by(Everything(renderer=FormRenderer())["many"])
+    _, djangos = rendered_by(Everything(renderer=DjangoTemplates())["many"])
+
     assert html.count("<option") == 50
     assert not any("select" in name for name in ours)
-    assert rendered.count("django/forms/widgets/select_option.html") == 50  # what it replaces
+    assert djangos.count("django/forms/widgets/select_option.html") == 50  # what it replaces
+
+
+class Inputs(forms.Form):
+    text = forms.CharField(widget=forms.TextInput(attrs={"placeholder": HOSTILE, "size": 40}))
+    empty = forms.CharField(required=False)
+    number = forms.IntegerField(min_value=1, max_value=1000)
+    amount = forms.DecimalField(decimal_places=2)
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autofocus": True, "hidden": False}))
+    url = forms.URLField(assume_scheme="https")
+    hidden = forms.CharField(widget=forms.HiddenInput)
+    password = forms.CharField(widget=forms.PasswordInput(render_value=True))
+    secret = forms.CharField(widget=forms.PasswordInput)  # never shows what was typed
+    day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    at = forms.DateTimeField()
+    time = forms.TimeField()
+    search = forms.CharField(widget=forms.SearchInput)
+    phone = forms.CharField(widget=forms.TelInput)
+    colour = forms.CharField(widget=forms.ColorInput)
+    upload = forms.FileField()
+    agreed = forms.BooleanField()
+    ticked = forms.BooleanField(initial=True)
+    safe = forms.CharField(initial=mark_safe("<b>kept</b>"))
+
+
+INPUTS_BOUND = {
+    "text": HOSTILE,
+    "number": "12",
+    "amount": "1.5",
+    "email": "a@b.example",
+    "url": "https://x.example/?a=1&b=2",
+    "hidden": HOSTILE,
+    "password": HOSTILE,
+    "secret": HOSTILE,
+    "day": "2026-12-08",
+    "at": "2026-12-08 10:30",
+    "time": "10:30",
+    "agreed": "on",
+}
+
+
+@pytest.mark.parametrize("data", [None, INPUTS_BOUND], ids=["unbound", "bound"])
+def test_every_input_is_what_djangos_templates_write(data):
+    ours, django = Inputs(data, renderer=FormRenderer()), Inputs(data, renderer=DjangoTemplates())
+    for name in Inputs.base_fields:
+        assert str(ours[name]) == str(django[name]), name
+        assert str(ours[name]).startswith("<input"), name
+    assert HOSTILE not in str(ours["text"])
+    if data:
+        assert " checked" in str(ours["agreed"])
+        assert HOSTILE not in str(ours["secret"]) and "value" not in str(ours["secret"])
+
+
+def test_an_input_renders_no_template():
+    html, ours = rendered_by(Inputs(renderer=FormRenderer())["agreed"])
+    _, djangos = rendered_by(Inputs(renderer=DjangoTemplates())["agreed"])
+
+    assert html.startswith('<input type="checkbox" name="agreed"')
+    assert ours == []
+    assert "django/forms/widgets/input.html" in djangos  # what it replaces
 
 
 def test_the_project_renders_forms_with_it(settings):

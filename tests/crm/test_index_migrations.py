@@ -1,6 +1,6 @@
-"""Indexes on the big tables (contacts, accounts, invoices) are built without locking them:
-concurrently on PostgreSQL, outside a transaction, and built again after a build that was
-interrupted; plainly on SQLite."""
+"""Indexes on the big tables (contacts, accounts, invoices, opportunities) are built without
+locking them: concurrently on PostgreSQL, outside a transaction, and built again after a build
+that was interrupted; plainly on SQLite."""
 
 import importlib
 import random
@@ -20,6 +20,7 @@ MIGRATIONS = [
     "crm.migrations.0016_lead_team_backfill",
     "crm.migrations.0017_search_statistics_and_contact_walks",
     "crm.migrations.0024_account_name_index_holds_the_key",
+    "crm.migrations.0026_opportunity_name_index",
     "finance.migrations.0004_invoice_list_order",
     "finance.migrations.0006_invoice_team_backfill_and_aging",
     "mailsync.migrations.0011_mailbox_copy_sort_at_filled",
@@ -41,6 +42,7 @@ BUILT = {
     "mailboxcopy_newest",
     "rph_owner_status_activity",
     "rph_team_activity",
+    "opportunity_name",
 }
 TRIGRAM = {
     "contact_team_search",

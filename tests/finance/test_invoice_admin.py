@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,7 +16,8 @@ from tests.factories import InvoiceFactory
 def book(db):
     rows = [("A-10", 10, "1.00"), ("B-45", 45, "9.50"), ("C-120", 120, "30.00"), ("D-0", 0, "0")]
     for number, days, penalty in rows:
-        InvoiceFactory(number=number, voucher_date=date(2026, 1, 1))
+        # Due as many days before the others as it is more overdue, as the penalty run finds.
+        InvoiceFactory(number=number, voucher_date=date(2026, 1, 1) - timedelta(days=days))
         Invoice.objects.filter(number=number).update(days_overdue=days, penalty=Decimal(penalty))
 
 
