@@ -4,6 +4,7 @@ reads its matches' keys once, in order, up to the cap or, for a page past it, to
 end (crm.matching): that read is both the count and the page's keys, and the page's rows are
 then read by key."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from crm.matching import PUNCTUATION_ALONE, Search, first_keys, search_mode
+from crm.models import User
 from crm.templating import rendered
 
 PAGE_SIZE = 50
@@ -60,12 +62,14 @@ class Page:
         return self.number > 1
 
 
-def page_of(rows: QuerySet, number: int, size: int = PAGE_SIZE, last: int | None = None) -> Page:
-    """Page `number` (from 1) of `rows`; none after page `last`, if given."""
+def page_of(
+    rows: QuerySet, number: int, size: int = PAGE_SIZE, last: int | None = None, read=list
+) -> Page:
+    """Page `number` (from 1) of `rows`, read by `read`; none after page `last`, if given."""
     start = (number - 1) * size
-    read = list(rows[start : start + size + 1])
-    more = len(read) > size and (last is None or number < last)
-    return Page(read[:size], number, more)
+    found = read(rows[start : start + size + 1])
+    more = len(found) > size and (last is None or number < last)
+    return Page(found[:size], number, more)
 
 
 def capped_count(rows: QuerySet, cap: int = COUNT_CAP) -> int:
@@ -103,8 +107,11 @@ def listed(
     search: Search | None = None,
     cap: int | None = None,
     last: int | None = None,
+    read: Callable[[QuerySet], list[Any]] = list,
 ) -> Listed:
-    """Page `number` of `rows` and how many there are (up to the cap), in two queries.
+    """Page `number` of `rows` and how many there are (up to the cap), in two queries. The
+    page's rows are read by `read` (model instances by default; a list may read only the
+    columns it shows, as values).
 
     A list is counted, then its page read. A search's matches are scattered: counting them
     reads as many rows as ordering them, so their keys are read once, in order and capped
@@ -119,7 +126,7 @@ def listed(
     searching = searching or bool(search)
     cap = cap or count_cap(searching)
     if not searching:
-        return Listed(page_of(rows, number, size, last), capped_count(rows, cap), cap)
+        return Listed(page_of(rows, number, size, last, read), capped_count(rows, cap), cap)
     start = (number - 1) * size
     if search:  # the keys to the cap, or to the page's end past it
         keys = first_keys(rows, search, max(cap, start + size) + 1)
@@ -128,18 +135,32 @@ def listed(
         keys = list(rows.values_list("pk", flat=True)[: cap + 1])
         count = len(keys)
         if count > cap and start + size >= count:  # a page past the keys read
-            return Listed(page_of(rows, number, size, last), count, cap)
+            return Listed(page_of(rows, number, size, last, read), count, cap)
     known = keys[start : start + size + 1]
     more = len(known) > size and (last is None or number < last)
-    page = Page(rows_by_key(rows, known[:size]), number, more)
+    page = Page(rows_by_key(rows, known[:size], read), number, more)
     return Listed(page, count, cap, keys if count <= cap else None)
 
 
-def rows_by_key(rows: QuerySet, keys: list[Any]) -> list[Any]:
-    """The rows of `rows` with these keys, in the keys' order, in one query. A row deleted
-    since its key was read is left out, not shown as an error."""
-    by_key = {row.pk: row for row in rows.filter(pk__in=keys)}
+def rows_by_key(rows: QuerySet, keys: list[Any], read=list) -> list[Any]:
+    """The rows of `rows` with these keys, in the keys' order, in one query (read by `read`).
+    A row deleted since its key was read is left out, not shown as an error."""
+    by_key = {row.pk: row for row in read(rows.filter(pk__in=keys))}
     return [by_key[key] for key in keys if key in by_key]
+
+
+def rows_as(row: type, rows: QuerySet, columns: tuple[str, ...], person: str = "") -> list[Any]:
+    """`rows` read as `row`s, from their `columns` as values rather than model instances (a
+    contact, its account and its account manager built for each row took 2 of a list page's
+    3 ms of reading). With `person`, a relation to a user, that user's name (User.label_of)
+    comes last, "" for none."""
+    if not person:
+        return [row(*values) for values in rows.values_list(*columns)]
+    names = [f"{person}__{column}" for column in User.LABEL_FIELDS]
+    return [
+        row(*values, User.label_of(first, last, username) if username else "")
+        for *values, first, last, username in rows.values_list(*columns, *names)
+    ]
 
 
 def list_response(

@@ -1,15 +1,18 @@
 """The lists' rows (Jinja2 templates, crm/templating.py) escape everything a user typed (or a
 sender wrote), on the full page and in the rows htmx swaps in, and show the owner's column to
-managers only."""
+managers only. Leads, contacts and accounts are read as the values the rows show, not as
+model instances (crm.paging.rows_as), and show the same."""
 
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 
 import pytest
+from django.db.models import Model
 from django.utils import translation
 from django.utils.text import Truncator
 
+from crm.models import RPH, Contact
 from crm.templating import truncatechars
 from mailsync import backlog
 from mailsync.models import Mailbox
@@ -113,6 +116,25 @@ def test_a_manager_sees_whose_records_they_are_and_a_rep_does_not(
 
     assert column not in mine and cell not in mine
     assert column in team and cell in team
+
+
+@pytest.mark.parametrize("q", ["", "acme", "ana", "lead"])
+@pytest.mark.parametrize("url", ["/leads/", "/contacts/", "/accounts/"])
+def test_the_rows_are_read_as_values_and_show_the_same(url, q, manny, records):
+    lead, contact = RPH.objects.get(), Contact.objects.get()
+    cells = {
+        "/leads/": ["Rita", lead.get_status_display(), lead.get_source_display()],
+        "/contacts/": ["Rita", contact.get_status_display(), f"Acme {ESCAPED}"],
+        "/accounts/": ["Rita", "North"],
+    }[url]
+
+    response = logged_in(manny).get(url, {"q": q})
+
+    rows, page = response.context["page"].rows, response.content.decode()
+    if rows:  # a search finds its own list's record, not the others'
+        assert not any(isinstance(row, Model) for row in rows)
+        for cell in cells:
+            assert f"<td>{cell}" in page
 
 
 # Ellipses of Django's translations: "…" (en), " ..." (ms), "..." (ckb).
