@@ -140,11 +140,16 @@ def search_mode(words: str) -> str:
     return ""
 
 
-def contains(field: str, words: str) -> Q:
+def contains(field: str, words: str, piece: str = "") -> Q:
     """`field` holds `words`, in any case (icontains), read from its trigram index for
     INDEXED characters of the words at most: longer words are looked for by a piece of them
-    (indexed), and the rows found tested on the whole words. %, _ and \\ are literal."""
-    return _within(Q(**{f"{field}__icontains": indexed(words)}), field, words)
+    (indexed), or by the `piece` of them a caller knows to be rarer, and the rows found
+    tested on the whole words. %, _ and \\ are literal."""
+    piece = indexed(piece or words)
+    found = Q(**{f"{field}__icontains": piece})
+    if piece == words:  # the index was read for the whole words
+        return found
+    return found & Q(IContains(_Unindexed(F(field)), words))
 
 
 def indexed(words: str) -> str:

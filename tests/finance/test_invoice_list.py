@@ -232,6 +232,23 @@ def test_a_number_without_three_letters_or_digits_in_a_row_is_looked_for_whole(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("q", ["INV-00123", "inv-00123", "v-001", "00123", "nv-0012"])
+def test_a_number_is_read_from_the_index_by_its_digits_and_tested_whole(now, fiona, acme, q):
+    """Every number of a series starts with its letters: the index is read for the longest
+    run of digits in the words, and the numbers it finds are tested on the whole words."""
+    numbers = ["INV-00123", "INV-10123", "inv-00123-b", "INV-00124", "X-00123", "INV-0012"]
+    for days, number in enumerate(numbers):
+        due(acme, days + 1, number=number)
+
+    with CaptureQueriesContext(connection) as captured:
+        found = listed(fiona, q=q)
+
+    assert sorted(found) == sorted(n for n in numbers if q.upper() in n.upper())
+    digits = max(filter(str.isdigit, q.replace("-", " ").split()), key=len)
+    assert any(f"'%{digits}%'" in query["sql"] for query in captured.captured_queries)
+
+
+@pytest.mark.django_db
 def test_finance_sees_every_teams_invoices_and_sales_only_their_teams(
     now, fiona, rita, manny, sam, sue, acme
 ):
