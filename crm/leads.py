@@ -267,8 +267,9 @@ def lead_rows(leads: QuerySet[RPH]) -> list[LeadRow]:
     return paging.rows_as(LeadRow, leads, LEAD_COLUMNS, "owner")
 
 
-# A lead's walk reads its rows from the table (no index holds name, company and email): half
-# the contacts' and accounts' walk (crm.matching.WALK_PER_ROW), which read an index alone.
+# A lead's walk reads its rows from the table (but a team's: crm 0027 holds name, company and
+# email for a manager's list): half the contacts' and accounts' walk
+# (crm.matching.WALK_PER_ROW), which read an index alone.
 WALK = 100
 
 

@@ -21,6 +21,7 @@ MIGRATIONS = [
     "crm.migrations.0017_search_statistics_and_contact_walks",
     "crm.migrations.0024_account_name_index_holds_the_key",
     "crm.migrations.0026_opportunity_name_index",
+    "crm.migrations.0027_rph_team_activity_holds_the_search",
     "finance.migrations.0004_invoice_list_order",
     "finance.migrations.0006_invoice_team_backfill_and_aging",
     "mailsync.migrations.0011_mailbox_copy_sort_at_filled",
@@ -41,7 +42,7 @@ BUILT = {
     "invoice_team_unpaid_due",
     "mailboxcopy_newest",
     "rph_owner_status_activity",
-    "rph_team_activity",
+    "rph_team_activity_search",
     "opportunity_name",
 }
 TRIGRAM = {
