@@ -106,11 +106,10 @@ class Search:
         if self.mode == "start" and tests:
             return tests
         if self.reading == TAILS and tests:
-            further = Q()
+            further, piece = Q(), indexed(self.query)
             for field in self.fields:
-                further |= _within(
-                    Q(_TailContains(_Tail(F(field)), indexed(self.query))), field, self.query
-                )
+                found = Q(_TailContains(_Tail(F(field)), piece))
+                further |= _within(found, field, self.query, piece)
             return [*self._starts(), further]
         return [self.q()]
 
@@ -146,10 +145,7 @@ def contains(field: str, words: str, piece: str = "") -> Q:
     (indexed), or by the `piece` of them a caller knows to be rarer, and the rows found
     tested on the whole words. %, _ and \\ are literal."""
     piece = indexed(piece or words)
-    found = Q(**{f"{field}__icontains": piece})
-    if piece == words:  # the index was read for the whole words
-        return found
-    return found & Q(IContains(_Unindexed(F(field)), words))
+    return _within(Q(**{f"{field}__icontains": piece}), field, words, piece)
 
 
 def indexed(words: str) -> str:
@@ -163,11 +159,11 @@ def indexed(words: str) -> str:
     return words[start : start + INDEXED]
 
 
-def _within(found: Q, field: str, words: str) -> Q:
-    """`found`, the rows an index finds for a piece of `words`, narrowed to those whose
+def _within(found: Q, field: str, words: str, piece: str) -> Q:
+    """`found`, the rows an index finds for `piece` of `words`, narrowed to those whose
     `field` holds the whole words, in any case (icontains of _Unindexed), a test made only
     on the rows found."""
-    if len(words) <= INDEXED:  # the index was read for the whole words
+    if piece == words:  # the index was read for the whole words
         return found
     return found & Q(IContains(_Unindexed(F(field)), words))
 

@@ -156,6 +156,9 @@ def invoices_for_list(user: User, form: InvoiceFilterForm, today: date) -> Query
     return invoices.order_by(*ORDER)
 
 
+DIGITS = re.compile(r"\d{3,}")  # a run of digits a trigram index can look for
+
+
 def number_search(words: str) -> Q:
     """Invoices whose number holds `words`, in any case, from three letters or digits in a row
     (its trigram index); with fewer, the number that is `words` as typed or in capitals ("A-12":
@@ -169,9 +172,6 @@ def number_search(words: str) -> Q:
         digits = max(DIGITS.findall(words), key=len, default="")
         return contains("number", words, digits)
     return Q(number__in={words, words.upper()})
-
-
-DIGITS = re.compile(r"\d{3,}")
 
 
 def in_bucket(invoices: QuerySet[Invoice], form: InvoiceFilterForm, today: date):
